@@ -1,0 +1,1 @@
+"""Government Service Assistant gateway: channels, conversation, staff API and CLI."""

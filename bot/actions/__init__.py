@@ -1,0 +1,1 @@
+"""Rasa custom actions, served on the modern Python side next to the domain code (``govbot actions``)."""

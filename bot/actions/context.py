@@ -1,0 +1,23 @@
+"""What the actions need from the rest of the system, built once per action-server process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from knowledge_base.service import KnowledgeBase
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.domain.office_hours import OfficeHours
+
+
+@dataclass
+class ActionContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    kb: KnowledgeBase
+    office_hours: OfficeHours
+    clock: Callable[[], datetime]

@@ -1,0 +1,97 @@
+"""Actions that answer service-guide questions from the knowledge base."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from knowledge_base.service import GuideAnswer
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.context import ActionContext
+from bot.domain import notices
+
+_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def channel_of(tracker: Tracker) -> str:
+    meta = tracker.latest_message.get("metadata") or {}
+    return str(meta.get("channel") or "wechat")
+
+
+def user_text(tracker: Tracker) -> str:
+    text = tracker.latest_message.get("text") or ""
+    return "" if text.startswith("/") else text
+
+
+def option_number(text: str) -> int | None:
+    """ "2", "第2个", "第二个", "2号" → 2."""
+    m = re.search(r"\d+", text)
+    if m:
+        return int(m.group(0))
+    for ch, n in _DIGITS.items():
+        if ch in text:
+            return n
+    return None
+
+
+def utter_answer(dispatcher: CollectingDispatcher, answer: GuideAnswer) -> list[EventType]:
+    for message in answer.messages:
+        dispatcher.utter_message(text=message)
+    events: list[EventType] = [SlotSet("pending_choices", answer.choices or None)]
+    if answer.item_code:
+        events.append(SlotSet("last_item_code", answer.item_code))
+    return events
+
+
+class ActionAnswerGuide(Action):
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_answer_guide"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        question = user_text(tracker)
+        if not question:
+            dispatcher.utter_message(text=notices.guide_prompt())
+            return []
+        answer = await self.ctx.kb.answer(
+            question,
+            channel=channel_of(tracker),
+            last_item_code=tracker.get_slot("last_item_code"),
+            pending_choices=tracker.get_slot("pending_choices") or None,
+        )
+        return utter_answer(dispatcher, answer)
+
+
+class ActionChooseOption(Action):
+    """A bare "2" after a numbered list picks that item; without a list it is treated as a question."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_choose_option"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = user_text(tracker)
+        pending = tracker.get_slot("pending_choices") or []
+        number = option_number(text)
+        channel = channel_of(tracker)
+        if pending and number is not None:
+            if 1 <= number <= len(pending):
+                answer = await self.ctx.kb.choose(number - 1, pending, channel=channel, question=text)
+                return utter_answer(dispatcher, answer)
+            dispatcher.utter_message(text=f"请回复 1 到 {len(pending)} 之间的数字选择您要咨询的事项。")
+            return []
+        answer = await self.ctx.kb.answer(
+            text, channel=channel, last_item_code=tracker.get_slot("last_item_code")
+        )
+        return utter_answer(dispatcher, answer)

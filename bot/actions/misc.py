@@ -1,0 +1,88 @@
+"""Hand-off, progress, complaint and fallback actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.context import ActionContext
+from bot.actions.guide import channel_of, user_text, utter_answer
+from bot.domain import notices
+
+
+class ActionHumanHandoff(Action):
+    """During office hours: transfer to the account's human agents; otherwise offer to take a message."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_human_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if self.ctx.office_hours.is_open(self.ctx.clock()) and channel_of(tracker) == "wechat":
+            dispatcher.utter_message(text=notices.handoff_transfer(), json_message={"handoff": "transfer"})
+        else:
+            dispatcher.utter_message(
+                text=notices.handoff_offline(self.ctx.settings), json_message={"handoff": "leave_message"}
+            )
+        return []
+
+
+class ActionCheckProgress(Action):
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_check_progress"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(text=notices.progress_not_ready(self.ctx.settings))
+        return []
+
+
+class ActionStartComplaint(Action):
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_start_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(text=notices.complaint_not_ready(self.ctx.settings))
+        return []
+
+
+class ActionDefaultFallback(Action):
+    """Low NLU confidence: try the knowledge base first; only when it is unsure too, ask to rephrase."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = user_text(tracker)
+        if text:
+            answer = await self.ctx.kb.answer(
+                text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
+            )
+            if answer.kind != "not_found":
+                return utter_answer(dispatcher, answer)
+            for message in answer.messages:
+                dispatcher.utter_message(text=message)
+            return []
+        dispatcher.utter_message(response="utter_default")
+        return []

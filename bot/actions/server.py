@@ -1,0 +1,108 @@
+"""The action server: Rasa's action protocol (``POST /webhook``) on aiohttp, using rasa-sdk's executor.
+
+It runs as its own process (``govbot actions``, 127.0.0.1:ACTIONS_PORT) beside the gateway, on the same
+Python and the same domain code.  A separate process keeps it private (Rasa calls it on loopback only),
+lets a slow action never stall the gateway's 5-second WeChat path, and lets it restart on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from knowledge_base.service import KnowledgeBase
+from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
+
+from bot.actions.context import ActionContext
+from bot.actions.guide import ActionAnswerGuide, ActionChooseOption
+from bot.actions.misc import (
+    ActionCheckProgress,
+    ActionDefaultFallback,
+    ActionHumanHandoff,
+    ActionStartComplaint,
+)
+from bot.config import Settings
+from bot.db import create_engine, session_factory
+from bot.domain.office_hours import OfficeHours
+
+log = logging.getLogger(__name__)
+
+EXECUTOR = web.AppKey("executor", ActionExecutor)
+CONTEXT = web.AppKey("context", ActionContext)
+ACTION_CLASSES = (
+    ActionAnswerGuide,
+    ActionChooseOption,
+    ActionHumanHandoff,
+    ActionCheckProgress,
+    ActionStartComplaint,
+    ActionDefaultFallback,
+)
+
+
+def build_context(settings: Settings) -> ActionContext:
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    kb = KnowledgeBase(sessions, phone=settings.center_phone, office_hours=settings.office_hours)
+    return ActionContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        kb=kb,
+        office_hours=OfficeHours.parse(settings.office_hours_spec, settings.timezone),
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def build_executor(ctx: ActionContext) -> ActionExecutor:
+    executor = ActionExecutor()
+    for cls in ACTION_CLASSES:
+        executor.register_action(cls(ctx))
+    return executor
+
+
+async def webhook(request: web.Request) -> web.Response:
+    try:
+        action_call: dict[str, Any] = await request.json()
+    except ValueError:
+        return web.json_response({"error": "Invalid body request"}, status=400)
+    executor = request.app[EXECUTOR]
+    try:
+        result = await executor.run(action_call)
+    except ActionExecutionRejection as exc:
+        return web.json_response({"error": exc.message, "action_name": exc.action_name}, status=400)
+    except ActionNotFoundException as exc:
+        log.error("unknown action", extra={"action": exc.action_name})
+        return web.json_response({"error": exc.message, "action_name": exc.action_name}, status=404)
+    except Exception:
+        log.exception("action failed", extra={"action": action_call.get("next_action")})
+        # Rasa turns a failed action into no reply: answer politely instead of crashing the turn.
+        ctx = request.app[CONTEXT]
+        text = f"抱歉，系统处理您的请求时出了点问题，请稍后再试，或拨打 {ctx.settings.center_phone}。"
+        return web.json_response({"events": [], "responses": [{"text": text}]})
+    return web.json_response(result.model_dump() if result else None)
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def list_actions(request: web.Request) -> web.Response:
+    return web.json_response([a.model_dump() for a in request.app[EXECUTOR].list_actions()])
+
+
+def build_app(ctx: ActionContext) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[CONTEXT] = ctx
+    app[EXECUTOR] = build_executor(ctx)
+    app.add_routes(
+        [web.post("/webhook", webhook), web.get("/health", health), web.get("/actions", list_actions)]
+    )
+
+    async def _close(_app: web.Application) -> None:
+        await ctx.engine.dispose()
+
+    app.on_cleanup.append(_close)
+    return app

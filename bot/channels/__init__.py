@@ -1,0 +1,1 @@
+"""Messaging channels (WeChat, SMS)."""

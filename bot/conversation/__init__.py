@@ -1,0 +1,1 @@
+"""Channel-independent conversation: normalise → serialise per sender → Rasa → replies."""

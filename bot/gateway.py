@@ -1,0 +1,195 @@
+"""The aiohttp gateway: channels, staff API, health and metrics, wired from Settings.
+
+``build_app(settings)`` is used by ``govbot serve`` (one process per ``GATEWAY_WORKERS``, all on one port
+with SO_REUSEPORT) and by the tests.  No state another worker needs lives only in this process: dedup,
+turn order, tokens, quotas, metrics and "更多" parts are in Redis; records are in the database.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.channels.base import Channel
+from bot.channels.wechat.api_client import WeChatAPI, WeChatApiClient
+from bot.channels.wechat.cs_quota import CsQuota
+from bot.channels.wechat.followers import FollowerStore
+from bot.channels.wechat.handler import WeChatChannel
+from bot.channels.wechat.token_service import TokenService
+from bot.config import Settings
+from bot.conversation.dialogue import Dialogue, RasaRestDialogue
+from bot.conversation.service import Conversation, Inbound
+from bot.db import create_engine, session_factory
+from bot.domain.left_messages import LeftMessageBox
+from bot.domain.undelivered import UndeliveredLog
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: aioredis.Redis
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    http: aiohttp.ClientSession
+    dialogue: Dialogue
+    metrics: Metrics
+    conversation: Conversation
+    wechat_api: WeChatAPI
+    channels: list[Channel] = field(default_factory=list)
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    redis: aioredis.Redis | None = None,
+    dialogue: Dialogue | None = None,
+    wechat_api: WeChatAPI | None = None,
+) -> Services:
+    redis = redis or aioredis.from_url(settings.redis_url, decode_responses=False)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    http = aiohttp.ClientSession()
+    metrics = Metrics(redis)
+    dialogue = dialogue or RasaRestDialogue(http, settings.rasa_url, settings.rasa_timeout)
+    conversation = Conversation(settings, redis, dialogue, LeftMessageBox(sessions), metrics)
+    if wechat_api is None:
+        tokens = TokenService(
+            redis, http, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base
+        )
+        wechat_api = WeChatApiClient(http, tokens, settings.wechat_api_base)
+    services = Services(settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api)
+    services.channels.append(
+        WeChatChannel(
+            settings,
+            redis,
+            conversation,
+            wechat_api,
+            CsQuota(redis, settings.wechat_app_id),
+            FollowerStore(sessions),
+            UndeliveredLog(sessions),
+            metrics,
+        )
+    )
+    return services
+
+
+async def close_services(services: Services) -> None:
+    for channel in services.channels:
+        await channel.close()
+    await services.http.close()
+    await services.engine.dispose()
+    await services.redis.aclose()
+
+
+def staff_auth_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Bearer-token auth on every ``/api/`` route (``STAFF_API_TOKEN``)."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ):
+        if request.path.startswith("/api/"):
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token}"
+            if not token or not hmac.compare_digest(given.encode(), expected.encode()):
+                return web.json_response(
+                    {"error": "unauthorized", "message": "需要有效的工作人员令牌 (Bearer STAFF_API_TOKEN)"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await handler(request)
+
+    return middleware
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks: dict[str, str] = {}
+    try:
+        await services.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    try:
+        async with services.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    healthy = getattr(services.dialogue, "healthy", None)
+    if healthy is not None:
+        checks["rasa"] = "ok" if await healthy() else "error: unreachable"
+    ok = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503
+    )
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = await request.app[SERVICES].metrics.render()
+    return web.Response(
+        text=body, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-store"}
+    )
+
+
+async def chat_view(request: web.Request) -> web.Response:
+    """``POST /api/chat {"sender": "...", "text": "..."}``: the console's way into the conversation."""
+    services = request.app[SERVICES]
+    try:
+        body = await request.json()
+        sender, text_in = str(body["sender"]), str(body["text"])
+    except (ValueError, KeyError, TypeError):
+        return web.json_response(
+            {"error": "bad_request", "message": "需要 JSON 字段 sender 和 text"}, status=400
+        )
+    started = time.monotonic()
+    outcome = await services.conversation.handle(Inbound(f"console:{sender}", "console", text=text_in))
+    await services.metrics.observe(
+        "govbot_request_seconds", {"channel": "console"}, time.monotonic() - started
+    )
+    return web.json_response(
+        {"texts": outcome.texts, "transfer_to_agent": outcome.transfer_to_agent, "degraded": outcome.degraded}
+    )
+
+
+def build_app(services: Services) -> web.Application:
+    settings = services.settings
+    app = web.Application(
+        client_max_size=max(settings.wechat_max_body_bytes * 2, 1024 * 1024),
+        middlewares=[staff_auth_middleware(settings.staff_api_token)],
+    )
+    app[SERVICES] = services
+    for channel in services.channels:
+        app.add_routes(channel.routes())
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/metrics", metrics_view),
+            web.post("/api/chat", chat_view),
+        ]
+    )
+
+    async def _close(_app: web.Application) -> None:
+        await close_services(services)
+
+    app.on_cleanup.append(_close)
+    return app
+
+
+async def create_app(settings: Settings) -> web.Application:
+    return build_app(await build_services(settings))

@@ -1,0 +1,230 @@
+"""``govbot run`` (what ``make run`` calls): prepare and start every process in the foreground.
+
+1. Redis: ``REDIS_URL`` when set; otherwise a private ``redis-server`` on 127.0.0.1:6380 with its data
+   under ``var/redis``.
+2. Database migrations; the sample catalogue is loaded into an empty knowledge base.
+3. The Rasa model is trained when the training data changed (fingerprint under ``dialogues/models``).
+4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], action
+   server, Rasa (127.0.0.1 only), and ``GATEWAY_WORKERS`` gateway workers sharing one port.
+   Ctrl-C (or SIGTERM) stops them all; if one dies the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bot.config import ROOT, VAR_DIR, Settings, get_settings
+
+DIALOGUES = ROOT / "dialogues"
+MODELS = DIALOGUES / "models"
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+PRIVATE_REDIS_URL = "redis://127.0.0.1:6380/0"
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "jieba_dict")
+
+
+def say(text: str) -> None:
+    print(f"[govbot] {text}", flush=True)
+
+
+def training_fingerprint(dialogues: Path = DIALOGUES) -> str:
+    """A hash over every file that shapes the trained model."""
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = dialogues / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if f.exists():
+                digest.update(str(f.relative_to(dialogues)).encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def model_is_current(dialogues: Path = DIALOGUES) -> bool:
+    stamp = dialogues / "models" / "fingerprint.txt"
+    model = dialogues / "models" / "govbot.tar.gz"
+    return model.exists() and stamp.exists() and stamp.read_text().strip() == training_fingerprint(dialogues)
+
+
+def train_if_needed(dialogues: Path = DIALOGUES, rasa_bin: Path = RASA_BIN, *, force: bool = False) -> bool:
+    """Train the Rasa model unless it is current. Returns True when it trained."""
+    if not force and model_is_current(dialogues):
+        say("Rasa 模型已是最新，跳过训练 (model up to date)")
+        return False
+    say("训练 Rasa 模型… (training the Rasa model, about 1-3 minutes)")
+    started = time.monotonic()
+    subprocess.run(
+        [str(rasa_bin), "train", "--fixed-model-name", "govbot", "--out", "models"],
+        cwd=dialogues,
+        check=True,
+        env={**os.environ, **rasa_env(get_settings())},
+    )
+    (dialogues / "models" / "fingerprint.txt").write_text(training_fingerprint(dialogues))
+    say(f"模型训练完成，用时 {time.monotonic() - started:.0f} 秒")
+    return True
+
+
+def rasa_env(settings: Settings) -> dict[str, str]:
+    """Environment for the Rasa process: endpoints.yml reads these."""
+    url = urlparse(settings.redis_url)
+    db = (url.path or "/0").lstrip("/") or "0"
+    return {
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{settings.actions_port}/webhook",
+        "RASA_REDIS_HOST": url.hostname or "127.0.0.1",
+        "RASA_REDIS_PORT": str(url.port or 6379),
+        "RASA_REDIS_DB": db,
+        "RASA_LOCK_REDIS_DB": db,
+        "RASA_REDIS_PASSWORD": url.password or "",
+        "SANIC_WORKERS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_INTRA_OP_PARALLELISM_THREADS": "2",
+        "TF_INTER_OP_PARALLELISM_THREADS": "1",
+        "RASA_TELEMETRY_ENABLED": "false",
+    }
+
+
+def rasa_command(port: int) -> list[str]:
+    return [
+        str(RASA_BIN), "run", "-i", "127.0.0.1", "-p", str(port), "--model", "models",
+        "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+    ]  # fmt: skip
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(
+        self, name: str, cmd: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None
+    ) -> None:
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, start_new_session=True)
+        self.procs.append((name, proc))
+        say(f"已启动 {name} (pid {proc.pid})")
+
+    def first_exit(self) -> tuple[str, int] | None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                return name, proc.returncode
+        return None
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        say("所有进程已停止 (all processes stopped)")
+
+
+def start_private_redis(sup: Supervisor) -> str:
+    url = urlparse(PRIVATE_REDIS_URL)
+    if port_open("127.0.0.1", url.port or 6380):
+        say(f"私有 Redis 已在运行: {PRIVATE_REDIS_URL}")
+        return PRIVATE_REDIS_URL
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit(
+            "找不到 redis-server。请安装 (Debian/Ubuntu: apt-get install redis-server) 或设置 REDIS_URL。"
+        )
+    data = VAR_DIR / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    sup.start(
+        "redis",
+        [server, "--bind", "127.0.0.1", "--port", str(url.port), "--dir", str(data),
+         "--appendonly", "yes", "--save", "60 1", "--protected-mode", "yes"],
+    )  # fmt: skip
+    if not wait_for_port("127.0.0.1", url.port or 6380, 10):
+        raise SystemExit("私有 Redis 启动失败")
+    return PRIVATE_REDIS_URL
+
+
+def run_all() -> int:
+    from bot.config import load_env_files
+
+    env_file = load_env_files()
+    sup = Supervisor()
+    stopping = False
+
+    def _stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        say(f"配置文件: {env_file.name if env_file else '(仅环境变量)'}")
+        if not os.environ.get("REDIS_URL"):
+            os.environ["REDIS_URL"] = start_private_redis(sup)
+        settings = get_settings()
+        asyncio.run(_prepare_data(settings))
+        train_if_needed()
+        api = urlparse(settings.wechat_api_base)
+        if api.hostname in ("127.0.0.1", "localhost"):
+            sup.start(
+                "wechat-api-fake",
+                [sys.executable, "-m", "bot.channels.wechat.fake_api", "--host", "127.0.0.1",
+                 "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
+                 "--app-secret", settings.wechat_app_secret],
+            )  # fmt: skip
+        sup.start("actions", [sys.executable, "-m", "bot", "actions"])
+        rasa_port = urlparse(settings.rasa_url).port or 5005
+        sup.start("rasa", rasa_command(rasa_port), cwd=DIALOGUES, env=rasa_env(settings))
+        for i in range(settings.gateway_workers):
+            sup.start(f"gateway-{i + 1}", [sys.executable, "-m", "bot", "serve"])
+        wait_for_port(settings.host, settings.port, 20)
+        say(f"网关: http://{settings.host}:{settings.port}  (微信回调 /wechat，健康检查 /healthz)")
+        say("Rasa 正在加载模型（约 20-40 秒），就绪前机器人会礼貌地回复稍后再试。")
+        say("试用: 另开终端运行 `.venv/bin/govbot chat`；Ctrl-C 停止全部进程。")
+        while not stopping:
+            exited = sup.first_exit()
+            if exited:
+                say(f"进程 {exited[0]} 已退出 (code {exited[1]})，正在停止其他进程")
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        sup.stop_all()
+
+
+async def _prepare_data(settings: Settings) -> None:
+    from knowledge_base.cli import ensure_sample_loaded
+
+    from bot.db import create_engine, session_factory
+    from bot.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        if await ensure_sample_loaded(session_factory(engine)):
+            say("已导入示例办事指南目录 (sample catalogue loaded)")
+    finally:
+        await engine.dispose()

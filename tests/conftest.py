@@ -1,0 +1,67 @@
+"""Shared fixtures: real Redis (a dedicated test database, flushed per test) and a real SQL database.
+
+``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``) and ``TEST_POSTGRES_URL`` (optional; when set,
+database tests run against PostgreSQL too).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(TEST_REDIS_URL, decode_responses=False)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
+
+
+async def _reset_postgres(url: str) -> None:
+    from sqlalchemy import text
+
+    from bot.db import create_engine
+
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+async def _migrated(kind: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    from bot.migrate import upgrade
+
+    if kind == "postgres":
+        url = TEST_POSTGRES_URL
+        await _reset_postgres(url)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """A migrated SQLite database (fresh per test)."""
+    return await _migrated("sqlite", tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """A migrated database, fresh per test: SQLite always, PostgreSQL too when TEST_POSTGRES_URL is set."""
+    if request.param == "postgres" and not TEST_POSTGRES_URL:
+        pytest.skip("TEST_POSTGRES_URL not set")
+    return await _migrated(request.param, tmp_path)
