@@ -1,0 +1,152 @@
+"""End-to-end WeChat benchmark against the running system (start it with `make run` first).
+
+Replays N signed (and, in safe mode, encrypted) text messages from M concurrent users to the gateway's
+``POST /wechat`` and reports p50/p95/p99 latency and throughput; then sends the same load straight to
+Rasa's REST endpoint and reports the gateway/Rasa throughput ratio.
+
+    .venv/bin/python bench/wechat_e2e.py --messages 400 --users 20
+
+Settings (token, AES key, AppID, mode, ports) come from the environment / .env / .env.example, exactly as
+the gateway reads them.  Target (issue 2): gateway throughput >= 80% of Rasa's own, p99 <= 150 ms at
+20 concurrent users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import xmltodict
+from wechatpy.crypto import WeChatCrypto
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import get_settings  # noqa: E402
+
+QUESTIONS = [
+    "你好",
+    "营业执照怎么办理",
+    "身份证丢了怎么补办",
+    "社保卡要带什么材料",
+    "我要投诉",
+    "查一下我的办件进度",
+    "你们几点上班",
+    "谢谢",
+    "结婚登记需要什么",
+    "今天天气怎么样",
+]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def signed_request(openid: str, text: str, seq: int) -> tuple[str, bytes]:
+    s = get_settings()
+    ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    xml = xmltodict.unparse(
+        {
+            "xml": {
+                "ToUserName": "gh_bench",
+                "FromUserName": openid,
+                "CreateTime": ts,
+                "MsgType": "text",
+                "Content": text,
+                "MsgId": str(10**15 + seq),
+            }
+        },
+        full_document=False,
+    )
+    query = {
+        "timestamp": ts,
+        "nonce": nonce,
+        "openid": openid,
+        "signature": hashlib.sha1("".join(sorted([s.wechat_token, ts, nonce])).encode()).hexdigest(),
+    }
+    body = xml.encode()
+    if s.wechat_message_mode != "plain":
+        crypto = WeChatCrypto(s.wechat_token, s.wechat_encoding_aes_key, s.wechat_app_id)
+        encrypt = xmltodict.parse(crypto.encrypt_message(xml, nonce, ts))["xml"]["Encrypt"]
+        query["encrypt_type"] = "aes"
+        query["msg_signature"] = hashlib.sha1("".join(sorted([s.wechat_token, ts, nonce, encrypt])).encode()).hexdigest()
+        body = xmltodict.unparse({"xml": {"ToUserName": "gh_bench", "Encrypt": encrypt}}, full_document=False).encode()
+    return "/wechat?" + urlencode(query), body
+
+
+async def run_load(send, messages: int, users: int) -> tuple[list[float], float, int]:  # type: ignore[no-untyped-def]
+    """Each user sends its share sequentially (as a person does); users run concurrently."""
+    latencies: list[float] = []
+    errors = 0
+    per_user = [messages // users + (1 if i < messages % users else 0) for i in range(users)]
+    seq = iter(range(10**9))
+
+    async def user(index: int, count: int) -> None:
+        nonlocal errors
+        openid = f"obench{uuid.uuid4().hex[:22]}"
+        for i in range(count):
+            text = QUESTIONS[(index + i) % len(QUESTIONS)]
+            started = time.perf_counter()
+            ok = await send(openid, text, next(seq))
+            latencies.append(time.perf_counter() - started)
+            errors += 0 if ok else 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(user(i, n) for i, n in enumerate(per_user)))
+    return latencies, time.perf_counter() - started, errors
+
+
+def report(name: str, latencies: list[float], elapsed: float, errors: int) -> float:
+    throughput = len(latencies) / elapsed
+    print(
+        f"{name:8s} n={len(latencies):5d} errors={errors:3d}  p50={percentile(latencies, 50) * 1000:7.1f} ms  "
+        f"p95={percentile(latencies, 95) * 1000:7.1f} ms  p99={percentile(latencies, 99) * 1000:7.1f} ms  "
+        f"mean={statistics.mean(latencies) * 1000:7.1f} ms  throughput={throughput:6.1f} msg/s"
+    )
+    return throughput
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=400)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--gateway", default=None, help="gateway base URL (default http://127.0.0.1:$PORT)")
+    parser.add_argument("--rasa", default=None, help="Rasa base URL (default $RASA_URL)")
+    args = parser.parse_args()
+    s = get_settings()
+    gateway = args.gateway or f"http://127.0.0.1:{s.port}"
+    rasa = args.rasa or s.rasa_url
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=200)) as http:
+
+        async def via_gateway(openid: str, text: str, seq: int) -> bool:
+            path, body = signed_request(openid, text, seq)
+            async with http.post(gateway + path, data=body) as resp:
+                reply = await resp.text()
+                return resp.status == 200 and reply not in ("", "success")
+
+        async def via_rasa(openid: str, text: str, seq: int) -> bool:
+            payload = {"sender": f"bench:{openid}", "message": text, "metadata": {"channel": "wechat"}}
+            async with http.post(f"{rasa}/webhooks/rest/webhook", json=payload) as resp:
+                return resp.status == 200 and bool(await resp.json())
+
+        print(f"warming up against {gateway} and {rasa} …")
+        await run_load(via_gateway, args.users, args.users)
+        print(f"{args.messages} messages from {args.users} concurrent users")
+        g = report("gateway", *await run_load(via_gateway, args.messages, args.users))
+        r = report("rasa", *await run_load(via_rasa, args.messages, args.users))
+        print(f"gateway/rasa throughput ratio: {g / r:.2f} (target >= 0.80)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
