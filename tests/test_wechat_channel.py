@@ -413,7 +413,7 @@ async def test_handoff_off_hours_takes_a_message(make_client, sqlite_url) -> Non
 # ---------------------------------------------------------------------------------------------- push failures
 
 
-async def test_push_failure_is_recorded(make_client, fake_wechat, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+async def test_push_failure_is_recorded(make_client, fake_wechat, sqlite_url, redis_client) -> None:  # type: ignore[no-untyped-def]
     async with aiohttp.ClientSession() as http:
         await http.post(
             fake_wechat.make_url("/_fake/fail"),
@@ -432,3 +432,7 @@ async def test_push_failure_is_recorded(make_client, fake_wechat, sqlite_url) ->
         await asyncio.sleep(0.05)
     await engine.dispose()
     assert [(r.text, r.reason) for r in rows] == [("收到：你好", "errcode 45015")]
+    # WeChat said the window is closed: no more pushes are attempted until the citizen writes again
+    from bot.channels.wechat.cs_quota import CsQuota
+
+    assert await CsQuota(redis_client, APP_ID).remaining(OPENID) == 0

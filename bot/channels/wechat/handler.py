@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 PASSIVE_TEXT_LIMIT = 2048  # bytes of UTF-8, WeChat's limit for a passive text reply
 DEDUP_TTL = 300
 SUCCESS = "success"
+QUOTA_GONE = {45015, 45047}  # window closed / response count used up
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _UNSUPPORTED_MEDIA = {"image", "location", "link", "video", "shortvideo", "miniprogrampage"}
 
@@ -361,6 +362,8 @@ class WeChatChannel:
                 await self._api.send_text(openid, text)
                 await self._metrics.inc("govbot_push_total", {"channel": "wechat", "result": "sent"})
             except WeChatAPIError as exc:
+                if exc.errcode in QUOTA_GONE:
+                    await self._quota.mark_exhausted(openid)  # WeChat knows better than our count
                 await self._metrics.inc(
                     "govbot_push_total", {"channel": "wechat", "result": str(exc.errcode)}
                 )
