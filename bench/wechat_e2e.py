@@ -29,7 +29,7 @@ from wechatpy.crypto import WeChatCrypto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import get_settings  # noqa: E402
+from bot.config import get_settings
 
 QUESTIONS = [
     "你好",
@@ -78,8 +78,12 @@ def signed_request(openid: str, text: str, seq: int) -> tuple[str, bytes]:
         crypto = WeChatCrypto(s.wechat_token, s.wechat_encoding_aes_key, s.wechat_app_id)
         encrypt = xmltodict.parse(crypto.encrypt_message(xml, nonce, ts))["xml"]["Encrypt"]
         query["encrypt_type"] = "aes"
-        query["msg_signature"] = hashlib.sha1("".join(sorted([s.wechat_token, ts, nonce, encrypt])).encode()).hexdigest()
-        body = xmltodict.unparse({"xml": {"ToUserName": "gh_bench", "Encrypt": encrypt}}, full_document=False).encode()
+        query["msg_signature"] = hashlib.sha1(
+            "".join(sorted([s.wechat_token, ts, nonce, encrypt])).encode()
+        ).hexdigest()
+        body = xmltodict.unparse(
+            {"xml": {"ToUserName": "gh_bench", "Encrypt": encrypt}}, full_document=False
+        ).encode()
     return "/wechat?" + urlencode(query), body
 
 
@@ -107,16 +111,19 @@ async def run_load(send, messages: int, users: int) -> tuple[list[float], float,
 
 def report(name: str, latencies: list[float], elapsed: float, errors: int) -> float:
     throughput = len(latencies) / elapsed
+    p50, p95, p99 = (percentile(latencies, p) * 1000 for p in (50, 95, 99))
     print(
-        f"{name:8s} n={len(latencies):5d} errors={errors:3d}  p50={percentile(latencies, 50) * 1000:7.1f} ms  "
-        f"p95={percentile(latencies, 95) * 1000:7.1f} ms  p99={percentile(latencies, 99) * 1000:7.1f} ms  "
-        f"mean={statistics.mean(latencies) * 1000:7.1f} ms  throughput={throughput:6.1f} msg/s"
+        f"{name:8s} n={len(latencies):5d} errors={errors:3d}  p50={p50:7.1f} ms  p95={p95:7.1f} ms  "
+        f"p99={p99:7.1f} ms  mean={statistics.mean(latencies) * 1000:7.1f} ms  "
+        f"throughput={throughput:6.1f} msg/s"
     )
     return throughput
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--gateway", default=None, help="gateway base URL (default http://127.0.0.1:$PORT)")

@@ -65,3 +65,12 @@ async def database_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def
     if request.param == "postgres" and not TEST_POSTGRES_URL:
         pytest.skip("TEST_POSTGRES_URL not set")
     return await _migrated(request.param, tmp_path)
+
+
+@pytest.fixture
+async def fake_wechat(aiohttp_server):  # type: ignore[no-untyped-def]
+    """The WeChat API fake, in process, for the harness's AppID and secret."""
+    from bot.channels.wechat import fake_api
+    from tests.wechat_harness import APP_ID, APP_SECRET
+
+    return await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))

@@ -15,7 +15,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.channels.wechat import fake_api
 from bot.config import Settings
 from bot.conversation.dialogue import BotMessage
 from bot.conversation.scripted_dialogue import ScriptedDialogue
@@ -48,12 +47,6 @@ def settings_for(mode: str, api_base: str, db_url: str, **overrides: Any) -> Set
         staff_api_token="staff-token",
         **overrides,
     )
-
-
-@pytest.fixture
-async def fake_wechat(aiohttp_server):  # type: ignore[no-untyped-def]
-    server = await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))
-    return server
 
 
 @pytest.fixture

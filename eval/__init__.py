@@ -1,0 +1,1 @@
+"""Evaluation of the service-guide knowledge base (``python -m eval.run_eval``)."""

@@ -1,0 +1,324 @@
+"""Which aspect of a service a question asks about (materials, fee, time limit, …).
+
+Detection runs on normalised text (Simplified, no punctuation) and ignores cues that are part of the
+catalogue's own terms, so that 教师资格证 does not look like a question about 资格 (conditions) and
+互联网上网服务 does not look like 网上 (online).  All cue matches are collected, overlapping ones are
+resolved longest-first, and the aspects are returned in question order; weak cues (手续, 窗口, 费用,
+能办吗 …) count only when there is no specific one.  The first aspect is the primary one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+MATERIALS: Final = "materials"
+FEE: Final = "fee"
+TIME_LIMIT: Final = "time_limit"
+LOCATION: Final = "location"
+OFFICE_HOURS: Final = "office_hours"
+ONLINE: Final = "online"
+CONDITIONS: Final = "conditions"
+PROCESS: Final = "process"
+LEGAL_BASIS: Final = "legal_basis"
+PHONE: Final = "phone"
+
+ASPECTS: tuple[str, ...] = (
+    MATERIALS,
+    FEE,
+    TIME_LIMIT,
+    LOCATION,
+    OFFICE_HOURS,
+    ONLINE,
+    CONDITIONS,
+    PROCESS,
+    LEGAL_BASIS,
+    PHONE,
+)
+
+ASPECT_LABELS: dict[str, str] = {
+    MATERIALS: "申请材料",
+    FEE: "收费标准",
+    TIME_LIMIT: "办理时限",
+    LOCATION: "办理地点",
+    OFFICE_HOURS: "办公时间",
+    ONLINE: "网上办理",
+    CONDITIONS: "受理条件",
+    PROCESS: "办理流程",
+    LEGAL_BASIS: "设定依据",
+    PHONE: "咨询电话",
+}
+
+_VERBS = (
+    "办理|办|弄|整|搞|申请|申领|领取|领|交|缴|补办|补|开具|开|注销|变更|提取|取|参保|备案|审批|考|换|上|报|迁"
+    "|查|操作|处理|做|登记|注册|认定|挂失|延续|申报|过户|解押|去"
+)
+
+_CUES: dict[str, tuple[str, ...]] = {
+    MATERIALS: (
+        r"材料",
+        r"资料",
+        r"证件",
+        r"原件",
+        r"复印件",
+        r"照片",
+        r"带(?:上|着)?(?:什么|啥|哪些|些什么|些啥|什么东西)",
+        r"(?:要|需要)带",
+        r"拿(?:什么|啥|哪些)",
+        r"准备(?:什么|啥|哪些|些什么|好什么)",
+        r"(?:提交|提供|出示)(?:什么|啥|哪些)",
+        r"(?:需要|要|须|得)(?:什么|啥|哪些)(?!条件|要求|资格|时候|手续|费|钱|证$)",
+        r"一次性告知",
+    ),
+    FEE: (
+        r"多少钱",
+        r"几块钱?",
+        r"几毛",
+        r"收费",
+        r"收不收",
+        r"费用",
+        r"(?:要|花|交|给|付|掏)钱",
+        r"免费",
+        r"工本费",
+        r"价格",
+        r"价钱",
+        r"贵不贵",
+        r"贵吗",
+        r"钱吗",
+        r"要不要钱",
+        r"(?:交|付|花|缴|收)多少",
+        r"多少费",
+        r"费多少",
+        r"(?:什么|哪些|啥)费",
+        r"(?:什么|哪些|啥)税",
+        r"税费",
+        r"费吗",
+        r"收钱",
+        r"不要钱",
+        r"(?:多少|几个)点(?:利息)?",
+        r"利息",
+        r"利率",
+    ),
+    TIME_LIMIT: (
+        r"多久",
+        r"多长时间",
+        r"多少时间",
+        r"几天",
+        r"多少天",
+        r"几个工作日",
+        r"多少个工作日",
+        r"几个月",
+        r"多快",
+        r"时限",
+        r"办结",
+        r"当天",
+        r"当场",
+        r"立等",
+        r"马上(?:能|可以)",
+        r"要等",
+        r"等多久",
+        r"期限",
+        r"周期",
+        r"什么时候(?:能|可以|会)?(?:拿|领|到|好|办好|出|下来|批|到账|通|装|回复|审结)",
+        r"到账",
+        r"多长",
+        r"时间长",
+        r"快吗",
+        r"慢吗",
+    ),
+    LOCATION: (
+        r"在哪",
+        r"哪里",
+        r"哪儿",
+        r"去哪",
+        r"到哪",
+        r"什么地方",
+        r"啥地方",
+        r"地点",
+        r"(?<![换改新])地址(?![变改迁更换])",
+        r"窗口(?!工作人员|人员|服务)",
+        r"几楼",
+        r"哪个楼",
+        r"哪层",
+        r"几号",
+        r"哪个部门",
+        r"哪个单位",
+        r"找谁",
+        r"位置",
+        r"怎么走",
+        r"大厅",
+    ),
+    OFFICE_HOURS: (
+        r"几点",
+        r"上班",
+        r"下班",
+        r"办公时间",
+        r"工作时间",
+        r"营业时间",
+        r"周末",
+        r"周六",
+        r"周日",
+        r"星期六",
+        r"星期天",
+        r"星期日",
+        r"礼拜",
+        r"节假日",
+        r"假期",
+        r"中午",
+        r"午休",
+        r"晚上",
+        r"双休",
+        r"开门",
+    ),
+    ONLINE: (
+        r"网上",
+        r"线上",
+        r"网办",
+        r"在线",
+        r"手机上",
+        r"手机里",
+        r"手机(?:办|能|可以|申请)",
+        r"用手机",
+        r"app",
+        r"小程序",
+        r"赣服通",
+        r"不用跑",
+        r"不跑",
+        r"微信上",
+        r"电脑上",
+        r"网站",
+        r"政务服务网",
+        r"掌上",
+        r"邮寄",
+        r"寄过来",
+        r"寄到家",
+        r"远程",
+        r"跑一趟",
+        r"跑腿",
+    ),
+    CONDITIONS: (
+        r"条件",
+        r"资格",
+        r"要求",
+        r"符合",
+        r"谁(?:可以|能)",
+        r"哪些人",
+        r"什么人",
+        r"外地(?:人|户口|户籍)(?:能|可以)",
+        r"(?:能|可以|可不可以|能不能|能否)(?:办|申请|申领|领|参保|登记|补|迁|开|落户|享受)[\u4e00-\u9fff]{0,6}?(?:吗|不|么)$",
+        r"(?:能|可以)不能办",
+        r"能不能(?:办|申请|领|参保|登记)",
+        r"够不够",
+        r"年龄",
+        r"满足",
+        r"考试",
+        r"门槛",
+        r"限制",
+    ),
+    PROCESS: (
+        rf"(?:怎么|怎样|如何|咋|怎么样)(?:才能|去|来)?(?=(?:{_VERBS}))",
+        r"咋整",
+        r"咋办",
+        r"咋弄",
+        r"流程",
+        r"(?:怎么|如何)(?=[\u4e00-\u9fff])(?!样|么|回事|收|算|联系|走|这么|那么|不)",
+        r"步骤",
+        r"程序",
+        r"手续",
+        r"办法",
+        r"过程",
+        r"顺序",
+    ),
+    LEGAL_BASIS: (
+        r"依据",
+        r"法律",
+        r"法规",
+        r"条例",
+        r"根据什么",
+        r"(?:哪个|什么|哪些)文件",
+        r"政策",
+        r"规定",
+        r"哪条",
+    ),
+    PHONE: (
+        r"电话",
+        r"联系方式",
+        r"号码",
+        r"热线",
+        r"怎么联系",
+        r"打哪个",
+        r"联系谁",
+    ),
+}
+
+_CUE_RES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (aspect, re.compile("|".join(sorted(patterns, key=len, reverse=True))))
+    for aspect, patterns in _CUES.items()
+)
+
+
+def cue_spans(text: str, names: str = "") -> list[tuple[int, int, str]]:
+    """All aspect cues in ``text`` as (start, end, aspect), ignoring cues that are part of a catalogue term.
+
+    ``names`` is the catalogue's names, aliases and terms joined by "|": a cue whose neighbourhood (one or two
+    characters either side) occurs there belongs to an item name (医疗费用, 教师资格, 互联网上网服务), not
+    to the question.
+    """
+    found: list[tuple[int, int, str]] = []
+    for aspect, regex in _CUE_RES:
+        for m in regex.finditer(text):
+            start, end = m.start(), m.end()
+            if end <= start:
+                continue
+            if names and _inside_name(text, start, end, names):
+                continue
+            found.append((start, end, aspect))
+    return found
+
+
+def _inside_name(text: str, start: int, end: int, names: str) -> bool:
+    for left, right in ((2, 0), (1, 0), (0, 1), (0, 2), (1, 1)):
+        s, e = start - left, end + right
+        if s < 0 or e > len(text):
+            continue
+        if text[s:e] in names:
+            return True
+    return False
+
+
+# Cues that only decide the aspect when nothing more specific is asked ("退休手续在哪里办" is about the place,
+# "窗口几点上班" about office hours, "住院费用多久到账" about time).
+_WEAK = re.compile(
+    r"^(?:手续|办法|过程|窗口|费用|大厅|要求|规定|政策|怎么|如何|(?:能|可以|可不可以|能不能|能否).*)$"
+)
+
+
+def order_aspects(taken: list[tuple[int, int, str]], text: str) -> list[str]:
+    """Aspects of non-overlapping cue spans in question order; weak cues count only when nothing specific
+    is asked ("网上能办吗" is about online handling, not also about conditions)."""
+    strong: list[str] = []
+    weak: list[str] = []
+    for start, end, aspect in sorted(taken):
+        target = weak if _WEAK.match(text[start:end]) else strong
+        if aspect not in target:
+            target.append(aspect)
+    return strong or weak
+
+
+def detect_aspects(text: str, names: str = "") -> list[str]:
+    """Aspects asked about in normalised ``text``, primary first (see :func:`cue_spans` for ``names``)."""
+    matches = cue_spans(text, names)
+    if not matches:
+        return []
+    # Longest cue wins where cues overlap.
+    matches.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
+    taken: list[tuple[int, int, str]] = []
+    for start, end, aspect in matches:
+        if all(end <= s or start >= e for s, e, _ in taken):
+            taken.append((start, end, aspect))
+    return order_aspects(taken, text)
+
+
+def detect_aspect(text: str, names: str = "") -> str | None:
+    found = detect_aspects(text, names)
+    return found[0] if found else None

@@ -1,0 +1,136 @@
+"""Text processing for retrieval: normalisation, a private jieba tokenizer, pinyin.
+
+- :func:`normalize_text`: ``bot.textnorm.normalize`` (NFKC → full-width digits/letters folded, OpenCC t2s,
+  whitespace) + lower case + punctuation/symbol noise → spaces + the canonical spelling rewrites of
+  :data:`knowledge_base.synonyms.REWRITES` (户口本 → 户口簿, 身分证 → 身份证 …).
+- :func:`tokenizer`: one private ``jieba.Tokenizer`` per process (jieba's module-level default is global state
+  shared with every other user of jieba), initialised once under a lock; catalogue terms are added to it with
+  :func:`add_user_words` whenever an index is built.
+- :func:`pinyin_of`: toneless pinyin of a character from the shipped table ``data/pinyin.tsv`` (most common
+  reading of each CJK character, generated with pypinyin), used for homophone-typo matching.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+
+from bot.textnorm import normalize
+from knowledge_base.synonyms import REWRITES
+
+PINYIN_FILE = Path(__file__).resolve().parent / "data" / "pinyin.tsv"
+
+_SPACES = re.compile(r"\s+")
+_KEEP = {"+", "#"}  # symbols that carry meaning in short queries (C++ is unlikely, but "#" in codes is)
+
+
+def _build_punct_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    # The BMP plus the emoji / pictograph planes (anything else passes through unchanged).
+    for cp in (*range(0x10000), *range(0x1F000, 0x1FB00)):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        cat = unicodedata.category(chr(cp))
+        if (cat[0] in "PS" or cat in ("Zs", "Cc", "Cf")) and chr(cp) not in _KEEP:
+            table[cp] = " "
+    return table
+
+
+_PUNCT_TABLE = _build_punct_table()
+_REWRITE_RE = re.compile("|".join(re.escape(k) for k in sorted(REWRITES, key=len, reverse=True)))
+
+
+def strip_punct(text: str) -> str:
+    return _SPACES.sub(" ", text.translate(_PUNCT_TABLE)).strip()
+
+
+def apply_rewrites(text: str) -> str:
+    return _REWRITE_RE.sub(lambda m: REWRITES[m.group(0)], text)
+
+
+@lru_cache(maxsize=4096)
+def normalize_text(text: str) -> str:
+    """Normalised form used for matching (both for the catalogue and for questions)."""
+    return apply_rewrites(strip_punct(normalize(text).lower()))
+
+
+def compact(text: str) -> str:
+    """Normalised text without any spaces (for substring matching of names and aliases)."""
+    return normalize_text(text).replace(" ", "")
+
+
+_tokenizer: jieba.Tokenizer | None = None
+_tokenizer_lock = threading.Lock()
+_added_words: set[str] = set()
+
+
+def tokenizer() -> jieba.Tokenizer:
+    """The process-wide private jieba tokenizer (initialised once)."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _tokenizer_lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)
+                tok = jieba.Tokenizer()
+                tok.initialize()
+                _tokenizer = tok
+    return _tokenizer
+
+
+def add_user_words(words: Iterable[str], freq: int = 1000) -> None:
+    """Add catalogue terms (names, departments, aliases, synonyms) to the private tokenizer's dictionary.
+
+    Words jieba already knows keep their frequency (boosting them would make them swallow characters of
+    their neighbours: 农药店 must stay 农药 + 店, not 农 + 药店); new words get a moderate explicit frequency,
+    which also avoids jieba's slow ``suggest_freq``.  Words already added are skipped, so a rebuild after a
+    re-import only adds the new terms.
+    """
+    tok = tokenizer()
+    with _tokenizer_lock:
+        for w in words:
+            w = w.strip()
+            if len(w) >= 2 and w not in _added_words and " " not in w:
+                if not tok.FREQ.get(w):
+                    tok.add_word(w, freq)
+                _added_words.add(w)
+
+
+def has_word(word: str) -> bool:
+    return bool(tokenizer().FREQ.get(word))
+
+
+def cut(text: str) -> list[str]:
+    """jieba segmentation of normalised text, without spaces.
+
+    HMM discovery of unknown words is off: it glues stray characters into pseudo-words (在哪补 → 在 / 哪补)
+    that match nothing; without it unknown text falls apart into single characters, which are ignored.
+    """
+    return [t for t in tokenizer().lcut(text, HMM=False) if t.strip()]
+
+
+@lru_cache(maxsize=1)
+def _pinyin_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for line in PINYIN_FILE.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        syllable, chars = line.split("\t", 1)
+        for ch in chars:
+            table[ch] = syllable
+    return table
+
+
+def pinyin_of(ch: str) -> str:
+    """Toneless pinyin of a CJK character, or the character itself when it has none."""
+    return _pinyin_table().get(ch, ch)
+
+
+def is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"

@@ -1,0 +1,103 @@
+"""Shared fixtures and helpers for the knowledge-base tests (no tests here).
+
+``kb_sessions`` (import ``kb_sessions_fixture`` to use it): a sessionmaker on a fresh database holding
+only the knowledge-base tables, created with
+``Base.metadata.create_all``: a temporary SQLite file always, PostgreSQL too when ``TEST_POSTGRES_URL`` is set
+(the knowledge-base tables are dropped and re-created around each test).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import Base, create_engine, session_factory
+from knowledge_base.importer import (
+    DATA_DIR,
+    SAMPLE_ALIASES,
+    SAMPLE_CATALOGUE,
+    import_aliases,
+    import_catalogue,
+)
+from knowledge_base.models import KB_TABLES
+from knowledge_base.schema import HEADERS
+
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
+SAMPLE_CSV = DATA_DIR / "service_guides.csv"
+SAMPLE_GBK = DATA_DIR / "service_guides_gbk.csv"
+
+__all__ = [
+    "SAMPLE_ALIASES",
+    "SAMPLE_CATALOGUE",
+    "SAMPLE_CSV",
+    "SAMPLE_GBK",
+    "kb_sessions_fixture",
+    "load_sample",
+    "sample_rows",
+    "write_csv",
+]
+
+
+async def _create(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: Base.metadata.drop_all(c, tables=list(KB_TABLES)))
+            await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=list(KB_TABLES)))
+    finally:
+        await engine.dispose()
+
+
+async def _drop(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: Base.metadata.drop_all(c, tables=list(KB_TABLES)))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"], name="kb_sessions")
+async def kb_sessions_fixture(request, tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:  # type: ignore[no-untyped-def]
+    if request.param == "postgres":
+        if not TEST_POSTGRES_URL:
+            pytest.skip("TEST_POSTGRES_URL not set")
+        url = TEST_POSTGRES_URL
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'kb.db'}"
+    await _create(url)
+    engine = create_engine(url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+        if request.param == "postgres":
+            await _drop(url)
+
+
+async def load_sample(sessions: async_sessionmaker[AsyncSession]) -> None:
+    report = await import_catalogue(sessions, SAMPLE_CATALOGUE)
+    assert report.ok, report.summary()
+    report = await import_aliases(sessions, SAMPLE_ALIASES)
+    assert report.ok, report.summary()
+
+
+def sample_rows() -> list[list[str]]:
+    """The sample catalogue as rows of strings (header first)."""
+    with SAMPLE_CSV.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == list(HEADERS)
+    return rows
+
+
+def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path

@@ -1,0 +1,198 @@
+"""End to end: signed WeChat messages → gateway → the real Rasa server (trained model) → the action server
+→ knowledge base → reply.  Rasa and the action server run as separate processes, as in production.
+
+The model must be trained first (`govbot train`, which `make test` runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import aiohttp
+import pytest
+
+from bot.config import ROOT, Settings
+from bot.conversation.dialogue import RasaRestDialogue
+from bot.gateway import build_app, build_services
+from bot.launcher import DIALOGUES, RASA_BIN, model_is_current, rasa_env
+from tests.conftest import TEST_REDIS_URL
+from tests.test_wechat_channel import post, settings_for
+from tests.wechat_harness import OPENID, WeChatRequest, decrypt_reply, message_xml
+
+pytestmark = pytest.mark.e2e
+
+RASA_REDIS_DB = "14"  # the tracker/lock store of the e2e Rasa; the unit tests flush db 15
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, method: str = "GET", json_body: dict | None = None) -> None:
+    import json
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            data = json.dumps(json_body).encode() if json_body is not None else None
+            headers = {"Content-Type": "application/json"}
+            req = urllib.request.Request(url, data=data, method=method, headers=headers)
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up in {timeout:.0f}s: {last}")
+
+
+@dataclasses.dataclass
+class Stack:
+    rasa_url: str
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(tmp_path_factory) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
+    assert RASA_BIN.exists(), "the Rasa virtualenv is missing: run `make test` (scripts/setup.sh creates it)"
+    assert model_is_current(), "the Rasa model is missing or stale: run `.venv/bin/govbot train`"
+    db_path: Path = tmp_path_factory.mktemp("e2e") / "e2e.db"
+    database_url = f"sqlite+aiosqlite:///{db_path}"
+    prepare = (
+        "import asyncio, dataclasses, sys; from bot.launcher import _prepare_data; "
+        "from bot.config import Settings; "
+        "asyncio.run(_prepare_data(dataclasses.replace(Settings(), database_url=sys.argv[1])))"
+    )
+    subprocess.run([sys.executable, "-c", prepare, database_url], check=True, cwd=ROOT)
+    actions_port, rasa_port = free_port(), free_port()
+    redis = urlparse(TEST_REDIS_URL)
+    settings = dataclasses.replace(
+        Settings(),
+        redis_url=f"redis://{redis.hostname}:{redis.port}/{RASA_REDIS_DB}",
+        actions_port=actions_port,
+        database_url=database_url,
+    )
+    env = {**os.environ, "DATABASE_URL": database_url, "ACTIONS_PORT": str(actions_port)}
+    # Hand-off decisions depend on the clock: the actions see "always open" office hours in tests.
+    env["CENTER_OFFICE_HOURS_SPEC"] = "mon-sun 00:00-23:59:59"
+    logs = tmp_path_factory.mktemp("logs")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "actions", "--port", str(actions_port)],
+            cwd=ROOT, env=env, stdout=open(logs / "actions.log", "wb"), stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [str(RASA_BIN), "run", "-i", "127.0.0.1", "-p", str(rasa_port), "--model", "models",
+             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+            cwd=DIALOGUES, env={**os.environ, **rasa_env(settings)},
+            stdout=open(logs / "rasa.log", "wb"), stderr=subprocess.STDOUT,
+        ),
+    ]  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{actions_port}/health", 60)
+        rasa_url = f"http://127.0.0.1:{rasa_port}"
+        wait_http(f"{rasa_url}/webhooks/rest/webhook", 240, "POST", {"sender": "probe", "message": "你好"})
+        yield Stack(rasa_url, database_url)
+    except Exception:
+        for name in ("actions.log", "rasa.log"):
+            print(f"--- {name}\n" + (logs / name).read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+async def gateway_on_rasa(aiohttp_client, redis_client, stack, fake_wechat, http, deadline):  # type: ignore[no-untyped-def]
+    settings = settings_for("safe", str(fake_wechat.make_url("")).rstrip("/"), stack.database_url)
+    settings = dataclasses.replace(settings, wechat_reply_deadline=deadline)
+    dialogue = RasaRestDialogue(http, stack.rasa_url, 10.0)
+    return await aiohttp_client(
+        build_app(await build_services(settings, redis=redis_client, dialogue=dialogue))
+    )
+
+
+@pytest.fixture
+async def wechat(aiohttp_client, redis_client, rasa_stack, fake_wechat):  # type: ignore[no-untyped-def]
+    """A gateway wired to the real Rasa; returns ``say(text) -> reply text``."""
+    http = aiohttp.ClientSession()
+    client = await gateway_on_rasa(aiohttp_client, redis_client, rasa_stack, fake_wechat, http, 10.0)
+    openid = f"oE2e{time.time_ns()}"
+
+    async def say(text: str) -> str:
+        status, body = await post(client, WeChatRequest(message_xml("text", openid=openid, Content=text)))
+        assert status == 200
+        reply = decrypt_reply(body, "safe")
+        return reply.get("Content", "") if reply.get("MsgType") == "text" else f"<{reply.get('MsgType')}>"
+
+    yield say
+    await http.close()
+
+
+async def test_small_talk_round_trip(wechat) -> None:  # type: ignore[no-untyped-def]
+    assert "政务服务助手" in await wechat("你好")
+    assert await wechat("谢谢") != ""
+
+
+async def test_service_guide_question_and_follow_up(wechat) -> None:  # type: ignore[no-untyped-def]
+    answer = await wechat("办个体户营业执照要带什么材料")
+    assert answer.splitlines()[0].find("个体工商户设立登记") >= 0, answer
+    assert "经营者居民身份证" in answer
+    fee = await wechat("那要多少钱")
+    assert "个体工商户设立登记" in fee and ("免费" in fee or "不收费" in fee or "元" in fee), fee
+
+
+async def test_progress_and_complaint_are_honest_about_being_built(wechat) -> None:  # type: ignore[no-untyped-def]
+    assert "正在建设" in await wechat("我的件办到哪一步了")
+    assert "投诉" in await wechat("我要投诉，3号窗口态度很差")
+
+
+async def test_human_handoff_transfers_in_office_hours(wechat) -> None:  # type: ignore[no-untyped-def]
+    assert await wechat("转人工") == "<transfer_customer_service>"
+
+
+async def test_traditional_chinese_is_understood(wechat) -> None:  # type: ignore[no-untyped-def]
+    answer = await wechat("結婚登記需要帶什麼材料")
+    assert "结婚登记" in answer.splitlines()[0], answer
+
+
+async def test_menu_click_reaches_rasa(  # type: ignore[no-untyped-def]
+    rasa_stack, aiohttp_client, redis_client, fake_wechat
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        client = await gateway_on_rasa(aiohttp_client, redis_client, rasa_stack, fake_wechat, http, 10.0)
+        req = WeChatRequest(message_xml("event", openid=OPENID + "m", Event="CLICK", EventKey="GUIDE"))
+        status, body = await post(client, req)
+        assert status == 200 and "请问您想咨询哪个事项" in decrypt_reply(body, "safe")["Content"]
+
+
+async def test_rasa_slow_path_still_answers_through_the_api(  # type: ignore[no-untyped-def]
+    rasa_stack, aiohttp_client, redis_client, fake_wechat
+) -> None:
+    """With a deadline shorter than a real turn, the citizen still gets the answer, pushed later."""
+    from tests.test_wechat_channel import pushed
+
+    async with aiohttp.ClientSession() as http:
+        client = await gateway_on_rasa(aiohttp_client, redis_client, rasa_stack, fake_wechat, http, 0.001)
+        req = WeChatRequest(message_xml("text", openid=OPENID + "s", Content="你好"))
+        status, body = await post(client, req)
+        assert status == 200 and body == "success"
+        sent = await pushed(fake_wechat, wait=10)
+        assert "政务服务助手" in sent[0]["payload"]["text"]["content"]
+        await asyncio.sleep(0)
