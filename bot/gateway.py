@@ -32,6 +32,8 @@ from bot.db import create_engine, session_factory
 from bot.domain.left_messages import LeftMessageBox
 from bot.domain.undelivered import UndeliveredLog
 from bot.metrics import Metrics
+from knowledge_base import staff_api as kb_staff_api
+from knowledge_base.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,12 @@ class Services:
     metrics: Metrics
     conversation: Conversation
     wechat_api: WeChatAPI
+    kb: KnowledgeBase
     channels: list[Channel] = field(default_factory=list)
 
 
 SERVICES = web.AppKey("services", Services)
+KB = web.AppKey("kb", KnowledgeBase)
 
 
 async def build_services(
@@ -72,7 +76,10 @@ async def build_services(
             redis, http, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base
         )
         wechat_api = WeChatApiClient(http, tokens, settings.wechat_api_base)
-    services = Services(settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api)
+    kb = KnowledgeBase(sessions, redis, phone=settings.center_phone, office_hours=settings.office_hours)
+    services = Services(
+        settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api, kb
+    )
     services.channels.append(
         WeChatChannel(
             settings,
@@ -174,6 +181,8 @@ def build_app(services: Services) -> web.Application:
         middlewares=[staff_auth_middleware(settings.staff_api_token)],
     )
     app[SERVICES] = services
+    app[KB] = services.kb
+    kb_staff_api.setup_routes(app, KB)
     for channel in services.channels:
         app.add_routes(channel.routes())
     app.add_routes(

@@ -216,10 +216,9 @@ def run_all() -> int:
 
 
 async def _prepare_data(settings: Settings) -> None:
-    from knowledge_base.cli import ensure_sample_loaded
-
     from bot.db import create_engine, session_factory
     from bot.migrate import upgrade
+    from knowledge_base.cli import ensure_sample_loaded
 
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)

@@ -183,7 +183,7 @@ class KnowledgeBase:
             if self.redis is not None:
                 try:
                     cur = await self._redis_version()
-                    if cur is None or cur < version:
+                    if cur != version:  # the database is the source of truth (it may have been reset)
                         await self.redis.set(VERSION_KEY, str(version))
                 except Exception:
                     log.debug("could not publish the catalogue version to Redis", exc_info=True)

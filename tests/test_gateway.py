@@ -271,3 +271,17 @@ def test_json_logs_mask_personal_data() -> None:
     record.sender = "phone 13900001111"
     entry = json.loads(JsonFormatter().format(record))
     assert entry["msg"] == "citizen 138****1234 said hi" and entry["sender"] == "phone 139****1111"
+
+
+async def test_kb_search_is_served_behind_staff_auth(make_app, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    from bot.db import create_engine, session_factory
+    from knowledge_base.cli import ensure_sample_loaded
+
+    engine = create_engine(sqlite_url)
+    assert await ensure_sample_loaded(session_factory(engine))
+    await engine.dispose()
+    client = await make_app()
+    assert (await client.get("/api/kb/search", params={"q": "营业执照"})).status == 401
+    resp = await client.get("/api/kb/search", params={"q": "个体户营业执照要带什么"}, headers=AUTH)
+    results = (await resp.json())["results"]
+    assert results[0]["name"] == "个体工商户设立登记" and results[0]["aspect"] == "materials"

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from knowledge_base.service import KnowledgeBase
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.domain.office_hours import OfficeHours
+from knowledge_base.service import KnowledgeBase
 
 
 @dataclass

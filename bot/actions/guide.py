@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from knowledge_base.service import GuideAnswer
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.context import ActionContext
 from bot.domain import notices
+from knowledge_base.service import GuideAnswer
 
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 

@@ -11,8 +11,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
-from knowledge_base.service import KnowledgeBase
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
@@ -27,6 +27,7 @@ from bot.actions.misc import (
 from bot.config import Settings
 from bot.db import create_engine, session_factory
 from bot.domain.office_hours import OfficeHours
+from knowledge_base.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ ACTION_CLASSES = (
 def build_context(settings: Settings) -> ActionContext:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    kb = KnowledgeBase(sessions, phone=settings.center_phone, office_hours=settings.office_hours)
+    redis = aioredis.from_url(settings.redis_url)
+    kb = KnowledgeBase(sessions, redis, phone=settings.center_phone, office_hours=settings.office_hours)
     return ActionContext(
         settings=settings,
         engine=engine,
