@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from bot.domain.undelivered import UndeliveredLog
 from bot.metrics import Metrics
 from knowledge_base import staff_api as kb_staff_api
 from knowledge_base.service import KnowledgeBase
+from sms_gateway import SmsSettings, build_sms_channel
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,11 @@ async def build_services(
     redis: aioredis.Redis | None = None,
     dialogue: Dialogue | None = None,
     wechat_api: WeChatAPI | None = None,
+    sms_settings: SmsSettings | None = None,
 ) -> Services:
+    """Everything a gateway worker needs.  The SMS channel is on when SMS_PROVIDER is set up (the demo
+    configuration points it at the Twilio fake); with SMS_PROVIDER=none, or no TWILIO_AUTH_TOKEN, it is
+    off and a warning says so."""
     redis = redis or aioredis.from_url(settings.redis_url, decode_responses=False)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -92,6 +98,15 @@ async def build_services(
             metrics,
         )
     )
+    sms = sms_settings or SmsSettings.from_env(os.environ)
+    if sms.enabled and (sms.twilio_auth_token or sms_settings is not None):
+        services.channels.append(
+            build_sms_channel(
+                sms, redis=redis, conversation=conversation, sessions=sessions, metrics=metrics, http=http
+            )
+        )
+    elif sms.enabled:
+        log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
     return services
 
 

@@ -4,8 +4,9 @@
    under ``var/redis``.
 2. Database migrations; the sample catalogue is loaded into an empty knowledge base.
 3. The Rasa model is trained when the training data changed (fingerprint under ``dialogues/models``).
-4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], action
-   server, Rasa (127.0.0.1 only), and ``GATEWAY_WORKERS`` gateway workers sharing one port.
+4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], [Twilio
+   fake when TWILIO_API_BASE does], action server, Rasa (127.0.0.1 only), and ``GATEWAY_WORKERS``
+   gateway workers sharing one port.
    Ctrl-C (or SIGTERM) stops them all; if one dies the others are stopped too.
 """
 
@@ -194,6 +195,16 @@ def run_all() -> int:
                 [sys.executable, "-m", "bot.channels.wechat.fake_api", "--host", "127.0.0.1",
                  "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
                  "--app-secret", settings.wechat_app_secret],
+            )  # fmt: skip
+        twilio = urlparse(os.environ.get("TWILIO_API_BASE", ""))
+        if os.environ.get("SMS_PROVIDER", "twilio") == "twilio" and twilio.hostname in (
+            "127.0.0.1",
+            "localhost",
+        ):
+            sup.start(
+                "twilio-fake",
+                [sys.executable, "-m", "sms_gateway.twilio.fake", "--host", "127.0.0.1",
+                 "--port", str(twilio.port or 80)],
             )  # fmt: skip
         sup.start("actions", [sys.executable, "-m", "bot", "actions"])
         rasa_port = urlparse(settings.rasa_url).port or 5005

@@ -20,6 +20,10 @@ HELP = {
     "govbot_deadline_misses_total": "Replies not ready within the passive-reply deadline.",
     "govbot_rasa_errors_total": "Dialogue engine calls that failed or timed out.",
     "govbot_push_total": "Replies pushed later through a channel API, by result.",
+    "govbot_sms_inbound_total": "Inbound SMS webhooks by outcome.",
+    "govbot_sms_outbound_total": "Outbound SMS provider calls by result.",
+    "govbot_sms_status_total": "SMS status callbacks by status.",
+    "govbot_sms_segments_total": "SMS segments sent, by purpose.",
 }
 
 

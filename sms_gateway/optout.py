@@ -1,0 +1,92 @@
+"""The opt-out list: numbers that must not receive anything but the one opt-out confirmation."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import utcnow
+from sms_gateway.models import SmsOptOut
+from sms_gateway.phone import masked
+
+log = logging.getLogger(__name__)
+
+
+class OptOutStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def is_opted_out(self, phone: str, session: AsyncSession | None = None) -> bool:
+        stmt = select(SmsOptOut.opted_out).where(SmsOptOut.phone == phone)
+        if session is not None:
+            return bool((await session.execute(stmt)).scalar_one_or_none())
+        async with self._sessions() as s:
+            return bool((await s.execute(stmt)).scalar_one_or_none())
+
+    async def opt_out(
+        self,
+        phone: str,
+        *,
+        source: str,
+        keyword: str | None = None,
+        error_code: int | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Mark ``phone`` opted out.  True when it was not opted out before (a new opt-out)."""
+        now = now or utcnow()
+        values = {
+            "opted_out": True,
+            "source": source,
+            "keyword": keyword,
+            "error_code": error_code,
+            "confirmation_ledger_id": None,
+            "changed_at": now,
+        }
+        changed = await self._set(phone, values, only_if_opted_out=False)
+        if changed:
+            log.info("sms opt-out", extra={"phone": masked(phone), "source": source, "code": error_code})
+        return changed
+
+    async def opt_in(self, phone: str, *, source: str = "keyword", now: datetime | None = None) -> bool:
+        """Clear an opt-out.  True when the number was opted out."""
+        values = {
+            "opted_out": False,
+            "source": source,
+            "keyword": None,
+            "error_code": None,
+            "confirmation_ledger_id": None,
+            "changed_at": now or utcnow(),
+        }
+        changed = await self._set(phone, values, only_if_opted_out=True)
+        if changed:
+            log.info("sms opt-in", extra={"phone": masked(phone), "source": source})
+        return changed
+
+    async def _set(self, phone: str, values: dict[str, object], *, only_if_opted_out: bool) -> bool:
+        target = bool(values["opted_out"])
+        for _ in range(3):
+            async with self._sessions.begin() as s:
+                result = await s.execute(
+                    update(SmsOptOut)
+                    .where(SmsOptOut.phone == phone, SmsOptOut.opted_out != target)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount:  # type: ignore[attr-defined]
+                    return True
+                exists = (
+                    await s.execute(select(SmsOptOut.phone).where(SmsOptOut.phone == phone))
+                ).scalar_one_or_none()
+                if exists is not None or only_if_opted_out:
+                    return False
+            try:
+                async with self._sessions.begin() as s:
+                    s.add(SmsOptOut(phone=phone, **values))
+                return True
+            except IntegrityError:  # a concurrent writer created the row: decide again on it
+                continue
+        return False
