@@ -37,10 +37,16 @@ def option_number(text: str) -> int | None:
     return None
 
 
-def utter_answer(dispatcher: CollectingDispatcher, answer: GuideAnswer) -> list[EventType]:
+def utter_answer(
+    dispatcher: CollectingDispatcher, answer: GuideAnswer, question: str = ""
+) -> list[EventType]:
+    """Say the answer; remember its item (for follow-ups) and any numbered choices with their question."""
     for message in answer.messages:
         dispatcher.utter_message(text=message)
-    events: list[EventType] = [SlotSet("pending_choices", answer.choices or None)]
+    events: list[EventType] = [
+        SlotSet("pending_choices", answer.choices or None),
+        SlotSet("pending_question", question if answer.choices else None),
+    ]
     if answer.item_code:
         events.append(SlotSet("last_item_code", answer.item_code))
     return events
@@ -66,11 +72,12 @@ class ActionAnswerGuide(Action):
             last_item_code=tracker.get_slot("last_item_code"),
             pending_choices=tracker.get_slot("pending_choices") or None,
         )
-        return utter_answer(dispatcher, answer)
+        return utter_answer(dispatcher, answer, question)
 
 
 class ActionChooseOption(Action):
-    """A bare "2" after a numbered list picks that item; without a list it is treated as a question."""
+    """A bare "2" after a numbered list picks that item (answering the question that led to the list);
+    是/不是 answer a single suggestion; without a list the text is treated as a question."""
 
     def __init__(self, ctx: ActionContext) -> None:
         self.ctx = ctx
@@ -82,16 +89,29 @@ class ActionChooseOption(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = user_text(tracker)
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
         pending = tracker.get_slot("pending_choices") or []
-        number = option_number(text)
+        question = tracker.get_slot("pending_question") or ""
         channel = channel_of(tracker)
+        if intent == "deny":
+            dispatcher.utter_message(text=notices.choice_declined() if pending else notices.anything_else())
+            return [SlotSet("pending_choices", None), SlotSet("pending_question", None)]
+        if intent == "affirm":
+            if len(pending) == 1:
+                answer = await self.ctx.kb.choose(0, pending, channel=channel, question=question)
+                return utter_answer(dispatcher, answer)
+            dispatcher.utter_message(
+                text=notices.pick_a_number(len(pending)) if pending else notices.anything_else()
+            )
+            return []
+        number = option_number(text)
         if pending and number is not None:
             if 1 <= number <= len(pending):
-                answer = await self.ctx.kb.choose(number - 1, pending, channel=channel, question=text)
+                answer = await self.ctx.kb.choose(number - 1, pending, channel=channel, question=question)
                 return utter_answer(dispatcher, answer)
-            dispatcher.utter_message(text=f"请回复 1 到 {len(pending)} 之间的数字选择您要咨询的事项。")
+            dispatcher.utter_message(text=notices.pick_a_number(len(pending)))
             return []
         answer = await self.ctx.kb.answer(
             text, channel=channel, last_item_code=tracker.get_slot("last_item_code")
         )
-        return utter_answer(dispatcher, answer)
+        return utter_answer(dispatcher, answer, text)

@@ -80,7 +80,7 @@ class ActionDefaultFallback(Action):
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
             )
             if answer.kind != "not_found":
-                return utter_answer(dispatcher, answer)
+                return utter_answer(dispatcher, answer, text)
             for message in answer.messages:
                 dispatcher.utter_message(text=message)
             return []

@@ -33,3 +33,15 @@ def handoff_offline(settings: Settings) -> str:
         f"急事请拨打 {settings.center_phone}。\n"
         "如需留言，请直接发送留言内容，工作人员上班后会尽快回复；回复“取消”可放弃留言。"
     )
+
+
+def pick_a_number(count: int) -> str:
+    return f"请回复 1 到 {count} 之间的数字，选择您要咨询的事项。"
+
+
+def choice_declined() -> str:
+    return "好的。请换个说法描述您要办理的事项，例如“新生儿落户要什么材料”。"
+
+
+def anything_else() -> str:
+    return "好的。还有什么可以帮您？"

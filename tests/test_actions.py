@@ -1,0 +1,193 @@
+"""The action server over HTTP with Rasa 3.6's action-call payloads: real knowledge base on SQLite."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.actions.context import ActionContext
+from bot.actions.guide import option_number
+from bot.actions.server import build_app
+from bot.config import Settings
+from bot.db import create_engine, session_factory
+from bot.domain.office_hours import OfficeHours
+from knowledge_base.cli import ensure_sample_loaded
+from knowledge_base.service import KnowledgeBase
+
+OPEN = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Beijing
+CLOSED = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # Saturday
+
+
+def action_call(
+    action: str, text: str, *, intent: str = "ask_service_guide", channel: str = "wechat", **slots: Any
+) -> dict[str, Any]:
+    """What Rasa 3.6 POSTs to the action endpoint."""
+    all_slots = {"last_item_code": None, "pending_choices": None, "pending_question": None, **slots}
+    return {
+        "next_action": action,
+        "sender_id": "wx:oTest",
+        "version": "3.6.21",
+        "domain": {"slots": {k: {"type": "any"} for k in all_slots}, "responses": {}, "actions": [action]},
+        "tracker": {
+            "sender_id": "wx:oTest",
+            "slots": all_slots,
+            "latest_message": {
+                "text": text,
+                "intent": {"name": intent, "confidence": 0.9},
+                "entities": [],
+                "metadata": {"channel": channel},
+            },
+            "latest_event_time": 0,
+            "followup_action": None,
+            "paused": False,
+            "events": [],
+            "latest_input_channel": "rest",
+            "active_loop": {},
+            "latest_action": {"action_name": "action_listen"},
+            "latest_action_name": "action_listen",
+        },
+    }
+
+
+@pytest.fixture
+async def actions(aiohttp_client, sqlite_url):  # type: ignore[no-untyped-def]
+    engine = create_engine(sqlite_url)
+    sessions = session_factory(engine)
+    assert await ensure_sample_loaded(sessions)
+    clock = {"now": OPEN}
+    ctx = ActionContext(
+        settings=dataclasses.replace(Settings(), database_url=sqlite_url),
+        engine=engine,
+        sessions=sessions,
+        kb=KnowledgeBase(sessions),
+        office_hours=OfficeHours.parse("mon-fri 08:30-12:00,14:30-17:30"),
+        clock=lambda: clock["now"],
+    )
+    client = await aiohttp_client(build_app(ctx))
+
+    async def run(payload: dict[str, Any]) -> tuple[list[str], dict[str, Any], list[dict]]:
+        resp = await client.post("/webhook", json=payload)
+        assert resp.status == 200
+        body = await resp.json()
+        texts = [r["text"] for r in body["responses"] if r.get("text")]
+        slots = {e["name"]: e["value"] for e in body["events"] if e["event"] == "slot"}
+        return texts, slots, body["responses"]
+
+    run.clock = clock  # type: ignore[attr-defined]
+    run.client = client  # type: ignore[attr-defined]
+    return run
+
+
+async def test_guide_answer_names_the_item_and_sets_the_slot(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, slots, _ = await actions(action_call("action_answer_guide", "个体户营业执照要带什么材料"))
+    assert "个体工商户设立登记" in texts[0].splitlines()[0]
+    assert slots["last_item_code"] == "36072200-XK-001" and slots["pending_choices"] is None
+
+
+async def test_follow_up_uses_the_last_item(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, slots, _ = await actions(
+        action_call("action_answer_guide", "那要多少钱", last_item_code="36072200-XK-001")
+    )
+    assert "个体工商户设立登记" in texts[0] and slots["last_item_code"] == "36072200-XK-001"
+
+
+async def test_menu_click_without_text_prompts(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, slots, _ = await actions(action_call("action_answer_guide", "/ask_service_guide"))
+    assert texts == [
+        "请问您想咨询哪个事项？可以直接说事项名称和想了解的内容，例如：“个体户营业执照要带什么材料”。"
+    ]
+    assert slots == {}
+
+
+async def test_choices_then_a_number_picks_with_the_original_question(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, slots, _ = await actions(action_call("action_answer_guide", "营业执照"))
+    assert slots["pending_choices"], texts  # ambiguous: a numbered list
+    assert slots["pending_question"] == "营业执照"
+    assert "回复数字" in texts[-1] or "1." in texts[0]
+    choices = slots["pending_choices"]
+    texts2, slots2, _ = await actions(
+        action_call(
+            "action_choose_option", "2", intent="choose_option", pending_choices=choices,
+            pending_question="营业执照",
+        )
+    )  # fmt: skip
+    assert slots2["last_item_code"] == choices[1] and slots2["pending_choices"] is None
+    assert texts2 and "【" in texts2[0]  # the chosen item's answer, its name first
+
+
+async def test_out_of_range_number_asks_again(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, _, _ = await actions(
+        action_call("action_choose_option", "9", intent="choose_option", pending_choices=["a", "b"])
+    )
+    assert texts == ["请回复 1 到 2 之间的数字，选择您要咨询的事项。"]
+
+
+@pytest.mark.parametrize(
+    ("intent", "pending", "expected"),
+    [
+        ("deny", ["36072200-XK-001"], "好的。请换个说法"),
+        ("deny", None, "好的。还有什么可以帮您"),
+        ("affirm", None, "好的。还有什么可以帮您"),
+        ("affirm", ["36072200-XK-001", "36072200-XK-003"], "请回复 1 到 2"),
+    ],
+)
+async def test_yes_and_no(actions, intent, pending, expected) -> None:  # type: ignore[no-untyped-def]
+    texts, _, _ = await actions(
+        action_call("action_choose_option", "是的", intent=intent, pending_choices=pending)
+    )
+    assert texts[0].startswith(expected)
+
+
+async def test_affirm_with_one_suggestion_answers_it(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, slots, _ = await actions(
+        action_call("action_choose_option", "对", intent="affirm", pending_choices=["36072200-XK-001"])
+    )
+    assert "个体工商户设立登记" in texts[0] and slots["last_item_code"] == "36072200-XK-001"
+
+
+async def test_handoff_in_and_out_of_office_hours(actions) -> None:  # type: ignore[no-untyped-def]
+    _, _, responses = await actions(action_call("action_human_handoff", "转人工", intent="human_handoff"))
+    assert responses[0]["custom"] == {"handoff": "transfer"}
+    actions.clock["now"] = CLOSED
+    texts, _, responses = await actions(action_call("action_human_handoff", "转人工", intent="human_handoff"))
+    assert responses[0]["custom"] == {"handoff": "leave_message"} and "留言" in texts[0]
+
+
+async def test_handoff_over_sms_takes_a_message(actions) -> None:  # type: ignore[no-untyped-def]
+    _, _, responses = await actions(
+        action_call("action_human_handoff", "人工", intent="human_handoff", channel="sms")
+    )
+    assert responses[0]["custom"] == {"handoff": "leave_message"}
+
+
+async def test_fallback_tries_the_knowledge_base_first(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, slots, _ = await actions(
+        action_call("action_default_fallback", "结婚证咋办", intent="nlu_fallback")
+    )
+    assert "结婚登记" in texts[0] and slots["last_item_code"]
+    texts, _, _ = await actions(action_call("action_default_fallback", "火星移民签证", intent="nlu_fallback"))
+    assert "0797-3322110" in " ".join(texts)
+
+
+async def test_unknown_action_is_404(actions) -> None:  # type: ignore[no-untyped-def]
+    resp = await actions.client.post("/webhook", json=action_call("action_nope", "x"))
+    assert resp.status == 404 and (await resp.json())["action_name"] == "action_nope"
+
+
+async def test_a_failing_action_answers_politely(actions, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    async def boom(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(KnowledgeBase, "answer", boom)
+    texts, _, _ = await actions(action_call("action_answer_guide", "身份证怎么办"))
+    assert "0797-3322110" in texts[0] and "fire" not in texts[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("2", 2), ("第2个", 2), ("第三个", 3), ("两", 2), ("好的", None)]
+)
+def test_option_number(text: str, number: int | None) -> None:
+    assert option_number(text) == number
