@@ -45,6 +45,9 @@ QUESTIONS = [
 ]
 
 
+TURNS_PER_CONVERSATION = 10
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
@@ -88,7 +91,8 @@ def signed_request(openid: str, text: str, seq: int) -> tuple[str, bytes]:
 
 
 async def run_load(send, messages: int, users: int) -> tuple[list[float], float, int]:  # type: ignore[no-untyped-def]
-    """Each user sends its share sequentially (as a person does); users run concurrently."""
+    """Each user sends its share sequentially (as a person does), starting a new conversation every
+    TURNS_PER_CONVERSATION messages (Rasa's tracker grows with every turn); users run concurrently."""
     latencies: list[float] = []
     errors = 0
     per_user = [messages // users + (1 if i < messages % users else 0) for i in range(users)]
@@ -96,8 +100,10 @@ async def run_load(send, messages: int, users: int) -> tuple[list[float], float,
 
     async def user(index: int, count: int) -> None:
         nonlocal errors
-        openid = f"obench{uuid.uuid4().hex[:22]}"
+        openid = ""
         for i in range(count):
+            if i % TURNS_PER_CONVERSATION == 0:  # a citizen's conversation is a handful of turns
+                openid = f"obench{uuid.uuid4().hex[:22]}"
             text = QUESTIONS[(index + i) % len(QUESTIONS)]
             started = time.perf_counter()
             ok = await send(openid, text, next(seq))
