@@ -21,6 +21,8 @@ fi
 say "Redis for tests: $TEST_REDIS_URL"
 [ -n "${TEST_POSTGRES_URL:-}" ] && say "PostgreSQL tests: on" || say "PostgreSQL tests: off (set TEST_POSTGRES_URL)"
 
+(cd dialogues && ../.venv-rasa/bin/rasa data validate --fail-on-warnings --max-history 5 >/dev/null 2>&1) \
+  || { say "rasa data validate reported problems:"; (cd dialogues && ../.venv-rasa/bin/rasa data validate --fail-on-warnings --max-history 5); exit 1; }
 .venv/bin/govbot train
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"
