@@ -184,9 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["push", "show"])
     p.set_defaults(func=_cmd_menu)
 
+    from bot.complaints import cli as complaints_cli
     from knowledge_base import cli as kb_cli
 
     kb_cli.register(sub, _kb_command)
+    complaints_cli.register(sub, _kb_command)
     return parser
 
 

@@ -7,6 +7,7 @@ turn order, tokens, quotas, metrics and "更多" parts are in Redis; records are
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -26,11 +27,17 @@ from bot.channels.wechat.cs_quota import CsQuota
 from bot.channels.wechat.followers import FollowerStore
 from bot.channels.wechat.handler import WeChatChannel
 from bot.channels.wechat.token_service import TokenService
+from bot.complaints import app as complaints_app
+from bot.complaints.config import ComplaintSettings
+from bot.complaints.delivery import ChannelReplySender, SmsReplySender, WeChatReplySender
+from bot.complaints.service import ComplaintService
 from bot.config import Settings
 from bot.conversation.dialogue import Dialogue, RasaRestDialogue
 from bot.conversation.service import Conversation, Inbound
 from bot.db import create_engine, session_factory
 from bot.domain.left_messages import LeftMessageBox
+from bot.domain.progress.factory import build_progress_notifier
+from bot.domain.progress.notifier import ProgressNotifier
 from bot.domain.undelivered import UndeliveredLog
 from bot.metrics import Metrics
 from knowledge_base import staff_api as kb_staff_api
@@ -53,10 +60,13 @@ class Services:
     wechat_api: WeChatAPI
     kb: KnowledgeBase
     channels: list[Channel] = field(default_factory=list)
+    complaints: ComplaintService | None = None
+    progress_notifier: ProgressNotifier | None = None
 
 
 SERVICES = web.AppKey("services", Services)
 KB = web.AppKey("kb", KnowledgeBase)
+NOTIFIER_TASK = web.AppKey("progress_notifier_task", asyncio.Task)
 
 
 async def build_services(
@@ -107,6 +117,19 @@ async def build_services(
         )
     elif sms.enabled:
         log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
+    sms_outbox = next((c.outbox for c in services.channels if hasattr(c, "outbox")), None)
+    services.complaints = ComplaintService(
+        sessions,
+        settings=ComplaintSettings.from_env(),
+        sender=ChannelReplySender(
+            wechat=WeChatReplySender(wechat_api, os.environ.get("WECHAT_COMPLAINT_TEMPLATE_ID") or None),
+            sms=SmsReplySender(sms_outbox) if sms_outbox is not None else None,
+        ),
+    )
+    if os.environ.get("PROGRESS_NOTIFIER", "on").lower() not in ("off", "0", "false", "no"):
+        services.progress_notifier = build_progress_notifier(
+            settings, redis, sessions, wechat=wechat_api, sms=sms_outbox, kb=kb, metrics=metrics, http=http
+        )
     return services
 
 
@@ -198,6 +221,9 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app[KB] = services.kb
     kb_staff_api.setup_routes(app, KB)
+    if services.complaints is not None:
+        interval = float(os.environ.get("COMPLAINT_SWEEP_INTERVAL", "300"))
+        complaints_app.setup(app, services.complaints, sweep_interval=interval)
     for channel in services.channels:
         app.add_routes(channel.routes())
     app.add_routes(
@@ -208,9 +234,23 @@ def build_app(services: Services) -> web.Application:
         ]
     )
 
-    async def _close(_app: web.Application) -> None:
+    notifier = services.progress_notifier
+    stop_notifier = asyncio.Event()
+
+    async def _start_notifier(app: web.Application) -> None:
+        if notifier is not None:
+            app[NOTIFIER_TASK] = asyncio.create_task(notifier.run_forever(stop_notifier))
+
+    async def _close(app: web.Application) -> None:
+        stop_notifier.set()
+        task = app.get(NOTIFIER_TASK)
+        if task is not None:
+            await asyncio.wait([task], timeout=10)
+        if notifier is not None:
+            await notifier.close()
         await close_services(services)
 
+    app.on_startup.append(_start_notifier)
     app.on_cleanup.append(_close)
     return app
 

@@ -5,7 +5,8 @@
 2. Database migrations; the sample catalogue is loaded into an empty knowledge base.
 3. The Rasa model is trained when the training data changed (fingerprint under ``dialogues/models``).
 4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], [Twilio
-   fake when TWILIO_API_BASE does], action server, Rasa (127.0.0.1 only), and ``GATEWAY_WORKERS``
+   fake when TWILIO_API_BASE does], [the reference approval backend when APPROVAL_API_BASE does], action
+   server, Rasa (127.0.0.1 only), and ``GATEWAY_WORKERS``
    gateway workers sharing one port.
    Ctrl-C (or SIGTERM) stops them all; if one dies the others are stopped too.
 """
@@ -24,12 +25,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bot.approval.config import ApprovalSettings
 from bot.config import ROOT, VAR_DIR, Settings, get_settings
 
 DIALOGUES = ROOT / "dialogues"
 MODELS = DIALOGUES / "models"
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6380/0"
+LOCAL = ("127.0.0.1", "localhost")
+TEMPLATE_VARS = ("PROGRESS_TEMPLATE_ID", "WECHAT_COMPLAINT_TEMPLATE_ID")
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "jieba_dict")
 
 
@@ -189,12 +193,22 @@ def run_all() -> int:
         asyncio.run(_prepare_data(settings))
         train_if_needed()
         api = urlparse(settings.wechat_api_base)
-        if api.hostname in ("127.0.0.1", "localhost"):
+        if api.hostname in LOCAL:
+            templates = [t for t in (os.environ.get(k) for k in TEMPLATE_VARS) if t]
             sup.start(
                 "wechat-api-fake",
                 [sys.executable, "-m", "bot.channels.wechat.fake_api", "--host", "127.0.0.1",
                  "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
-                 "--app-secret", settings.wechat_app_secret],
+                 "--app-secret", settings.wechat_app_secret,
+                 *[arg for t in templates for arg in ("--template-id", t)]],
+            )  # fmt: skip
+        approval = ApprovalSettings.from_env()
+        if urlparse(approval.api_base).hostname in LOCAL:
+            sup.start(
+                "approval-reference-backend",
+                [sys.executable, "-m", "bot.approval.reference_backend", "--host", "127.0.0.1",
+                 "--port", str(approval.reference_port), "--db", str(approval.reference_db),
+                 *(["--token", approval.api_token] if approval.api_token else [])],
             )  # fmt: skip
         twilio = urlparse(os.environ.get("TWILIO_API_BASE", ""))
         if os.environ.get("SMS_PROVIDER", "twilio") == "twilio" and twilio.hostname in (

@@ -24,6 +24,10 @@ HELP = {
     "govbot_sms_outbound_total": "Outbound SMS provider calls by result.",
     "govbot_sms_status_total": "SMS status callbacks by status.",
     "govbot_sms_segments_total": "SMS segments sent, by purpose.",
+    "govbot_approval_requests_total": "Calls to the approval backend by result.",
+    "govbot_approval_breaker_total": "Approval-backend circuit breaker transitions.",
+    "govbot_progress_lookups_total": "Case-progress lookups by result.",
+    "govbot_progress_notifications_total": "Case-progress notifications by channel and result.",
 }
 
 

@@ -13,6 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Gateways built by tests do not poll the approval backend unless a test asks for it.
+os.environ.setdefault("PROGRESS_NOTIFIER", "off")
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ def wait_http(url: str, timeout: float, method: str = "GET", json_body: dict | N
 class Stack:
     rasa_url: str
     database_url: str
+    approval_url: str
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +77,7 @@ def rasa_stack(tmp_path_factory) -> Iterator[Stack]:  # type: ignore[no-untyped-
         "asyncio.run(_prepare_data(dataclasses.replace(Settings(), database_url=sys.argv[1])))"
     )
     subprocess.run([sys.executable, "-c", prepare, database_url], check=True, cwd=ROOT)
-    actions_port, rasa_port = free_port(), free_port()
+    actions_port, rasa_port, approval_port = free_port(), free_port(), free_port()
     redis = urlparse(TEST_REDIS_URL)
     settings = dataclasses.replace(
         Settings(),
@@ -84,11 +85,24 @@ def rasa_stack(tmp_path_factory) -> Iterator[Stack]:  # type: ignore[no-untyped-
         actions_port=actions_port,
         database_url=database_url,
     )
-    env = {**os.environ, "DATABASE_URL": database_url, "ACTIONS_PORT": str(actions_port)}
+    approval_url = f"http://127.0.0.1:{approval_port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ACTIONS_PORT": str(actions_port),
+        "REDIS_URL": f"redis://{redis.hostname}:{redis.port}/{RASA_REDIS_DB}",
+        "APPROVAL_API_BASE": approval_url,
+        "APPROVAL_API_TOKEN": "e2e-token",
+    }
     # Hand-off decisions depend on the clock: the actions see "always open" office hours in tests.
     env["CENTER_OFFICE_HOURS_SPEC"] = "mon-sun 00:00-23:59:59"
     logs = tmp_path_factory.mktemp("logs")
     procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot.approval.reference_backend", "--port", str(approval_port),
+             "--db", str(db_path.parent / "approval.db"), "--token", "e2e-token", "--seed", "0"],
+            cwd=ROOT, stdout=open(logs / "approval.log", "wb"), stderr=subprocess.STDOUT,
+        ),
         subprocess.Popen(
             [sys.executable, "-m", "bot", "actions", "--port", str(actions_port)],
             cwd=ROOT, env=env, stdout=open(logs / "actions.log", "wb"), stderr=subprocess.STDOUT,
@@ -102,11 +116,12 @@ def rasa_stack(tmp_path_factory) -> Iterator[Stack]:  # type: ignore[no-untyped-
     ]  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{actions_port}/health", 60)
+        wait_http(f"{approval_url}/health", 60)
         rasa_url = f"http://127.0.0.1:{rasa_port}"
         wait_http(f"{rasa_url}/webhooks/rest/webhook", 240, "POST", {"sender": "probe", "message": "你好"})
-        yield Stack(rasa_url, database_url)
+        yield Stack(rasa_url, database_url, approval_url)
     except Exception:
-        for name in ("actions.log", "rasa.log"):
+        for name in ("approval.log", "actions.log", "rasa.log"):
             print(f"--- {name}\n" + (logs / name).read_text(errors="replace")[-4000:])
         raise
     finally:
@@ -158,8 +173,28 @@ async def test_service_guide_question_and_follow_up(wechat) -> None:  # type: ig
     assert "个体工商户设立登记" in fee and ("免费" in fee or "不收费" in fee or "元" in fee), fee
 
 
-async def test_progress_and_complaint_are_honest_about_being_built(wechat) -> None:  # type: ignore[no-untyped-def]
-    assert "正在建设" in await wechat("我的件办到哪一步了")
+async def create_case(stack: Stack, phone: str, status: str = "受理") -> str:
+    """Register a case at the reference approval backend, as a window clerk would."""
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer e2e-token"}) as http:
+        body = {"item_code": "36072200-XK-001", "applicant": {"name": "张三丰", "phone": phone},
+                "status": status, "clerk": "3号窗口"}  # fmt: skip
+        async with http.post(f"{stack.approval_url}/api/v1/cases", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            return (await resp.json())["ticket_no"]
+
+
+async def test_progress_lookup_with_phone_verification(wechat, rasa_stack) -> None:  # type: ignore[no-untyped-def]
+    ticket = await create_case(rasa_stack, "13912345678")
+    ask = await wechat(f"查一下受理号{ticket}办到哪了")
+    assert "后4位" in ask or "后四位" in ask, ask
+    wrong = await wechat("0000")
+    assert "个体工商户设立登记" not in wrong
+    answer = await wechat("5678")
+    assert "个体工商户设立登记" in answer and "13912345678" not in answer, answer
+    assert "张三丰" not in answer
+
+
+async def test_complaint_intent_is_answered(wechat) -> None:  # type: ignore[no-untyped-def]
     assert "投诉" in await wechat("我要投诉，3号窗口态度很差")
 
 

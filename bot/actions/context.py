@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.domain.office_hours import OfficeHours
+from bot.domain.progress.service import ProgressService
 from knowledge_base.service import KnowledgeBase
 
 
@@ -21,3 +22,4 @@ class ActionContext:
     kb: KnowledgeBase
     office_hours: OfficeHours
     clock: Callable[[], datetime]
+    progress: ProgressService | None = None

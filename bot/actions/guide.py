@@ -9,21 +9,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.common import channel_of, user_text
 from bot.actions.context import ActionContext
+from bot.actions.progress import progress_verification
 from bot.domain import notices
 from knowledge_base.service import GuideAnswer
 
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-
-
-def channel_of(tracker: Tracker) -> str:
-    meta = tracker.latest_message.get("metadata") or {}
-    return str(meta.get("channel") or "wechat")
-
-
-def user_text(tracker: Tracker) -> str:
-    text = tracker.latest_message.get("text") or ""
-    return "" if text.startswith("/") else text
 
 
 def option_number(text: str) -> int | None:
@@ -88,6 +80,9 @@ class ActionChooseOption(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        verification = await progress_verification(self.ctx, dispatcher, tracker)
+        if verification is not None:
+            return verification
         text = user_text(tracker)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         pending = tracker.get_slot("pending_choices") or []

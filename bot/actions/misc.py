@@ -8,8 +8,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.common import channel_of, user_text
 from bot.actions.context import ActionContext
-from bot.actions.guide import channel_of, user_text, utter_answer
+from bot.actions.guide import utter_answer
+from bot.actions.progress import progress_verification
 from bot.domain import notices
 
 
@@ -31,20 +33,6 @@ class ActionHumanHandoff(Action):
             dispatcher.utter_message(
                 text=notices.handoff_offline(self.ctx.settings), json_message={"handoff": "leave_message"}
             )
-        return []
-
-
-class ActionCheckProgress(Action):
-    def __init__(self, ctx: ActionContext) -> None:
-        self.ctx = ctx
-
-    def name(self) -> str:
-        return "action_check_progress"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        dispatcher.utter_message(text=notices.progress_not_ready(self.ctx.settings))
         return []
 
 
@@ -75,6 +63,9 @@ class ActionDefaultFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = user_text(tracker)
+        verification = await progress_verification(self.ctx, dispatcher, tracker)
+        if verification is not None:
+            return verification
         if text:
             answer = await self.ctx.kb.answer(
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
@@ -84,5 +75,5 @@ class ActionDefaultFallback(Action):
             for message in answer.messages:
                 dispatcher.utter_message(text=message)
             return []
-        dispatcher.utter_message(response="utter_default")
+        dispatcher.utter_message(text=notices.rephrase())
         return []

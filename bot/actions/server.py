@@ -18,15 +18,13 @@ from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundExceptio
 
 from bot.actions.context import ActionContext
 from bot.actions.guide import ActionAnswerGuide, ActionChooseOption
-from bot.actions.misc import (
-    ActionCheckProgress,
-    ActionDefaultFallback,
-    ActionHumanHandoff,
-    ActionStartComplaint,
-)
+from bot.actions.misc import ActionDefaultFallback, ActionHumanHandoff, ActionStartComplaint
+from bot.actions.progress import PROGRESS_ACTIONS
 from bot.config import Settings
 from bot.db import create_engine, session_factory
 from bot.domain.office_hours import OfficeHours
+from bot.domain.progress.factory import build_progress_service
+from bot.metrics import Metrics
 from knowledge_base.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -37,9 +35,9 @@ ACTION_CLASSES = (
     ActionAnswerGuide,
     ActionChooseOption,
     ActionHumanHandoff,
-    ActionCheckProgress,
     ActionStartComplaint,
     ActionDefaultFallback,
+    *PROGRESS_ACTIONS,
 )
 
 
@@ -55,6 +53,7 @@ def build_context(settings: Settings) -> ActionContext:
         kb=kb,
         office_hours=OfficeHours.parse(settings.office_hours_spec, settings.timezone),
         clock=lambda: datetime.now(UTC),
+        progress=build_progress_service(settings, redis, sessions, kb=kb, metrics=Metrics(redis)),
     )
 
 
@@ -104,6 +103,8 @@ def build_app(ctx: ActionContext) -> web.Application:
     )
 
     async def _close(_app: web.Application) -> None:
+        if ctx.progress is not None:
+            await ctx.progress.close()
         await ctx.engine.dispose()
 
     app.on_cleanup.append(_close)

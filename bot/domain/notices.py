@@ -45,3 +45,10 @@ def choice_declined() -> str:
 
 def anything_else() -> str:
     return "好的。还有什么可以帮您？"
+
+
+def rephrase() -> str:
+    return (
+        "抱歉，我没有完全理解您的意思，请换个说法再试一次，例如“营业执照怎么办理”“查询办件进度”。"
+        "如需人工服务，请回复“转人工”。"
+    )

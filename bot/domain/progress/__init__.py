@@ -1,0 +1,1 @@
+"""Case progress by ticket number: verification, privacy, replies and proactive notifications."""
