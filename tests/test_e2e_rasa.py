@@ -231,3 +231,32 @@ async def test_rasa_slow_path_still_answers_through_the_api(  # type: ignore[no-
         sent = await pushed(fake_wechat, wait=10)
         assert "政务服务助手" in sent[0]["payload"]["text"]["content"]
         await asyncio.sleep(0)
+
+
+async def test_sms_case_status_only_for_the_applicants_phone(rasa_stack, redis_client) -> None:  # type: ignore[no-untyped-def]
+    """A signed Twilio webhook "查询 <ticket>" → Rasa → progress action → TwiML reply."""
+    from sms_gateway.testing import start_harness
+
+    ticket = await create_case(rasa_stack, "13912340000")
+    async with aiohttp.ClientSession() as http:
+        harness = await start_harness(
+            redis_client, rasa_stack.database_url, dialogue=RasaRestDialogue(http, rasa_stack.rasa_url, 10.0),
+            sync_reply_deadline=8.0,
+        )  # fmt: skip
+        try:
+            status, twiml = await harness.inbound(f"查询 {ticket}", phone="+8613912340000")
+            assert status == 200 and "个体工商户设立登记" in twiml, twiml
+            assert "13912340000" not in twiml
+            status, other = await harness.inbound(f"查询 {ticket}", phone="+8613700000000")
+            assert status == 200 and "个体工商户设立登记" not in other and "<Message" in other, other
+        finally:
+            await harness.close()
+
+
+async def test_disambiguation_reply_picks_an_item(wechat) -> None:  # type: ignore[no-untyped-def]
+    choices = await wechat("营业执照")
+    assert "回复数字" in choices, choices
+    second = next(line for line in choices.splitlines() if line.startswith("2."))
+    name = second.split(".", 1)[1].split("（")[0].strip()
+    picked = await wechat("2")
+    assert name in picked.splitlines()[0], (name, picked)
