@@ -90,7 +90,7 @@ def signed_request(openid: str, text: str, seq: int) -> tuple[str, bytes]:
     return "/wechat?" + urlencode(query), body
 
 
-async def run_load(send, messages: int, users: int) -> tuple[list[float], float, int]:  # type: ignore[no-untyped-def]
+async def run_load(send, messages: int, users: int, think: float = 0.0) -> tuple[list[float], float, int]:  # type: ignore[no-untyped-def]
     """Each user sends its share sequentially (as a person does), starting a new conversation every
     TURNS_PER_CONVERSATION messages (Rasa's tracker grows with every turn); users run concurrently."""
     latencies: list[float] = []
@@ -109,6 +109,8 @@ async def run_load(send, messages: int, users: int) -> tuple[list[float], float,
             ok = await send(openid, text, next(seq))
             latencies.append(time.perf_counter() - started)
             errors += 0 if ok else 1
+            if think:
+                await asyncio.sleep(think)  # a person reads the answer before typing again
 
     started = time.perf_counter()
     await asyncio.gather(*(user(i, n) for i, n in enumerate(per_user)))
@@ -132,6 +134,9 @@ async def main() -> int:
     )
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="seconds each user waits after an answer (0: back-to-back)"
+    )
     parser.add_argument("--gateway", default=None, help="gateway base URL (default http://127.0.0.1:$PORT)")
     parser.add_argument("--rasa", default=None, help="Rasa base URL (default $RASA_URL)")
     args = parser.parse_args()
@@ -154,9 +159,9 @@ async def main() -> int:
 
         print(f"warming up against {gateway} and {rasa} …")
         await run_load(via_gateway, args.users, args.users)
-        print(f"{args.messages} messages from {args.users} concurrent users")
-        g = report("gateway", *await run_load(via_gateway, args.messages, args.users))
-        r = report("rasa", *await run_load(via_rasa, args.messages, args.users))
+        print(f"{args.messages} messages from {args.users} concurrent users, think time {args.think:g} s")
+        g = report("gateway", *await run_load(via_gateway, args.messages, args.users, args.think))
+        r = report("rasa", *await run_load(via_rasa, args.messages, args.users, args.think))
         print(f"gateway/rasa throughput ratio: {g / r:.2f} (target >= 0.80)")
     return 0
 

@@ -8,7 +8,7 @@ import chinese_calendar
 import pytest
 
 from bot.complaints import numbers
-from bot.complaints.workdays import WorkCalendar
+from bot.domain.workdays import WorkCalendar
 
 CAL = WorkCalendar()
 

@@ -42,8 +42,8 @@ from bot.complaints.states import (
     Status,
     target,
 )
-from bot.complaints.workdays import WorkCalendar
 from bot.db import utcnow
+from bot.domain.workdays import WorkCalendar
 from bot.masking import mask_phone, mask_sender
 
 log = logging.getLogger(__name__)

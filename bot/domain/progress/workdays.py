@@ -10,62 +10,14 @@ the case was accepted on a day off.  Working days spent waiting for 补正 mater
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from bot.approval.model import Case, CaseStatus, Step
-from bot.domain.office_hours import OfficeHours
-
-_MAX_SCAN_DAYS = 3660
+from bot.domain.workdays import WorkCalendar
 
 
-class WorkingDays:
-    def __init__(self, hours: OfficeHours) -> None:
-        self.hours = hours
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return self.hours.tz
-
-    def is_working_day(self, day: date) -> bool:
-        return self.hours.is_working_day(day)
-
-    def next_working_day(self, day: date) -> date:
-        """``day`` itself when it is a working day, else the first working day after it."""
-        for _ in range(_MAX_SCAN_DAYS):
-            if self.is_working_day(day):
-                return day
-            day += timedelta(days=1)
-        raise ValueError("no working day within ten years")
-
-    def add(self, start: date, days: int) -> date:
-        """The ``days``-th working day after ``start`` (``days`` = 0: ``start`` or the next working day)."""
-        if days < 0:
-            raise ValueError("days must not be negative")
-        if days == 0:
-            return self.next_working_day(start)
-        day = start
-        counted = 0
-        for _ in range(_MAX_SCAN_DAYS):
-            day += timedelta(days=1)
-            if self.is_working_day(day):
-                counted += 1
-                if counted == days:
-                    return day
-        raise ValueError("no such working day within ten years")
-
-    def between(self, start: date, end: date) -> int:
-        """Working days after ``start`` up to and including ``end`` (0 when ``end`` ≤ ``start``)."""
-        count = 0
-        day = start
-        while day < end:
-            day += timedelta(days=1)
-            if self.is_working_day(day):
-                count += 1
-        return count
-
-    def local_date(self, moment: datetime) -> date:
-        return moment.astimezone(self.tz).date()
+class WorkingDays(WorkCalendar):
+    """The shared working-day calendar plus what promised completion dates need."""
 
     def paused_days(self, history: Iterable[Step], accepted_on: date, today: date) -> int:
         """Working days spent in 补正 after acceptance (an open 补正 counts up to ``today``)."""

@@ -1,4 +1,5 @@
-"""Working-day arithmetic on the Chinese calendar (statutory holidays closed, 调休 weekend workdays open).
+"""Working-day arithmetic on the Chinese calendar (statutory holidays closed, 调休 weekend workdays open),
+shared by complaint deadlines and case-progress promised dates.
 
 The calendar itself is :meth:`bot.domain.office_hours.OfficeHours.is_working_day` (the State Council's table
 from ``chinese-calendar``); this module only counts.  A limit of N working days starts the day after the
@@ -30,17 +31,21 @@ class WorkCalendar:
     def local_date(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
 
+    def next_working_day(self, day: date) -> date:
+        """``day`` itself when it is a working day, else the first working day after it."""
+        for _ in range(_MAX_SCAN_DAYS):
+            if self.is_working_day(day):
+                return day
+            day += timedelta(days=1)
+        raise ValueError("no working day within ten years")
+
     def add(self, start: date, days: int) -> date:
         """The ``days``-th working day after ``start``; 0 → ``start`` itself or the next working day."""
         if days < 0:
             raise ValueError("days must not be negative")
-        day = start
         if days == 0:
-            for _ in range(_MAX_SCAN_DAYS):
-                if self.is_working_day(day):
-                    return day
-                day += timedelta(days=1)
-            raise ValueError("no working day within ten years")
+            return self.next_working_day(start)
+        day = start
         counted = 0
         for _ in range(_MAX_SCAN_DAYS):
             day += timedelta(days=1)
