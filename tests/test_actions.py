@@ -11,6 +11,7 @@ import pytest
 from bot.actions.context import ActionContext
 from bot.actions.guide import option_number
 from bot.actions.server import build_app
+from bot.complaints.service import ComplaintService
 from bot.config import Settings
 from bot.db import create_engine, session_factory
 from bot.domain.office_hours import OfficeHours
@@ -65,6 +66,7 @@ async def actions(aiohttp_client, sqlite_url):  # type: ignore[no-untyped-def]
         kb=KnowledgeBase(sessions),
         office_hours=OfficeHours.parse("mon-fri 08:30-12:00,14:30-17:30"),
         clock=lambda: clock["now"],
+        complaints=ComplaintService(sessions),
     )
     client = await aiohttp_client(build_app(ctx))
 
@@ -74,9 +76,11 @@ async def actions(aiohttp_client, sqlite_url):  # type: ignore[no-untyped-def]
         body = await resp.json()
         texts = [r["text"] for r in body["responses"] if r.get("text")]
         slots = {e["name"]: e["value"] for e in body["events"] if e["event"] == "slot"}
+        run.events = body["events"]  # type: ignore[attr-defined]
         return texts, slots, body["responses"]
 
     run.clock = clock  # type: ignore[attr-defined]
+    run.sessions = sessions  # type: ignore[attr-defined]
     run.client = client  # type: ignore[attr-defined]
     return run
 
@@ -191,3 +195,87 @@ async def test_a_failing_action_answers_politely(actions, monkeypatch) -> None: 
 )
 def test_option_number(text: str, number: int | None) -> None:
     assert option_number(text) == number
+
+
+# ---------------------------------------------------------------------------------------------- complaints
+
+FORM = {
+    "complaint_description": "窗口工作人员态度恶劣，对我大声呵斥",
+    "complaint_respondent": "5号窗口",
+    "complaint_phone": "13812345678",
+    "complaint_confidential": True,
+    "complaint_confirm": True,
+    "complaint_form_id": "f1",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("我要投诉，大厅有人受伤流血了", "120"), ("我要申请行政复议", "复议"), ("我要投诉", "我来帮您登记")],
+)
+async def test_start_complaint_triages(actions, text, expected) -> None:  # type: ignore[no-untyped-def]
+    texts, _, _ = await actions(action_call("action_start_complaint", text, intent="complain"))
+    assert expected in " ".join(texts)
+
+
+async def test_start_complaint_prefills_the_details_and_starts_the_form(actions) -> None:  # type: ignore[no-untyped-def]
+    _, slots, _ = await actions(
+        action_call("action_start_complaint", "我要投诉，3号窗口的人态度很差", intent="complain")
+    )
+    assert slots["complaint_description"] == "3号窗口的人态度很差" and slots["complaint_form_id"]
+    assert {"event": "followup", "name": "complaint_form"} in [
+        {k: e.get(k) for k in ("event", "name")} for e in actions.events
+    ]
+
+
+async def test_submit_files_exactly_once_and_offers_merge_next_time(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, slots, _ = await actions(action_call("action_submit_complaint", "确认", intent="affirm", **FORM))
+    assert "编号：TS" in texts[0] and slots["complaint_description"] is None
+    again, _, _ = await actions(action_call("action_submit_complaint", "确认", intent="affirm", **FORM))
+    assert again == texts  # the same form id: the same complaint, not a second one
+    offer, slots, _ = await actions(
+        action_call("action_submit_complaint", "确认", intent="affirm", **{**FORM, "complaint_form_id": "f2"})
+    )
+    assert "是否将本次内容补充" in offer[0] and slots["complaint_merge_into"].startswith("TS")
+    merged, _, _ = await actions(
+        action_call(
+            "action_choose_option", "是", intent="affirm",
+            **{**FORM, "complaint_form_id": "f2", "complaint_merge_into": slots["complaint_merge_into"]},
+        )
+    )  # fmt: skip
+    assert "已将本次内容补充到投诉" in merged[0]
+
+
+async def test_declined_confirmation_files_nothing(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, _, _ = await actions(
+        action_call("action_submit_complaint", "否", intent="deny", **{**FORM, "complaint_confirm": False})
+    )
+    assert "已取消" in texts[0]
+
+
+async def test_the_form_skips_the_phone_over_sms(actions) -> None:  # type: ignore[no-untyped-def]
+    payload = action_call("validate_complaint_form", "3号窗口", intent="inform", channel="sms")
+    payload["tracker"]["active_loop"] = {"name": "complaint_form"}
+    payload["domain"]["forms"] = {"complaint_form": {"required_slots": list(FORM)[:5]}}
+    payload["tracker"]["slots"].update(
+        {"requested_slot": "complaint_respondent", "complaint_respondent": "3号窗口"}
+    )
+    payload["tracker"]["events"] = [{"event": "slot", "name": "complaint_respondent", "value": "3号窗口"}]
+    _, slots, _ = await actions(payload)
+    assert slots.get("requested_slot") != "complaint_phone"
+
+
+async def test_query_complaint_only_for_its_sender(actions) -> None:  # type: ignore[no-untyped-def]
+    texts, _, _ = await actions(action_call("action_submit_complaint", "确认", intent="affirm", **FORM))
+    number = texts[0].split("编号：")[1][:12]
+    mine, _, _ = await actions(
+        action_call("action_query_complaint", f"查询投诉 {number}", intent="query_complaint")
+    )
+    assert number in mine[0]
+    payload = action_call("action_query_complaint", f"查询投诉 {number}", intent="query_complaint")
+    payload["sender_id"] = payload["tracker"]["sender_id"] = "wx:oSomeoneElse"
+    theirs, _, _ = await actions(payload)
+    unknown, _, _ = await actions(
+        action_call("action_query_complaint", "查询投诉 TS2222222222", intent="query_complaint")
+    )
+    assert number not in theirs[0] and theirs[0] == unknown[0]

@@ -194,8 +194,9 @@ async def test_progress_lookup_with_phone_verification(wechat, rasa_stack) -> No
     assert "张三丰" not in answer
 
 
-async def test_complaint_intent_is_answered(wechat) -> None:  # type: ignore[no-untyped-def]
-    assert "投诉" in await wechat("我要投诉，3号窗口态度很差")
+async def test_complaint_with_details_starts_the_form_at_the_next_question(wechat) -> None:  # type: ignore[no-untyped-def]
+    reply = await wechat("我要投诉，3号窗口态度很差")
+    assert "登记" in reply and "窗口、部门" in reply, reply
 
 
 async def test_human_handoff_transfers_in_office_hours(wechat) -> None:  # type: ignore[no-untyped-def]
@@ -260,3 +261,53 @@ async def test_disambiguation_reply_picks_an_item(wechat) -> None:  # type: igno
     name = second.split(".", 1)[1].split("（")[0].strip()
     picked = await wechat("2")
     assert name in picked.splitlines()[0], (name, picked)
+
+
+async def complaints_of(stack: Stack) -> list:  # type: ignore[type-arg]
+    from sqlalchemy import select
+
+    from bot.complaints.models import Complaint
+    from bot.db import create_engine, session_factory
+
+    engine = create_engine(stack.database_url)
+    async with session_factory(engine)() as s:
+        rows = list((await s.execute(select(Complaint))).scalars().all())
+    await engine.dispose()
+    return rows
+
+
+async def test_complaint_intake_files_once(wechat, rasa_stack) -> None:  # type: ignore[no-untyped-def]
+    before = len(await complaints_of(rasa_stack))
+    first = await wechat("我要投诉")
+    assert "描述" in first, first
+    assert "窗口" in await wechat("今天上午在窗口等了两个小时没人办理，工作人员一直在玩手机")
+    assert "电话" in await wechat("3号窗口")
+    assert "保密" in await wechat("13812345678")
+    readback = await wechat("是")
+    assert "请确认" in readback and "138****5678" in readback, readback
+    receipt = await wechat("确认")
+    assert "编号：TS" in receipt, receipt
+    assert "编号" not in await wechat("确认")  # a second "确认" files nothing
+    rows = await complaints_of(rasa_stack)
+    assert len(rows) == before + 1
+    assert rows[-1].confidential is True and rows[-1].respondent == "3号窗口"
+
+
+async def test_complaint_cancelled_midway(wechat, rasa_stack) -> None:  # type: ignore[no-untyped-def]
+    before = len(await complaints_of(rasa_stack))
+    await wechat("我要投诉")
+    assert "取消" in await wechat("算了")
+    assert len(await complaints_of(rasa_stack)) == before
+
+
+async def test_complaint_form_answers_a_guide_question_and_resumes(wechat) -> None:  # type: ignore[no-untyped-def]
+    await wechat("我要投诉")
+    answer = await wechat("结婚登记要带什么材料")
+    assert "结婚登记" in answer and "描述" in answer, answer
+
+
+async def test_emergency_is_diverted(wechat, rasa_stack) -> None:  # type: ignore[no-untyped-def]
+    before = len(await complaints_of(rasa_stack))
+    answer = await wechat("我要投诉，大厅着火了")
+    assert "119" in answer
+    assert len(await complaints_of(rasa_stack)) == before

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.complaints.service import ComplaintService
 from bot.config import Settings
 from bot.domain.office_hours import OfficeHours
 from bot.domain.progress.service import ProgressService
@@ -23,3 +24,4 @@ class ActionContext:
     office_hours: OfficeHours
     clock: Callable[[], datetime]
     progress: ProgressService | None = None
+    complaints: ComplaintService | None = None

@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import channel_of, user_text
+from bot.actions.complaints import complaint_follow_up
 from bot.actions.context import ActionContext
 from bot.actions.progress import progress_verification
 from bot.domain import notices
@@ -80,15 +81,16 @@ class ActionChooseOption(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        verification = await progress_verification(self.ctx, dispatcher, tracker)
-        if verification is not None:
-            return verification
+        for hook in (progress_verification, complaint_follow_up):
+            events = await hook(self.ctx, dispatcher, tracker)
+            if events is not None:
+                return events
         text = user_text(tracker)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         pending = tracker.get_slot("pending_choices") or []
         question = tracker.get_slot("pending_question") or ""
         channel = channel_of(tracker)
-        if intent == "deny":
+        if intent in ("deny", "stop"):
             dispatcher.utter_message(text=notices.choice_declined() if pending else notices.anything_else())
             return [SlotSet("pending_choices", None), SlotSet("pending_question", None)]
         if intent == "affirm":

@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import channel_of, user_text
+from bot.actions.complaints import complaint_follow_up
 from bot.actions.context import ActionContext
 from bot.actions.guide import utter_answer
 from bot.actions.progress import progress_verification
@@ -36,20 +37,6 @@ class ActionHumanHandoff(Action):
         return []
 
 
-class ActionStartComplaint(Action):
-    def __init__(self, ctx: ActionContext) -> None:
-        self.ctx = ctx
-
-    def name(self) -> str:
-        return "action_start_complaint"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        dispatcher.utter_message(text=notices.complaint_not_ready(self.ctx.settings))
-        return []
-
-
 class ActionDefaultFallback(Action):
     """Low NLU confidence: try the knowledge base first; only when it is unsure too, ask to rephrase."""
 
@@ -63,9 +50,10 @@ class ActionDefaultFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = user_text(tracker)
-        verification = await progress_verification(self.ctx, dispatcher, tracker)
-        if verification is not None:
-            return verification
+        for hook in (progress_verification, complaint_follow_up):
+            events = await hook(self.ctx, dispatcher, tracker)
+            if events is not None:
+                return events
         if text:
             answer = await self.ctx.kb.answer(
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")

@@ -16,10 +16,13 @@ from aiohttp import web
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
+from bot.actions.complaints import complaint_actions
 from bot.actions.context import ActionContext
 from bot.actions.guide import ActionAnswerGuide, ActionChooseOption
-from bot.actions.misc import ActionDefaultFallback, ActionHumanHandoff, ActionStartComplaint
+from bot.actions.misc import ActionDefaultFallback, ActionHumanHandoff
 from bot.actions.progress import PROGRESS_ACTIONS
+from bot.complaints.config import ComplaintSettings
+from bot.complaints.service import ComplaintService
 from bot.config import Settings
 from bot.db import create_engine, session_factory
 from bot.domain.office_hours import OfficeHours
@@ -35,7 +38,6 @@ ACTION_CLASSES = (
     ActionAnswerGuide,
     ActionChooseOption,
     ActionHumanHandoff,
-    ActionStartComplaint,
     ActionDefaultFallback,
     *PROGRESS_ACTIONS,
 )
@@ -54,6 +56,8 @@ def build_context(settings: Settings) -> ActionContext:
         office_hours=OfficeHours.parse(settings.office_hours_spec, settings.timezone),
         clock=lambda: datetime.now(UTC),
         progress=build_progress_service(settings, redis, sessions, kb=kb, metrics=Metrics(redis)),
+        # Filing only: notices to citizens are delivered by the gateway's complaint sweep.
+        complaints=ComplaintService(sessions, settings=ComplaintSettings.from_env()),
     )
 
 
@@ -61,6 +65,8 @@ def build_executor(ctx: ActionContext) -> ActionExecutor:
     executor = ActionExecutor()
     for cls in ACTION_CLASSES:
         executor.register_action(cls(ctx))
+    for action in complaint_actions(ctx):
+        executor.register_action(action)
     return executor
 
 
