@@ -150,8 +150,13 @@ async def wechat(aiohttp_client, redis_client, rasa_stack, fake_wechat):  # type
     client = await gateway_on_rasa(aiohttp_client, redis_client, rasa_stack, fake_wechat, http, 10.0)
     openid = f"oE2e{time.time_ns()}"
 
-    async def say(text: str) -> str:
-        status, body = await post(client, WeChatRequest(message_xml("text", openid=openid, Content=text)))
+    async def say(text: str, *, retries: int = 0) -> str:
+        """Send a message (and ``retries`` WeChat retries of the very same request)."""
+        request = WeChatRequest(message_xml("text", openid=openid, Content=text))
+        status, body = await post(client, request)
+        for _ in range(retries):
+            again_status, again_body = await post(client, request)
+            assert again_status == 200 and decrypt_reply(again_body, "safe") == decrypt_reply(body, "safe")
         assert status == 200
         reply = decrypt_reply(body, "safe")
         return reply.get("Content", "") if reply.get("MsgType") == "text" else f"<{reply.get('MsgType')}>"
@@ -285,7 +290,7 @@ async def test_complaint_intake_files_once(wechat, rasa_stack) -> None:  # type:
     assert "保密" in await wechat("13812345678")
     readback = await wechat("是")
     assert "请确认" in readback and "138****5678" in readback, readback
-    receipt = await wechat("确认")
+    receipt = await wechat("确认", retries=2)  # WeChat retried the request twice
     assert "编号：TS" in receipt, receipt
     assert "编号" not in await wechat("确认")  # a second "确认" files nothing
     rows = await complaints_of(rasa_stack)
@@ -310,4 +315,23 @@ async def test_emergency_is_diverted(wechat, rasa_stack) -> None:  # type: ignor
     before = len(await complaints_of(rasa_stack))
     answer = await wechat("我要投诉，大厅着火了")
     assert "119" in answer
+    assert len(await complaints_of(rasa_stack)) == before
+
+
+async def test_a_second_complaint_about_the_same_window_is_offered_for_merging(wechat, rasa_stack) -> None:  # type: ignore[no-untyped-def]
+    async def file(description: str) -> str:
+        await wechat("我要投诉")
+        await wechat(description)
+        await wechat("5号窗口")
+        await wechat("13812345678")
+        await wechat("否")
+        return await wechat("确认")
+
+    first = await file("办理社保卡时工作人员让我来回跑了三趟")
+    assert "编号：TS" in first
+    before = len(await complaints_of(rasa_stack))
+    offer = await file("今天又去了还是没办成，还让我回去等通知")
+    assert "是否将本次内容补充" in offer, offer
+    merged = await wechat("是")
+    assert "已将本次内容补充到投诉" in merged, merged
     assert len(await complaints_of(rasa_stack)) == before
