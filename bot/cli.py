@@ -186,9 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bot.complaints import cli as complaints_cli
     from knowledge_base import cli as kb_cli
+    from sms_gateway.broadcast import cli as broadcast_cli
 
     kb_cli.register(sub, _kb_command)
     complaints_cli.register(sub, _kb_command)
+    broadcast_cli.register(sub, _kb_command)
     return parser
 
 

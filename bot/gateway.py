@@ -43,6 +43,11 @@ from bot.metrics import Metrics
 from knowledge_base import staff_api as kb_staff_api
 from knowledge_base.service import KnowledgeBase
 from sms_gateway import SmsSettings, build_sms_channel
+from sms_gateway.broadcast import api as broadcast_api
+from sms_gateway.broadcast.config import BroadcastSettings
+from sms_gateway.broadcast.limiter import Priority, RateLimitedProvider, RateLimiter
+from sms_gateway.broadcast.service import BroadcastService
+from sms_gateway.channel import provider_for
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +66,13 @@ class Services:
     kb: KnowledgeBase
     channels: list[Channel] = field(default_factory=list)
     complaints: ComplaintService | None = None
+    broadcasts: BroadcastService | None = None
     progress_notifier: ProgressNotifier | None = None
 
 
 SERVICES = web.AppKey("services", Services)
 KB = web.AppKey("kb", KnowledgeBase)
+BROADCASTS = web.AppKey("broadcasts", BroadcastService)
 NOTIFIER_TASK = web.AppKey("progress_notifier_task", asyncio.Task)
 
 
@@ -110,11 +117,22 @@ async def build_services(
     )
     sms = sms_settings or SmsSettings.from_env(os.environ)
     if sms.enabled and (sms.twilio_auth_token or sms_settings is not None):
-        services.channels.append(
-            build_sms_channel(
-                sms, redis=redis, conversation=conversation, sessions=sessions, metrics=metrics, http=http
-            )
+        bulk = BroadcastSettings.from_env(os.environ)
+        # Replies and notifications share the broadcast workers' segment budget, ahead of bulk sends.
+        provider = RateLimitedProvider(
+            provider_for(sms, http), RateLimiter(redis, bulk.rate, bulk.burst), Priority.HIGH
         )
+        channel = build_sms_channel(
+            sms,
+            redis=redis,
+            conversation=conversation,
+            sessions=sessions,
+            metrics=metrics,
+            http=http,
+            provider=provider,
+        )
+        services.channels.append(channel)
+        services.broadcasts = BroadcastService(bulk, sessions, channel.outbox.composer)
     elif sms.enabled:
         log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
     sms_outbox = next((c.outbox for c in services.channels if hasattr(c, "outbox")), None)
@@ -221,6 +239,9 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app[KB] = services.kb
     kb_staff_api.setup_routes(app, KB)
+    if services.broadcasts is not None:
+        app[BROADCASTS] = services.broadcasts
+        broadcast_api.setup_routes(app, BROADCASTS)
     if services.complaints is not None:
         interval = float(os.environ.get("COMPLAINT_SWEEP_INTERVAL", "300"))
         complaints_app.setup(app, services.complaints, sweep_interval=interval)

@@ -5,9 +5,9 @@
 2. Database migrations; the sample catalogue is loaded into an empty knowledge base.
 3. The Rasa model is trained when the training data changed (fingerprint under ``dialogues/models``).
 4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], [Twilio
-   fake when TWILIO_API_BASE does], [the reference approval backend when APPROVAL_API_BASE does], action
-   server, Rasa (127.0.0.1 only), and ``GATEWAY_WORKERS``
-   gateway workers sharing one port.
+   fake when TWILIO_API_BASE does], [the reference approval backend when APPROVAL_API_BASE does],
+   [BROADCAST_WORKERS SMS campaign workers when SMS is configured], action server, Rasa (127.0.0.1
+   only), and ``GATEWAY_WORKERS`` gateway workers sharing one port.
    Ctrl-C (or SIGTERM) stops them all; if one dies the others are stopped too.
 """
 
@@ -220,6 +220,9 @@ def run_all() -> int:
                 [sys.executable, "-m", "sms_gateway.twilio.fake", "--host", "127.0.0.1",
                  "--port", str(twilio.port or 80)],
             )  # fmt: skip
+        if os.environ.get("SMS_PROVIDER", "twilio") == "twilio" and os.environ.get("TWILIO_AUTH_TOKEN"):
+            for i in range(int(os.environ.get("BROADCAST_WORKERS", "1"))):
+                sup.start(f"broadcast-worker-{i + 1}", [sys.executable, "-m", "sms_gateway.broadcast.worker"])
         sup.start("actions", [sys.executable, "-m", "bot", "actions"])
         rasa_port = urlparse(settings.rasa_url).port or 5005
         sup.start("rasa", rasa_command(rasa_port), cwd=DIALOGUES, env=rasa_env(settings))

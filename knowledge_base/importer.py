@@ -163,10 +163,13 @@ def _cell_text(value: Any) -> str:
 
 def decode_bytes(data: bytes) -> tuple[str, str]:
     """Decode a text file: BOM (UTF-8 / UTF-16) first, then strict UTF-8, then GB18030 (a superset of GBK)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "utf-16"
+    try:
+        if data.startswith(codecs.BOM_UTF8):
+            return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return data.decode("utf-16"), "utf-16"
+    except UnicodeDecodeError as exc:  # a BOM, then bytes that do not fit it (truncated, mislabelled)
+        raise ImportFileError(f"无法识别文件编码：文件开头的 BOM 与内容不符（{exc.reason}）") from exc
     for enc in ("utf-8", "gb18030"):
         try:
             return data.decode(enc), enc

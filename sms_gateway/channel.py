@@ -305,6 +305,16 @@ class SmsChannel:
         )
 
 
+def provider_for(settings: SmsSettings, http: aiohttp.ClientSession) -> SmsProvider:
+    """The provider ``SMS_PROVIDER`` names (the one place that picks an adapter)."""
+    settings.check()
+    if settings.provider == "twilio":
+        from sms_gateway.twilio.provider import TwilioProvider
+
+        return TwilioProvider(settings, http)
+    raise ValueError(f"no SMS provider {settings.provider!r}")
+
+
 def build_sms_channel(
     settings: SmsSettings,
     *,
@@ -322,12 +332,7 @@ def build_sms_channel(
     background sweep (crash recovery, retries, reconciliation) to the caller (``channel.start()``)."""
     settings.check()
     if provider is None:
-        if settings.provider == "twilio":
-            from sms_gateway.twilio.provider import TwilioProvider
-
-            provider = TwilioProvider(settings, http)
-        else:
-            raise ValueError(f"no SMS provider {settings.provider!r}")
+        provider = provider_for(settings, http)
     optouts = OptOutStore(sessions)
     outbox = SmsOutbox(settings, sessions, provider, optouts, metrics)
     channel = SmsChannel(

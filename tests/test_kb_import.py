@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import openpyxl
+import pytest
 from sqlalchemy import func, select
 
 from knowledge_base.importer import (
@@ -180,3 +181,12 @@ async def test_ensure_sample_loaded(kb_sessions) -> None:
     assert await ensure_sample_loaded(kb_sessions) is False
     async with kb_sessions() as s:
         assert len(await load_items(s)) == 110 and len(await load_aliases(s)) == 74
+
+
+def test_a_truncated_utf16_file_is_a_clear_error() -> None:
+    import codecs
+
+    from knowledge_base.importer import ImportFileError
+
+    with pytest.raises(ImportFileError, match="BOM"):
+        decode_bytes(codecs.BOM_UTF16_LE + "事项编码".encode("utf-16-le")[:-1])

@@ -1,0 +1,222 @@
+"""Staff HTTP API for broadcasts (JSON; errors as ``{"error", "message"}`` with a Chinese message).
+
+``setup_routes(app, key)`` adds the routes below; ``app[key]`` must hold a :class:`BroadcastService`.
+They live under ``/api/``, so the gateway's ``staff_auth_middleware`` requires ``Authorization: Bearer
+<STAFF_API_TOKEN>`` on every one.  The acting staff member is ``X-Staff-User`` (or ``actor`` in the body).
+
+    GET    /api/broadcasts                          list
+    POST   /api/broadcasts                          create {name, template, purpose?, rate?, window?}
+    GET    /api/broadcasts/groups                   saved groups
+    POST   /api/broadcasts/groups                   multipart: name, file [, column_map JSON]
+    GET    /api/broadcasts/{id}                     campaign + live progress
+    POST   /api/broadcasts/{id}/recipients          multipart: file?, column_map? (JSON), group_ids?
+    GET    /api/broadcasts/{id}/preview             samples, counts, exclusions, segments, duration, blockers
+    POST   /api/broadcasts/{id}/<action>            submit approve reject start pause resume cancel
+                                                    (JSON: at? for start, reason? for cancel/reject)
+    GET    /api/broadcasts/{id}/progress            live counters
+    GET    /api/broadcasts/{id}/export              per-recipient results (XLSX download)
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from sms_gateway.broadcast.recipients import RecipientFileError
+from sms_gateway.broadcast.service import BroadcastError, BroadcastService
+
+PREFIX = "/api/broadcasts"
+ACTIONS = ("submit", "approve", "reject", "start", "pause", "resume", "cancel")
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+def _actor(request: web.Request, body: dict[str, Any]) -> str:
+    actor = str(body.get("actor") or request.headers.get("X-Staff-User") or "").strip()
+    if not actor:
+        raise BroadcastError("请用 X-Staff-User 请求头注明操作人", 400)
+    return actor
+
+
+def _parse_time(raw: Any) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = datetime.fromisoformat(str(raw))
+    except ValueError as exc:
+        raise BroadcastError(
+            f"时间格式无效：{raw}（应为 ISO 8601，如 2026-06-01T09:00:00+08:00）", 400
+        ) from exc
+    if value.tzinfo is None:
+        raise BroadcastError("时间须带时区（如 +08:00）", 400)
+    return value
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BroadcastError("请求体不是有效的 JSON", 400) from exc
+    if not isinstance(body, dict):
+        raise BroadcastError("请求体应为 JSON 对象", 400)
+    return body
+
+
+async def _form(request: web.Request) -> tuple[dict[str, str], tuple[str, bytes] | None]:
+    fields: dict[str, str] = {}
+    upload: tuple[str, bytes] | None = None
+    if not request.content_type.startswith("multipart/"):
+        raise BroadcastError("请以 multipart/form-data 上传（字段 file）", 400)
+    reader = await request.multipart()
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        if part.name == "file" and getattr(part, "filename", None):
+            upload = (str(part.filename), bytes(await part.read()))  # type: ignore[union-attr]
+        elif part.name:
+            fields[part.name] = (await part.read()).decode("utf-8")  # type: ignore[union-attr]
+    return fields, upload
+
+
+def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> None:
+    def service(request: web.Request) -> BroadcastService:
+        return request.app[key]
+
+    def guarded(handler: Any) -> Any:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)  # type: ignore[no-any-return]
+            except BroadcastError as exc:
+                return _error(exc.status, "broadcast", exc.message)
+            except RecipientFileError as exc:
+                return _error(400, "bad_file", str(exc))
+
+        return wrapped
+
+    async def list_view(request: web.Request) -> web.Response:
+        return web.json_response({"campaigns": await service(request).list()})
+
+    async def create_view(request: web.Request) -> web.Response:
+        body = await _json(request)
+        rate = body.get("rate")
+        campaign = await service(request).create(
+            name=str(body.get("name") or ""),
+            template=str(body.get("template") or ""),
+            purpose=str(body.get("purpose") or "通知"),
+            channel=str(body.get("channel") or "sms"),
+            rate=float(rate) if rate not in (None, "") else None,
+            window=body.get("window") or None,
+            scheduled_at=_parse_time(body.get("scheduled_at")),
+            created_by=_actor(request, body),
+        )
+        return web.json_response(campaign, status=201)
+
+    async def get_view(request: web.Request) -> web.Response:
+        svc = service(request)
+        cid = request.match_info["id"]
+        return web.json_response({**(await svc.view(cid)), "progress": await svc.progress(cid)})
+
+    async def recipients_view(request: web.Request) -> web.Response:
+        fields, upload = await _form(request)
+        try:
+            column_map = json.loads(fields.get("column_map") or "{}")
+        except json.JSONDecodeError as exc:
+            raise BroadcastError('column_map 应为 JSON，如 {"姓名": "联系人"}', 400) from exc
+        groups = [g.strip() for g in (fields.get("group_ids") or "").split(",") if g.strip()]
+        result = await service(request).set_recipients(
+            request.match_info["id"],
+            actor=_actor(request, fields),
+            upload=upload,
+            column_map=column_map,
+            group_ids=groups,
+        )
+        return web.json_response(result)
+
+    async def preview_view(request: web.Request) -> web.Response:
+        preview = await service(request).preview(request.match_info["id"])
+        return web.json_response(preview.as_dict())
+
+    async def progress_view(request: web.Request) -> web.Response:
+        return web.json_response(await service(request).progress(request.match_info["id"]))
+
+    async def action_view(request: web.Request) -> web.Response:
+        svc = service(request)
+        cid = request.match_info["id"]
+        action = request.match_info["action"]
+        if action not in ACTIONS:
+            raise BroadcastError(f"未知操作：{action}", 404)
+        body = await _json(request)
+        actor = _actor(request, body)
+        if action == "start":
+            result = await svc.start(cid, actor, at=_parse_time(body.get("at")))
+        elif action in ("cancel", "reject"):
+            result = await getattr(svc, action)(cid, actor, str(body.get("reason") or ""))
+        else:
+            result = await getattr(svc, action)(cid, actor)
+        return web.json_response(result)
+
+    async def export_view(request: web.Request) -> web.StreamResponse:
+        cid = request.match_info["id"]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{cid}.xlsx"
+            await service(request).export_xlsx(cid, path)
+            data = path.read_bytes()
+        return web.Response(
+            body=data,
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{cid}.xlsx"'},
+        )
+
+    async def groups_view(request: web.Request) -> web.Response:
+        return web.json_response({"groups": await service(request).groups()})
+
+    async def save_group_view(request: web.Request) -> web.Response:
+        fields, upload = await _form(request)
+        if upload is None:
+            raise BroadcastError("请上传分组名单文件（字段 file）", 400)
+        result = await service(request).save_group(
+            name=fields.get("name", ""),
+            actor=_actor(request, fields),
+            upload=upload,
+            column_map=json.loads(fields.get("column_map") or "{}"),
+        )
+        return web.json_response(result, status=201)
+
+    app.add_routes(
+        [
+            web.get(PREFIX, guarded(list_view)),
+            web.post(PREFIX, guarded(create_view)),
+            web.get(f"{PREFIX}/groups", guarded(groups_view)),
+            web.post(f"{PREFIX}/groups", guarded(save_group_view)),
+            web.get(PREFIX + "/{id}", guarded(get_view)),
+            web.post(PREFIX + "/{id}/recipients", guarded(recipients_view)),
+            web.get(PREFIX + "/{id}/preview", guarded(preview_view)),
+            web.get(PREFIX + "/{id}/progress", guarded(progress_view)),
+            web.get(PREFIX + "/{id}/export", guarded(export_view)),
+            web.post(PREFIX + "/{id}/{action}", guarded(action_view)),
+        ]
+    )
+
+
+ROUTES = [
+    ("GET", PREFIX),
+    ("POST", PREFIX),
+    ("GET", f"{PREFIX}/groups"),
+    ("POST", f"{PREFIX}/groups"),
+    ("GET", f"{PREFIX}/x"),
+    ("POST", f"{PREFIX}/x/recipients"),
+    ("GET", f"{PREFIX}/x/preview"),
+    ("GET", f"{PREFIX}/x/progress"),
+    ("GET", f"{PREFIX}/x/export"),
+    *(("POST", f"{PREFIX}/x/{a}") for a in ACTIONS),
+]

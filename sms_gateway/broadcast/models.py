@@ -1,0 +1,118 @@
+"""Broadcast tables (migrations/versions/0006_broadcasts.py): campaigns, their recipients, saved groups.
+
+A campaign is channel-neutral (``channel`` is ``sms`` today; a WeChat mass-send would add ``wechat``):
+recipients carry an ``address`` (an E.164 number for SMS) and the template variables of their row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db import Base, utcnow
+
+
+class CampaignState(StrEnum):
+    DRAFT = "草稿"
+    PENDING_APPROVAL = "待审核"
+    SCHEDULED = "已排期"
+    SENDING = "发送中"
+    PAUSED = "已暂停"
+    COMPLETED = "已完成"
+    CANCELLED = "已取消"
+    FAILED = "已失败"
+
+
+FINAL_STATES = frozenset({CampaignState.COMPLETED, CampaignState.CANCELLED, CampaignState.FAILED})
+
+
+class CampaignPurpose(StrEnum):
+    NOTICE = "通知"
+    LEGAL = "普法"
+    REMINDER = "提醒"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    WECHAT = "wechat"  # mass-send; not implemented by the sending engine yet
+
+
+class Exclusion(StrEnum):
+    INVALID = "invalid"  # not a phone number
+    DUPLICATE = "duplicate"  # the same number earlier in the list
+    OPTED_OUT = "opted_out"  # on the opt-out list when the list was checked
+
+
+EXCLUSION_LABELS = {
+    Exclusion.INVALID: "号码无效",
+    Exclusion.DUPLICATE: "号码重复",
+    Exclusion.OPTED_OUT: "已退订",
+}
+
+
+class BroadcastCampaign(Base):
+    __tablename__ = "broadcast_campaigns"
+    __table_args__ = (Index("ix_broadcast_campaigns_state", "state"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16), default=Channel.SMS)
+    purpose: Mapped[str] = mapped_column(String(16), default=CampaignPurpose.NOTICE)
+    template: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(8), default=CampaignState.DRAFT)
+    rate: Mapped[float | None] = mapped_column()  # segments per second; None = the configured default
+    window_start: Mapped[int] = mapped_column(Integer, default=8 * 60)  # minutes after local midnight
+    window_end: Mapped[int] = mapped_column(Integer, default=21 * 60)
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    column_map: Mapped[str] = mapped_column(Text, default="{}")  # JSON: variable -> column header
+    group_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of saved groups used
+    source_name: Mapped[str | None] = mapped_column(String(255))  # the uploaded file
+    created_by: Mapped[str] = mapped_column(String(64))
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    state_reason: Mapped[str | None] = mapped_column(String(255))
+    recipients_total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BroadcastRecipient(Base):
+    __tablename__ = "broadcast_recipients"
+    __table_args__ = (UniqueConstraint("campaign_id", "seq", name="uq_broadcast_recipient_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("broadcast_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)  # 1-based position in the final list
+    source: Mapped[str] = mapped_column(String(64))  # "upload:<row>" or "group:<id>"
+    raw: Mapped[str] = mapped_column(String(64))  # the number as given
+    address: Mapped[str | None] = mapped_column(String(64))  # E.164 (SMS) or openid; None when invalid
+    variables: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    excluded: Mapped[str | None] = mapped_column(String(16))  # Exclusion, or None
+
+
+class BroadcastGroup(Base):
+    __tablename__ = "broadcast_groups"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(16), default=Channel.SMS)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BroadcastGroupMember(Base):
+    __tablename__ = "broadcast_group_members"
+    __table_args__ = (UniqueConstraint("group_id", "address", name="uq_broadcast_group_member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("broadcast_groups.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    variables: Mapped[str] = mapped_column(Text, default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,0 +1,849 @@
+"""Campaign lifecycle: drafting, recipient lists, preview, approval, start/pause/resume/cancel, progress and
+export.  The database is the source of truth for a campaign's state; workers re-read it every
+``poll_interval`` (0.25 s), which is how pause, resume and cancel take effect within a second.
+
+State machine::
+
+    草稿 ──submit──▶ 待审核 ──approve──▶ 已排期 ──start / scheduled time──▶ 发送中 ⇄ 已暂停
+      ▲                │ reject                                             │
+      └────────────────┘                                  已完成 | 已取消 | 已失败
+
+``approve`` by the author is refused unless ``BROADCAST_APPROVAL=off`` (then a draft may be approved
+directly).  ``cancel`` is allowed from any non-final state."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import utcnow
+from sms_gateway.broadcast.config import BroadcastSettings, format_window, parse_window
+from sms_gateway.broadcast.models import (
+    EXCLUSION_LABELS,
+    FINAL_STATES,
+    BroadcastCampaign,
+    BroadcastGroup,
+    BroadcastGroupMember,
+    BroadcastRecipient,
+    CampaignPurpose,
+    CampaignState,
+    Channel,
+    Exclusion,
+)
+from sms_gateway.broadcast.recipients import RecipientRow, classify, parse_upload, read_upload
+from sms_gateway.broadcast.template import TemplateError, check_template, missing, render, variables
+from sms_gateway.broadcast.window import next_window_start
+from sms_gateway.compose import Composer
+from sms_gateway.models import LedgerStatus, SmsOptOut, SmsOutbound, as_utc
+
+St = CampaignState
+OPTED_OUT_CODE = 21610
+_TRANSITIONS: dict[str, dict[CampaignState, tuple[CampaignState, ...]]] = {
+    "submit": {St.PENDING_APPROVAL: (St.DRAFT,)},
+    "reject": {St.DRAFT: (St.PENDING_APPROVAL,)},
+    "approve": {St.SCHEDULED: (St.PENDING_APPROVAL,)},
+    "pause": {St.PAUSED: (St.SENDING, St.SCHEDULED)},
+    "resume": {St.SENDING: (St.PAUSED,)},
+}
+
+
+class BroadcastError(Exception):
+    """A refused operation (message in Chinese, for staff).  ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Preview:
+    campaign_id: str
+    state: str
+    variables: list[str]
+    samples: list[dict[str, Any]]
+    recipients: int  # eligible (will be sent to)
+    total_rows: int
+    exclusions: dict[str, int]
+    exclusion_rows: list[dict[str, str]]  # first rows per reason, for staff to fix
+    segments_per_message: dict[str, int]  # min / max
+    segments_total: int
+    rate: float
+    estimated_seconds: float
+    window: str
+    blockers: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{utcnow():%Y%m%d}-{uuid.uuid4().hex[:8]}"
+
+
+def campaign_view(c: BroadcastCampaign, settings: BroadcastSettings) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "channel": c.channel,
+        "purpose": c.purpose,
+        "template": c.template,
+        "signature": c.signature,
+        "state": c.state,
+        "state_reason": c.state_reason,
+        "rate": c.rate or settings.rate,
+        "window": format_window(c.window_start, c.window_end),
+        "scheduled_at": _iso(c.scheduled_at),
+        "created_by": c.created_by,
+        "submitted_by": c.submitted_by,
+        "approved_by": c.approved_by,
+        "recipients_total": c.recipients_total,
+        "source_name": c.source_name,
+        "created_at": _iso(c.created_at),
+        "started_at": _iso(c.started_at),
+        "finished_at": _iso(c.finished_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    v = as_utc(value)
+    return v.isoformat() if v else None
+
+
+class BroadcastService:
+    def __init__(
+        self,
+        settings: BroadcastSettings,
+        sessions: async_sessionmaker[AsyncSession],
+        composer: Composer,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.composer = composer
+        self.clock = clock
+
+    # ------------------------------------------------------------------------------------- campaigns
+
+    async def create(
+        self,
+        *,
+        name: str,
+        template: str,
+        created_by: str,
+        purpose: str = CampaignPurpose.NOTICE,
+        channel: str = Channel.SMS,
+        rate: float | None = None,
+        window: str | None = None,
+        scheduled_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        if not name.strip():
+            raise BroadcastError("请填写群发名称", 400)
+        if not created_by.strip():
+            raise BroadcastError("请注明操作人", 400)
+        try:
+            check_template(template)
+        except TemplateError as exc:
+            raise BroadcastError(str(exc), 400) from exc
+        if purpose not in {str(p) for p in CampaignPurpose}:
+            raise BroadcastError(f"用途应为 {'/'.join(CampaignPurpose)} 之一", 400)
+        if channel != Channel.SMS:
+            raise BroadcastError("目前只支持短信群发（channel=sms）", 400)
+        if rate is not None and rate <= 0:
+            raise BroadcastError("发送速率必须大于 0（条段/秒）", 400)
+        try:
+            start, end = parse_window(window) if window else self.settings.window
+        except ValueError as exc:
+            raise BroadcastError(str(exc), 400) from exc
+        now = self.clock()
+        row = BroadcastCampaign(
+            id=_new_id("bc"),
+            name=name.strip()[:200],
+            channel=channel,
+            purpose=purpose,
+            template=template.strip(),
+            signature=self.composer.signature,
+            state=St.DRAFT,
+            rate=rate,
+            window_start=start,
+            window_end=end,
+            scheduled_at=scheduled_at,
+            column_map="{}",
+            group_ids="[]",
+            created_by=created_by.strip()[:64],
+            recipients_total=0,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.sessions.begin() as s:
+            s.add(row)
+        return campaign_view(row, self.settings)
+
+    async def get(self, campaign_id: str) -> BroadcastCampaign:
+        async with self.sessions() as s:
+            row = await s.get(BroadcastCampaign, campaign_id)
+        if row is None:
+            raise BroadcastError(f"没有这个群发任务：{campaign_id}", 404)
+        return row
+
+    async def view(self, campaign_id: str) -> dict[str, Any]:
+        return campaign_view(await self.get(campaign_id), self.settings)
+
+    async def list(self) -> list[dict[str, Any]]:
+        async with self.sessions() as s:
+            rows = (
+                (await s.execute(select(BroadcastCampaign).order_by(BroadcastCampaign.created_at.desc())))
+                .scalars()
+                .all()
+            )
+        return [campaign_view(r, self.settings) for r in rows]
+
+    # ------------------------------------------------------------------------------------- recipients
+
+    async def set_recipients(
+        self,
+        campaign_id: str,
+        *,
+        actor: str,
+        upload: tuple[str, bytes] | None = None,
+        column_map: Mapping[str, str] | None = None,
+        group_ids: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Replace the campaign's list with the upload and/or saved groups, in one transaction (a rejected
+        file leaves the previous list untouched).  Only drafts can change."""
+        campaign = await self.get(campaign_id)
+        if campaign.state != St.DRAFT:
+            raise BroadcastError(f"只有草稿可以修改收件人（当前状态：{campaign.state}）")
+        if upload is None and not group_ids:
+            raise BroadcastError("请上传收件人文件或选择已保存的分组", 400)
+        needed = variables(campaign.template)
+        rows: list[RecipientRow] = []
+        seen: set[str] = set()
+        encoding = ""
+        if upload is not None:
+            if len(upload[1]) > self.settings.max_upload_bytes:
+                raise BroadcastError(f"文件过大（上限 {self.settings.max_upload_bytes // 1048576} MB）", 413)
+            parsed = parse_upload(
+                upload[0],
+                upload[1],
+                needed=needed,
+                column_map=column_map,
+                max_rows=self.settings.max_recipients,
+            )
+            encoding = parsed.encoding
+            rows = parsed.rows
+            seen = {r.address for r in rows if r.address and r.excluded is None}
+        async with self.sessions() as s:
+            for gid in group_ids:
+                group = await s.get(BroadcastGroup, gid)
+                if group is None:
+                    raise BroadcastError(f"没有这个分组：{gid}", 404)
+                members = (
+                    await s.execute(
+                        select(BroadcastGroupMember)
+                        .where(BroadcastGroupMember.group_id == gid, BroadcastGroupMember.active.is_(True))
+                        .order_by(BroadcastGroupMember.id)
+                    )
+                ).scalars()
+                rows += classify(
+                    ((f"group:{gid}", m.address, json.loads(m.variables)) for m in members), seen
+                )
+        if not rows:
+            raise BroadcastError("收件人名单为空", 400)
+        if len(rows) > self.settings.max_recipients:
+            raise BroadcastError(f"收件人过多：{len(rows)} 个，上限 {self.settings.max_recipients} 个", 400)
+        opted = await self._opted_out({r.address for r in rows if r.address and r.excluded is None})
+        final = [
+            RecipientRow(r.source, r.raw, r.address, r.variables, Exclusion.OPTED_OUT)
+            if r.excluded is None and r.address in opted
+            else r
+            for r in rows
+        ]
+        now = self.clock()
+        async with self.sessions.begin() as s:
+            locked = await s.execute(
+                update(BroadcastCampaign)
+                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.DRAFT)
+                .values(
+                    recipients_total=len(final),
+                    column_map=json.dumps(dict(column_map or {}), ensure_ascii=False),
+                    group_ids=json.dumps(list(group_ids)),
+                    source_name=(upload[0][:255] if upload else None),
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if not locked.rowcount:  # type: ignore[attr-defined]
+                raise BroadcastError("群发任务已不是草稿，收件人未修改")
+            await s.execute(delete(BroadcastRecipient).where(BroadcastRecipient.campaign_id == campaign_id))
+            await s.execute(
+                BroadcastRecipient.__table__.insert(),
+                [
+                    {
+                        "campaign_id": campaign_id,
+                        "seq": i,
+                        "source": r.source,
+                        "raw": r.raw,
+                        "address": r.address,
+                        "variables": json.dumps(r.variables, ensure_ascii=False),
+                        "excluded": str(r.excluded) if r.excluded else None,
+                    }
+                    for i, r in enumerate(final, start=1)
+                ],
+            )
+        counts: dict[str, int] = {"total": len(final), "eligible": 0, **{str(e): 0 for e in Exclusion}}
+        for r in final:
+            counts[str(r.excluded) if r.excluded else "eligible"] += 1
+        return {"campaign_id": campaign_id, "encoding": encoding, **counts}
+
+    async def _opted_out(self, addresses: set[str]) -> set[str]:
+        out: set[str] = set()
+        items = sorted(addresses)
+        async with self.sessions() as s:
+            for i in range(0, len(items), 500):
+                chunk = items[i : i + 500]
+                out |= set(
+                    (
+                        await s.execute(
+                            select(SmsOptOut.phone).where(
+                                SmsOptOut.phone.in_(chunk), SmsOptOut.opted_out.is_(True)
+                            )
+                        )
+                    ).scalars()
+                )
+        return out
+
+    # ------------------------------------------------------------------------------------- groups
+
+    async def save_group(
+        self, *, name: str, actor: str, upload: tuple[str, bytes], column_map: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """A saved group from an upload: valid, distinct numbers with the values of every column."""
+        if not name.strip():
+            raise BroadcastError("请填写分组名称", 400)
+        parsed = parse_upload(upload[0], upload[1], needed=[], max_rows=self.settings.max_recipients)
+        rows, _ = read_upload(upload[0], upload[1])
+        header = rows[parsed.header_row - 1]
+        by_row = {parsed.header_row + 1 + i: r for i, r in enumerate(rows[parsed.header_row :])}
+        gid = _new_id("grp")
+        members = []
+        for r in parsed.rows:
+            if r.excluded is not None or r.address is None:
+                continue
+            cells = by_row.get(int(r.source.split(":")[1]), [])
+            values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h}
+            for var, col in (column_map or {}).items():
+                values[var] = values.get(col, "")
+            members.append(
+                {"group_id": gid, "address": r.address, "variables": json.dumps(values, ensure_ascii=False)}
+            )
+        async with self.sessions.begin() as s:
+            exists = (await s.execute(select(BroadcastGroup.id).where(BroadcastGroup.name == name))).first()
+            if exists:
+                raise BroadcastError(f"分组名称已存在：{name}")
+            s.add(
+                BroadcastGroup(
+                    id=gid, name=name.strip()[:200], created_by=actor[:64], created_at=self.clock()
+                )
+            )
+            await s.flush()
+            if members:
+                await s.execute(BroadcastGroupMember.__table__.insert(), members)
+        counts = parsed.counts()
+        return {"group_id": gid, "name": name, "members": len(members), "excluded": counts}
+
+    async def groups(self) -> list[dict[str, Any]]:
+        async with self.sessions() as s:
+            rows = (
+                await s.execute(
+                    select(BroadcastGroup, func.count(BroadcastGroupMember.id))
+                    .outerjoin(BroadcastGroupMember, BroadcastGroupMember.group_id == BroadcastGroup.id)
+                    .group_by(BroadcastGroup.id)
+                    .order_by(BroadcastGroup.created_at)
+                )
+            ).all()
+        return [{"group_id": g.id, "name": g.name, "members": n, "channel": g.channel} for g, n in rows]
+
+    # ------------------------------------------------------------------------------------- preview
+
+    async def _recipients(self, campaign_id: str) -> list[BroadcastRecipient]:
+        async with self.sessions() as s:
+            return list(
+                (
+                    await s.execute(
+                        select(BroadcastRecipient)
+                        .where(BroadcastRecipient.campaign_id == campaign_id)
+                        .order_by(BroadcastRecipient.seq)
+                    )
+                ).scalars()
+            )
+
+    async def preview(self, campaign_id: str, samples: int = 3) -> Preview:
+        campaign = await self.get(campaign_id)
+        recipients = await self._recipients(campaign_id)
+        names = variables(campaign.template)
+        blockers: list[str] = []
+        warnings: list[str] = []
+        if "【" in campaign.template or "】" in campaign.template:
+            blockers.append("正文中不能含有【】（运营商会当作第二个签名）；签名由系统自动添加")
+        opted = await self._opted_out({r.address for r in recipients if r.address and not r.excluded})
+        exclusions = {str(e): 0 for e in Exclusion}
+        exclusion_rows: list[dict[str, str]] = []
+        eligible: list[tuple[BroadcastRecipient, dict[str, str]]] = []
+        missing_rows: list[str] = []
+        for r in recipients:
+            reason = r.excluded or (Exclusion.OPTED_OUT if r.address in opted else None)
+            if reason:
+                exclusions[str(reason)] += 1
+                if sum(1 for x in exclusion_rows if x["reason"] == str(reason)) < 20:
+                    exclusion_rows.append(
+                        {
+                            "reason": str(reason),
+                            "label": EXCLUSION_LABELS[Exclusion(reason)],
+                            "source": r.source,
+                            "raw": r.raw,
+                        }
+                    )
+                continue
+            values = json.loads(r.variables)
+            gaps = missing(campaign.template, values)
+            if gaps:
+                missing_rows.append(f"{_source_label(r.source)}缺少 {'、'.join('{' + g + '}' for g in gaps)}")
+            eligible.append((r, values))
+        if missing_rows:
+            shown = "；".join(missing_rows[:10]) + (
+                f" 等共 {len(missing_rows)} 行" if len(missing_rows) > 10 else ""
+            )
+            blockers.append(f"模板变量缺少取值：{shown}")
+        if not eligible:
+            blockers.append("收件人名单为空（没有可发送的号码）")
+        per_message: list[int] = []
+        over_cap = 0
+        total_segments = 0
+        rendered_samples: list[dict[str, Any]] = []
+        cap = self.composer.per_message
+        for r, values in eligible:
+            if missing(campaign.template, values):
+                continue
+            messages = self.composer.whole([render(campaign.template, values)], opt_out_hint=True)
+            segs = sum(m.segments for m in messages)
+            total_segments += segs
+            per_message.append(segs)
+            if len(messages) > 1:
+                over_cap += 1
+            if len(rendered_samples) < samples:
+                rendered_samples.append(
+                    {
+                        "to": r.address,
+                        "body": "\n".join(m.body for m in messages),
+                        "segments": segs,
+                        "chars": sum(len(m.body) for m in messages),
+                    }
+                )
+        if over_cap:
+            blockers.append(f"{over_cap} 条短信超过单条上限 {cap} 段（含签名和“回T退订”），请精简模板")
+        rate = campaign.rate or self.settings.rate
+        seconds = total_segments / rate if rate else 0.0
+        window_text = format_window(campaign.window_start, campaign.window_end)
+        window_minutes = campaign.window_end - campaign.window_start
+        if seconds > window_minutes * 60:
+            warnings.append(
+                f"按当前速率需 {_duration(seconds)}，超过一个发送时段（{window_text}），将跨天发送"
+            )
+        return Preview(
+            campaign_id=campaign.id,
+            state=campaign.state,
+            variables=names,
+            samples=rendered_samples,
+            recipients=len(eligible),
+            total_rows=len(recipients),
+            exclusions=exclusions,
+            exclusion_rows=exclusion_rows,
+            segments_per_message={"min": min(per_message, default=0), "max": max(per_message, default=0)},
+            segments_total=total_segments,
+            rate=rate,
+            estimated_seconds=round(seconds, 1),
+            window=window_text,
+            blockers=blockers,
+            warnings=warnings,
+        )
+
+    # ------------------------------------------------------------------------------------- transitions
+
+    async def _transition(
+        self, campaign_id: str, action: str, actor: str, extra: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        (target, sources), *_ = _TRANSITIONS[action].items()
+        return await self._move(campaign_id, sources, target, action, actor, extra)
+
+    async def _move(
+        self,
+        campaign_id: str,
+        sources: Sequence[CampaignState],
+        target: CampaignState,
+        action: str,
+        actor: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        now = self.clock()
+        values: dict[str, Any] = {"state": target, "updated_at": now, **(extra or {})}
+        async with self.sessions.begin() as s:
+            result = await s.execute(
+                update(BroadcastCampaign)
+                .where(
+                    BroadcastCampaign.id == campaign_id,
+                    BroadcastCampaign.state.in_([str(x) for x in sources]),
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                row = await s.get(BroadcastCampaign, campaign_id)
+                if row is None:
+                    raise BroadcastError(f"没有这个群发任务：{campaign_id}", 404)
+                allowed = "、".join(sources)
+                raise BroadcastError(
+                    f"当前状态为“{row.state}”，不能{_ACTION_LABELS[action]}（仅限：{allowed}）"
+                )
+        return await self.view(campaign_id)
+
+    async def _require_no_blockers(self, campaign_id: str) -> None:
+        preview = await self.preview(campaign_id, samples=0)
+        if preview.blockers:
+            raise BroadcastError("存在阻止发送的问题：" + "；".join(preview.blockers))
+
+    async def submit(self, campaign_id: str, actor: str) -> dict[str, Any]:
+        await self._require_no_blockers(campaign_id)
+        return await self._transition(campaign_id, "submit", actor, {"submitted_by": actor[:64]})
+
+    async def reject(self, campaign_id: str, actor: str, reason: str = "") -> dict[str, Any]:
+        return await self._transition(
+            campaign_id, "reject", actor, {"state_reason": f"退回：{reason}"[:255] if reason else "退回修改"}
+        )
+
+    async def approve(self, campaign_id: str, actor: str) -> dict[str, Any]:
+        campaign = await self.get(campaign_id)
+        if not actor.strip():
+            raise BroadcastError("请注明审核人", 400)
+        if self.settings.approval_required and actor.strip() == campaign.created_by:
+            raise BroadcastError("需由另一名工作人员审核：起草人不能审核自己的群发任务", 403)
+        await self._require_no_blockers(campaign_id)
+        sources = (
+            (St.PENDING_APPROVAL,) if self.settings.approval_required else (St.PENDING_APPROVAL, St.DRAFT)
+        )
+        return await self._move(
+            campaign_id, sources, St.SCHEDULED, "approve", actor, {"approved_by": actor[:64]}
+        )
+
+    async def start(self, campaign_id: str, actor: str, at: datetime | None = None) -> dict[str, Any]:
+        """Start now (or set the time: the workers start it then).  Opt-outs are checked again here."""
+        now = self.clock()
+        when = at or now
+        if when > now:
+            return await self._move(
+                campaign_id, (St.SCHEDULED,), St.SCHEDULED, "start", actor, {"scheduled_at": when}
+            )
+        return await self.begin_sending(campaign_id, now)
+
+    async def begin_sending(self, campaign_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """已排期 → 发送中, freezing the list: numbers that opted out since the preview become exclusions."""
+        now = now or self.clock()
+        recipients = await self._recipients(campaign_id)
+        opted = await self._opted_out({r.address for r in recipients if r.address and not r.excluded})
+        async with self.sessions.begin() as s:
+            result = await s.execute(
+                update(BroadcastCampaign)
+                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.SCHEDULED)
+                .values(state=St.SENDING, started_at=now, scheduled_at=now, updated_at=now, state_reason=None)
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                row = await s.get(BroadcastCampaign, campaign_id)
+                if row is None:
+                    raise BroadcastError(f"没有这个群发任务：{campaign_id}", 404)
+                raise BroadcastError(f"当前状态为“{row.state}”，不能开始发送（须先审核通过：已排期）")
+            if opted:
+                await s.execute(
+                    update(BroadcastRecipient)
+                    .where(
+                        BroadcastRecipient.campaign_id == campaign_id,
+                        BroadcastRecipient.excluded.is_(None),
+                        BroadcastRecipient.address.in_(sorted(opted)),
+                    )
+                    .values(excluded=Exclusion.OPTED_OUT)
+                    .execution_options(synchronize_session=False)
+                )
+        return await self.view(campaign_id)
+
+    async def pause(self, campaign_id: str, actor: str) -> dict[str, Any]:
+        return await self._transition(campaign_id, "pause", actor, {"state_reason": f"{actor} 暂停"[:255]})
+
+    async def resume(self, campaign_id: str, actor: str) -> dict[str, Any]:
+        campaign = await self.get(campaign_id)
+        target = St.SENDING if campaign.started_at else St.SCHEDULED
+        return await self._move(campaign_id, (St.PAUSED,), target, "resume", actor, {"state_reason": None})
+
+    async def cancel(self, campaign_id: str, actor: str, reason: str = "") -> dict[str, Any]:
+        """Stop for good.  Ledger rows still waiting for a retry are not sent either."""
+        now = self.clock()
+        sources = [s for s in CampaignState if s not in FINAL_STATES]
+        view = await self._move(
+            campaign_id,
+            sources,
+            St.CANCELLED,
+            "cancel",
+            actor,
+            {
+                "finished_at": now,
+                "state_reason": (f"{actor} 取消：{reason}" if reason else f"{actor} 取消")[:255],
+            },
+        )
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(SmsOutbound)
+                .where(SmsOutbound.campaign_id == campaign_id, SmsOutbound.status == LedgerStatus.PENDING)
+                .values(
+                    status=LedgerStatus.FAILED,
+                    error_message="campaign_cancelled",
+                    finished_at=now,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        return view
+
+    async def finish(self, campaign_id: str, failed: bool = False, reason: str | None = None) -> bool:
+        """发送中 → 已完成 (or 已失败); called by a worker when the queue is drained."""
+        now = self.clock()
+        async with self.sessions.begin() as s:
+            result = await s.execute(
+                update(BroadcastCampaign)
+                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.SENDING)
+                .values(
+                    state=St.FAILED if failed else St.COMPLETED,
+                    finished_at=now,
+                    updated_at=now,
+                    state_reason=reason,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------------------------- progress
+
+    async def progress(self, campaign_id: str) -> dict[str, Any]:
+        """Live counters from the recipient list and the ledger."""
+        campaign = await self.get(campaign_id)
+        async with self.sessions() as s:
+            excl = dict(
+                (
+                    await s.execute(
+                        select(BroadcastRecipient.excluded, func.count())
+                        .where(BroadcastRecipient.campaign_id == campaign_id)
+                        .group_by(BroadcastRecipient.excluded)
+                    )
+                ).all()
+            )
+            ledger = (
+                await s.execute(
+                    select(
+                        SmsOutbound.status, SmsOutbound.error_code, SmsOutbound.error_message, func.count()
+                    )
+                    .where(SmsOutbound.campaign_id == campaign_id, SmsOutbound.part == 1)
+                    .group_by(SmsOutbound.status, SmsOutbound.error_code, SmsOutbound.error_message)
+                )
+            ).all()
+        eligible = int(excl.pop(None, 0))
+        excluded = {str(e): int(excl.get(str(e), 0)) for e in Exclusion}
+        counts = {
+            "in_flight": 0,
+            "sent": 0,
+            "delivered": 0,
+            "failed": 0,
+            "opted_out_during": 0,
+            "cancelled": 0,
+        }
+        failed_by: dict[str, int] = {}
+        handled = 0
+        for status, code, message, n in ledger:
+            handled += n
+            if status in (LedgerStatus.PENDING, LedgerStatus.SENDING, LedgerStatus.UNKNOWN):
+                counts["in_flight"] += n
+            elif status in (LedgerStatus.ACCEPTED, LedgerStatus.SENT):
+                counts["sent"] += n
+            elif status == LedgerStatus.DELIVERED:
+                counts["sent"] += n
+                counts["delivered"] += n
+            elif status == LedgerStatus.SUPPRESSED or (
+                status == LedgerStatus.FAILED and code == OPTED_OUT_CODE
+            ):
+                counts["opted_out_during"] += n
+            elif status == LedgerStatus.FAILED and message == "campaign_cancelled":
+                counts["cancelled"] += n
+            else:
+                counts["failed"] += n
+                key = str(code) if code is not None else (message or "unknown").split(":")[0]
+                failed_by[key] = failed_by.get(key, 0) + n
+        queued = max(0, eligible - handled)
+        done = counts["sent"] + counts["failed"] + counts["opted_out_during"] + counts["cancelled"]
+        window_note = None
+        if campaign.state == St.SENDING:
+            nxt = next_window_start(
+                self.clock(), campaign.window_start, campaign.window_end, self.settings.tz
+            )
+            if nxt is not None:
+                window = format_window(campaign.window_start, campaign.window_end)
+                window_note = f"不在发送时段（{window}），将于 {nxt:%m-%d %H:%M} 继续"
+        return {
+            "campaign_id": campaign_id,
+            "state": campaign.state,
+            "state_reason": campaign.state_reason,
+            "waiting_for_window": window_note,
+            "recipients": eligible + sum(excluded.values()),
+            "eligible": eligible,
+            "excluded": excluded,
+            "queued": queued,
+            **counts,
+            "failed_by_reason": failed_by,
+            "done": done,
+            "percent": round(100.0 * done / eligible, 1) if eligible else 100.0,
+        }
+
+    # ------------------------------------------------------------------------------------- export
+
+    async def results(self, campaign_id: str) -> list[dict[str, Any]]:
+        """One row per recipient (excluded ones too) with the ledger outcome."""
+        recipients = await self._recipients(campaign_id)
+        async with self.sessions() as s:
+            ledger = {
+                r.recipient: r
+                for r in (
+                    await s.execute(
+                        select(SmsOutbound).where(
+                            SmsOutbound.campaign_id == campaign_id, SmsOutbound.part == 1
+                        )
+                    )
+                ).scalars()
+            }
+        campaign = await self.get(campaign_id)
+        out = []
+        for r in recipients:
+            row = ledger.get(r.address or "") if not r.excluded else None
+            if r.excluded:
+                result = EXCLUSION_LABELS[Exclusion(r.excluded)]
+            elif row is None:
+                result = "未发送（已取消）" if campaign.state == St.CANCELLED else "排队中"
+            else:
+                result = _RESULT_LABELS.get(row.status, row.status)
+                if row.status == LedgerStatus.FAILED and row.error_code == OPTED_OUT_CODE:
+                    result = "发送时已退订"
+                elif row.status == LedgerStatus.FAILED and row.error_message == "campaign_cancelled":
+                    result = "未发送（已取消）"
+            out.append(
+                {
+                    "seq": r.seq,
+                    "source": _source_label(r.source),
+                    "raw": r.raw,
+                    "phone": r.address or "",
+                    "result": result,
+                    "status": row.status if row else (r.excluded or ""),
+                    "error_code": row.error_code if row and row.error_code is not None else "",
+                    "provider_sid": row.provider_sid if row and row.provider_sid else "",
+                    "segments": row.segments if row else "",
+                    "sent_at": _iso(row.accepted_at) if row else "",
+                    "delivered_at": _iso(row.delivered_at) if row else "",
+                }
+            )
+        return out
+
+    async def export_xlsx(self, campaign_id: str, path: str | Path) -> int:
+        import openpyxl
+
+        rows = await self.results(campaign_id)
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        assert ws is not None
+        ws.title = "发送结果"
+        headers = [
+            "序号",
+            "来源",
+            "原始号码",
+            "号码(E.164)",
+            "结果",
+            "状态",
+            "错误码",
+            "短信ID",
+            "条段数",
+            "发送时间",
+            "送达时间",
+        ]
+        ws.append(headers)
+        for r in rows:
+            ws.append([r[k] if r[k] is not None else "" for k in _EXPORT_KEYS])
+        for col, width in zip("ABCDEFGHIJK", (8, 14, 18, 18, 14, 12, 10, 38, 8, 28, 28), strict=True):
+            ws.column_dimensions[col].width = width
+        wb.save(str(path))
+        return len(rows)
+
+
+_EXPORT_KEYS = (
+    "seq",
+    "source",
+    "raw",
+    "phone",
+    "result",
+    "status",
+    "error_code",
+    "provider_sid",
+    "segments",
+    "sent_at",
+    "delivered_at",
+)
+_RESULT_LABELS = {
+    LedgerStatus.PENDING: "发送中",
+    LedgerStatus.SENDING: "发送中",
+    LedgerStatus.UNKNOWN: "核对中",
+    LedgerStatus.ACCEPTED: "已发送",
+    LedgerStatus.SENT: "已发送",
+    LedgerStatus.DELIVERED: "已送达",
+    LedgerStatus.FAILED: "发送失败",
+    LedgerStatus.SUPPRESSED: "发送时已退订",
+}
+_ACTION_LABELS = {
+    "submit": "提交审核",
+    "reject": "退回",
+    "approve": "审核通过",
+    "start": "开始发送",
+    "pause": "暂停",
+    "resume": "继续",
+    "cancel": "取消",
+}
+
+
+def _source_label(source: str) -> str:
+    kind, _, ref = source.partition(":")
+    return f"第{ref}行" if kind == "upload" else f"分组{ref}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = math.ceil(seconds)
+    if seconds < 60:
+        return f"{seconds} 秒"
+    if seconds < 3600:
+        return f"{seconds // 60} 分 {seconds % 60} 秒"
+    return f"{seconds // 3600} 小时 {seconds % 3600 // 60} 分"
+
+
+def estimated(seconds: float) -> str:
+    return _duration(seconds)
