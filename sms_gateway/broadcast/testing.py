@@ -164,9 +164,11 @@ def recipients_csv(n: int, start: int = 0, encoding: str = "utf-8") -> bytes:
     )
 
 
-# The broadcast tests use their own Redis database: other suites flush DB 15 per test, and a flush in the
-# middle of a campaign would (correctly, but slowly) rebuild the queue.
-BROADCAST_REDIS_URL = os.environ.get("BROADCAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
+# The broadcast tests use their own database (12) on the test Redis server: other suites flush DB 15 per
+# test, and a flush in the middle of a campaign would (correctly, but slowly) rebuild the queue.
+BROADCAST_REDIS_URL = os.environ.get("BROADCAST_TEST_REDIS_URL") or (
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/12"
+)
 
 
 @asynccontextmanager
