@@ -27,6 +27,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.migrate import upgrade
+from bot.processes import stop_process
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.models import CampaignState
 from sms_gateway.broadcast.testing import (
@@ -36,7 +37,6 @@ from sms_gateway.broadcast.testing import (
     recipients_csv,
     sms_settings,
     start_worker,
-    stop_process,
     worker_env,
 )
 from sms_gateway.broadcast.worker import Stack, open_stack

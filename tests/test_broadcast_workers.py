@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bot.processes import stop_process
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.models import CampaignState
 from sms_gateway.broadcast.testing import (
@@ -25,7 +26,6 @@ from sms_gateway.broadcast.testing import (
     recipients_csv,
     sms_settings,
     start_worker,
-    stop_process,
     worker_env,
 )
 from sms_gateway.broadcast.worker import Stack, open_stack

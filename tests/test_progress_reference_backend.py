@@ -3,10 +3,7 @@ a real process (``python -m bot.approval.reference_backend``) read through the a
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import date, datetime
@@ -27,6 +24,7 @@ from bot.approval.reference_backend import (
 )
 from bot.config import ROOT
 from bot.domain.progress.ticket import is_valid_ticket, make_ticket
+from bot.processes import module_process
 from tests.test_progress_support import (
     ITEM_3D,
     ITEM_NOW,
@@ -217,49 +215,13 @@ def test_openapi_documents_every_route() -> None:
 # ---------------------------------------------------------------------------------------- real process
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture
 async def backend_process(tmp_path: Path) -> AsyncIterator[str]:
-    port = unused_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.approval.reference_backend",
-        "--port",
-        str(port),
-        "--db",
-        str(tmp_path / "var" / "approval.db"),
-        "--token",
-        "proc-token",
-        "--seed",
-        "20",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        for _ in range(150):
-            if _port_open(port):
-                break
-            if proc.returncode is not None:
-                raise RuntimeError((await proc.stderr.read()).decode())  # type: ignore[union-attr]
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the reference backend did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    async with module_process(
+        "bot.approval.reference_backend", "--db", str(tmp_path / "var" / "approval.db"),
+        "--token", "proc-token", "--seed", "20", port=unused_port(), name="the reference backend",
+    ) as url:  # fmt: skip
+        yield url
     assert (tmp_path / "var" / "approval.db").exists()
 
 

@@ -4,9 +4,6 @@ crash recovery, all read back through the fake's control endpoints."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,58 +11,20 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
-from bot.config import ROOT
+from bot.processes import module_process
 from sms_gateway.models import LedgerStatus, Purpose
 from sms_gateway.testing import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PHONE, SmsHarness, start_harness
 
 SIG = "【县行政服务中心】"
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture
 async def fake_process() -> AsyncIterator[str]:
-    port = unused_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sms_gateway.twilio.fake",
-        "--port",
-        str(port),
-        "--account-sid",
-        ACCOUNT_SID,
-        "--auth-token",
-        AUTH_TOKEN,
-        "--from-number",
-        FROM_NUMBER,
-        "--callback-delay",
-        "0.05",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        for _ in range(150):
-            if _port_open(port):
-                break
-            if proc.returncode is not None:
-                raise RuntimeError((await proc.stderr.read()).decode())  # type: ignore[union-attr]
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the fake did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    async with module_process(
+        "sms_gateway.twilio.fake", "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN,
+        "--from-number", FROM_NUMBER, "--callback-delay", "0.05", port=unused_port(), name="the fake",
+    ) as url:  # fmt: skip
+        yield url
 
 
 @pytest.fixture

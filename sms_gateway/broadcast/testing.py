@@ -7,7 +7,6 @@ import asyncio
 import csv
 import io
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -18,65 +17,21 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import unused_port
 
 from bot.config import ROOT
+from bot.processes import module_process
 from sms_gateway.config import SmsSettings
 from sms_gateway.testing import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-async def _wait_port(proc: asyncio.subprocess.Process, port: int, what: str) -> None:
-    for _ in range(200):
-        if port_open(port):
-            return
-        if proc.returncode is not None:
-            err = (await proc.stderr.read()).decode() if proc.stderr else ""
-            raise RuntimeError(f"{what} exited: {err}")
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{what} did not start")
-
-
-async def stop_process(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 @asynccontextmanager
 async def fake_twilio_process(callback_delay: float = 3600.0) -> AsyncIterator[str]:
     """``python -m sms_gateway.twilio.fake`` on a free port; yields its base URL.  Status callbacks are
     held back (``callback_delay``) unless the caller changes the fake's config."""
-    port = unused_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sms_gateway.twilio.fake",
-        "--port",
-        str(port),
-        "--account-sid",
-        ACCOUNT_SID,
-        "--auth-token",
-        AUTH_TOKEN,
-        "--from-number",
-        FROM_NUMBER,
-        "--callback-delay",
-        str(callback_delay),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        await _wait_port(proc, port, "the Twilio fake")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await stop_process(proc)
+    async with module_process(
+        "sms_gateway.twilio.fake", "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN,
+        "--from-number", FROM_NUMBER, "--callback-delay", str(callback_delay),
+        port=unused_port(), name="the Twilio fake",
+    ) as url:  # fmt: skip
+        yield url
 
 
 def sms_settings(api_base: str, **overrides: Any) -> SmsSettings:
