@@ -116,6 +116,7 @@ async def build_services(
         )
     )
     sms = sms_settings or SmsSettings.from_env(os.environ)
+    sms_outbox = None
     if sms.enabled and (sms.twilio_auth_token or sms_settings is not None):
         bulk = BroadcastSettings.from_env(os.environ)
         # Replies and notifications share the broadcast workers' segment budget, ahead of bulk sends.
@@ -132,10 +133,10 @@ async def build_services(
             provider=provider,
         )
         services.channels.append(channel)
+        sms_outbox = channel.outbox
         services.broadcasts = BroadcastService(bulk, sessions, channel.outbox.composer)
     elif sms.enabled:
         log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
-    sms_outbox = next((c.outbox for c in services.channels if hasattr(c, "outbox")), None)
     services.complaints = ComplaintService(
         sessions,
         settings=ComplaintSettings.from_env(),

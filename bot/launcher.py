@@ -18,7 +18,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from urllib.parse import urlparse
 
 from bot.approval.config import ApprovalSettings
 from bot.config import ROOT, VAR_DIR, Settings, get_settings
+from bot.processes import port_open
 
 DIALOGUES = ROOT / "dialogues"
 MODELS = DIALOGUES / "models"
@@ -104,16 +104,10 @@ def rasa_command(port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
-
-
 def wait_for_port(host: str, port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if port_open(host, port):
+        if port_open(port, host):
             return True
         time.sleep(0.2)
     return False
@@ -152,7 +146,7 @@ class Supervisor:
 
 def start_private_redis(sup: Supervisor) -> str:
     url = urlparse(PRIVATE_REDIS_URL)
-    if port_open("127.0.0.1", url.port or 6380):
+    if port_open(url.port or 6380):
         say(f"私有 Redis 已在运行: {PRIVATE_REDIS_URL}")
         return PRIVATE_REDIS_URL
     server = shutil.which("redis-server")

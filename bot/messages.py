@@ -39,7 +39,3 @@ LEAVE_MESSAGE_CANCELLED = "好的，已取消留言。还有什么可以帮您�
 
 def message_left(settings: Settings) -> str:
     return f"您的留言已记录，工作人员上班后会尽快回复您。急事请拨打 {settings.center_phone}。"
-
-
-def transferring() -> str:
-    return "正在为您转接人工客服，请稍候……"

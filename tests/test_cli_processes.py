@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 from bot.config import ROOT
 from tests.conftest import TEST_REDIS_URL
 from tests.wechat_harness import APP_ID, APP_SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -61,7 +55,7 @@ def base_env(sqlite_url: str) -> dict[str, str]:
 
 
 def test_two_gateway_workers_share_one_port(base_env: dict[str, str], tmp_path: Path) -> None:
-    port = free_port()
+    port = unused_port()
     env = {**base_env, "PORT": str(port)}
     procs = [
         subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env,
@@ -83,7 +77,7 @@ def test_two_gateway_workers_share_one_port(base_env: dict[str, str], tmp_path: 
 
 
 def test_menu_push_reaches_the_wechat_api(base_env: dict[str, str], tmp_path: Path) -> None:
-    port = free_port()
+    port = unused_port()
     fake = subprocess.Popen(
         [sys.executable, "-m", "bot.channels.wechat.fake_api", "--port", str(port), "--app-id", APP_ID,
          "--app-secret", APP_SECRET],
