@@ -42,8 +42,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         finally:
             await runner.cleanup()
 
+    from bot import eventloop
+
     try:
-        asyncio.run(_start())
+        eventloop.run(_start())
     except KeyboardInterrupt:
         pass
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -26,6 +28,19 @@ class OptOutStore:
             return bool((await session.execute(stmt)).scalar_one_or_none())
         async with self._sessions() as s:
             return bool((await s.execute(stmt)).scalar_one_or_none())
+
+    async def opted_out_among(self, phones: Iterable[str], session: AsyncSession | None = None) -> set[str]:
+        """The numbers of ``phones`` that are opted out (queried 500 at a time)."""
+        items = sorted(set(phones))
+        out: set[str] = set()
+        async with contextlib.AsyncExitStack() as stack:
+            s = session if session is not None else await stack.enter_async_context(self._sessions())
+            for i in range(0, len(items), 500):
+                stmt = select(SmsOptOut.phone).where(
+                    SmsOptOut.phone.in_(items[i : i + 500]), SmsOptOut.opted_out.is_(True)
+                )
+                out |= set((await s.execute(stmt)).scalars())
+        return out
 
     async def opt_out(
         self,

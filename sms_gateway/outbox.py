@@ -29,12 +29,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -105,6 +108,11 @@ class LedgerEntry:
     parts: int
 
     @classmethod
+    def from_row(cls, values: dict[str, Any]) -> LedgerEntry:
+        """From the column values of a row just written."""
+        return cls(**{name: values.get(name) for name in _ENTRY_FIELDS})
+
+    @classmethod
     def of(cls, row: SmsOutbound) -> LedgerEntry:
         return cls(
             row.id,
@@ -121,6 +129,18 @@ class LedgerEntry:
             row.part,
             row.parts,
         )
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One recipient of a bulk send: one composed message under an idempotency key."""
+
+    to: str  # E.164
+    message: SmsMessage
+    key: str
+
+
+_ENTRY_FIELDS = tuple(LedgerEntry.__dataclass_fields__)
 
 
 class SmsOutbox:
@@ -153,6 +173,11 @@ class SmsOutbox:
     def provider(self) -> SmsProvider:
         return self._provider
 
+    @property
+    def throttle_backoff(self) -> float:
+        """Seconds to hold traffic after the provider answered 429."""
+        return self._s.throttle_backoff
+
     def status_url(self, ledger_id: str, attempt: int) -> str:
         return f"{self._s.public_base_url}/sms/{self._provider.name}/status?lid={ledger_id}&n={attempt}"
 
@@ -172,7 +197,7 @@ class SmsOutbox:
 
         ``key`` makes the call idempotent (the same key never sends twice); broadcasts default to
         ``broadcast:<campaign_id>:<phone>``.  With ``dispatch=False`` the rows are only written and the
-        worker sends them (bulk sends)."""
+        ledger's sweep sends them (broadcast rows: the broadcast workers)."""
         phone = to_e164(to)
         if purpose is Purpose.BROADCAST:
             if not campaign_id:
@@ -253,31 +278,22 @@ class SmsOutbox:
                 for i, (msg, lid, dedup) in enumerate(zip(messages, ids, keys, strict=True), start=1):
                     s.add(
                         SmsOutbound(
-                            id=lid,
-                            provider=self._provider.name,
-                            recipient=phone,
-                            body=msg.body,
-                            segments=msg.segments,
-                            encoding=str(msg.encoding),
-                            purpose=str(purpose),
-                            campaign_id=campaign_id,
-                            dedup_key=dedup,
-                            reply_to=reply_to,
-                            part=i,
-                            parts=len(messages),
-                            via=str(via),
-                            status=str(status),
-                            attempts=1 if status is S.SENDING else 0,
-                            transient_retries=0,
-                            throttle_retries=0,
-                            next_attempt_at=(now if due_now else now + self._lease)
-                            if status is S.PENDING
-                            else None,
-                            lease_until=now + SYNC_LEASE if status is S.SENDING else None,
-                            error_message="opted_out" if status is S.SUPPRESSED else None,
-                            created_at=now,
-                            updated_at=now,
-                            finished_at=now if status is S.SUPPRESSED else None,
+                            **self._row(
+                                lid,
+                                phone,
+                                msg,
+                                purpose,
+                                status,
+                                now,
+                                campaign_id=campaign_id,
+                                dedup_key=dedup,
+                                reply_to=reply_to,
+                                part=i,
+                                parts=len(messages),
+                                via=via,
+                                lease=SYNC_LEASE,
+                                due_now=due_now,
+                            )
                         )
                     )
         except IntegrityError:
@@ -291,6 +307,131 @@ class SmsOutbox:
         if status is S.SUPPRESSED:
             log.info("sms suppressed: opted out", extra={"to": masked(phone), "purpose": str(purpose)})
         return await self.get_many(ids)
+
+    def _row(
+        self,
+        lid: str,
+        phone: str,
+        msg: SmsMessage,
+        purpose: Purpose,
+        status: LedgerStatus,
+        now: datetime,
+        *,
+        campaign_id: str | None,
+        dedup_key: str | None,
+        reply_to: str | None = None,
+        part: int = 1,
+        parts: int = 1,
+        via: Via = Via.API,
+        lease: timedelta,
+        due_now: bool = False,
+    ) -> dict[str, Any]:
+        """The column values of a new ledger row (``sending`` rows are claimed: attempt 1, leased)."""
+        return {
+            "id": lid,
+            "provider": self._provider.name,
+            "recipient": phone,
+            "body": msg.body,
+            "segments": msg.segments,
+            "encoding": str(msg.encoding),
+            "purpose": str(purpose),
+            "campaign_id": campaign_id,
+            "dedup_key": dedup_key,
+            "reply_to": reply_to,
+            "part": part,
+            "parts": parts,
+            "via": str(via),
+            "status": str(status),
+            "attempts": 1 if status is S.SENDING else 0,
+            "transient_retries": 0,
+            "throttle_retries": 0,
+            "next_attempt_at": (now if due_now else now + self._lease) if status is S.PENDING else None,
+            "lease_until": now + lease if status is S.SENDING else None,
+            "error_message": "opted_out" if status is S.SUPPRESSED else None,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": now if status is S.SUPPRESSED else None,
+        }
+
+    async def send_batch(
+        self, items: Sequence[BatchItem], *, purpose: Purpose, campaign_id: str | None = None
+    ) -> Counter[str]:
+        """Bulk sends (broadcasts), a few statements per batch instead of several per message.
+
+        One transaction writes every new row already claimed (``sending``, attempt 1, leased; opted-out
+        numbers ``suppressed``); then the provider is called for all of them at once and the outcomes are
+        recorded in one more transaction.  A crash in between leaves ``sending`` rows that the sweep
+        reconciles after the lease (looked up at the provider, never resent blind).  An item whose key is
+        already in the ledger is left to that row's own life (``existing``): a redelivered queue entry never
+        sends again.  Returns the count per outcome: ``accepted``, ``rejected``, ``throttled``,
+        ``ambiguous``, ``suppressed``, ``existing``."""
+        report: Counter[str] = Counter()
+        if not items:
+            return report
+        now = self.clock()
+        keys = [f"{item.key}:1" for item in items]
+        rows: list[dict[str, Any]] = []
+        try:
+            async with self._sessions.begin() as s:
+                taken = set(
+                    (
+                        await s.execute(select(SmsOutbound.dedup_key).where(SmsOutbound.dedup_key.in_(keys)))
+                    ).scalars()
+                )
+                opted = await self._optouts.opted_out_among([item.to for item in items], session=s)
+                for item, dedup in zip(items, keys, strict=True):
+                    if dedup in taken:
+                        report["existing"] += 1
+                        continue
+                    taken.add(dedup)
+                    status = S.SUPPRESSED if item.to in opted else S.SENDING
+                    rows.append(
+                        self._row(
+                            uuid.uuid4().hex,
+                            item.to,
+                            item.message,
+                            purpose,
+                            status,
+                            now,
+                            campaign_id=campaign_id,
+                            dedup_key=dedup,
+                            lease=self._lease,
+                        )
+                    )
+                if rows:
+                    await s.execute(insert(SmsOutbound), rows)
+        except IntegrityError:  # a concurrent writer of the same keys (a reclaimed entry): one by one
+            return await self._send_each(items, purpose=purpose, campaign_id=campaign_id)
+        suppressed = sum(1 for r in rows if r["status"] == S.SUPPRESSED)
+        labels = {"purpose": str(purpose)}
+        await self._metrics.inc(
+            "govbot_sms_outbound_total", {**labels, "result": "written"}, len(rows) - suppressed
+        )
+        if suppressed:
+            report["suppressed"] += suppressed
+            await self._metrics.inc(
+                "govbot_sms_outbound_total", {**labels, "result": "suppressed"}, suppressed
+            )
+        claimed = [(LedgerEntry.from_row(r), 0) for r in rows if r["status"] == S.SENDING]
+        report.update(await self._send_claimed(claimed, check_opt_out=False))
+        return report
+
+    async def _send_each(
+        self, items: Sequence[BatchItem], *, purpose: Purpose, campaign_id: str | None
+    ) -> Counter[str]:
+        report: Counter[str] = Counter()
+        for item in items:
+            entries = await self.write(
+                item.to, [item.message], purpose=purpose, campaign_id=campaign_id, key=item.key
+            )
+            for entry in entries:
+                if entry.status != S.PENDING or entry.attempts:
+                    report["existing" if entry.status != S.SUPPRESSED else "suppressed"] += 1
+                    continue
+                after = await self.dispatch(entry.id)
+                throttled = after is not None and after.status == S.PENDING and after.attempts > 0
+                report["throttled" if throttled else "sent_one_by_one"] += 1
+        return report
 
     async def _may_send(self, s: AsyncSession, phone: str, purpose: Purpose, first_id: str) -> bool:
         if purpose is Purpose.OPT_OUT_CONFIRMATION:
@@ -392,87 +533,181 @@ class SmsOutbox:
             assert row is not None
             entry = LedgerEntry.of(row)
             throttle_retries = row.throttle_retries
-        await self._call(entry, throttle_retries)
+        await self._send_claimed([(entry, throttle_retries)], check_opt_out=True)
         return await self.get(ledger_id)
 
-    async def _call(self, entry: LedgerEntry, throttle_retries: int) -> None:
-        attempt = entry.attempts
-        labels = {"purpose": entry.purpose}
-        if entry.purpose != Purpose.OPT_OUT_CONFIRMATION and await self._optouts.is_opted_out(
-            entry.recipient
-        ):
-            await self._move(entry.id, attempt, (S.SENDING,), status=S.SUPPRESSED, error_message="opted_out")
-            await self._metrics.inc("govbot_sms_outbound_total", {**labels, "result": "suppressed"})
-            return
-        request = OutboundRequest(
-            entry.id, attempt, entry.recipient, entry.body, self.status_url(entry.id, attempt)
+    def _request(self, entry: LedgerEntry) -> OutboundRequest:
+        return OutboundRequest(
+            entry.id, entry.attempts, entry.recipient, entry.body, self.status_url(entry.id, entry.attempts)
         )
-        try:
-            receipt = await self._provider.send(request)
-        except Rejected as exc:
-            if exc.failure is Failure.OPTED_OUT:
-                await self._optouts.opt_out(entry.recipient, source="provider", error_code=exc.code)
-            await self._move(
-                entry.id, attempt, (S.SENDING,), status=S.FAILED, error_code=exc.code, error_message=str(exc)
+
+    async def _send_claimed(
+        self, claimed: Sequence[tuple[LedgerEntry, int]], *, check_opt_out: bool
+    ) -> Counter[str]:
+        """Call the provider for rows this caller claimed (``sending``; with their throttle-retry counts),
+        all at once, and record every outcome in one transaction.  Returns the count per outcome."""
+        report: Counter[str] = Counter()
+        if check_opt_out:
+            opted = await self._optouts.opted_out_among(
+                e.recipient for e, _ in claimed if e.purpose != Purpose.OPT_OUT_CONFIRMATION
             )
-            await self._metrics.inc("govbot_sms_outbound_total", {**labels, "result": "rejected"})
-            self._log("sms rejected", entry, attempt, exc.code)
-        except RetryLater as exc:
+            for entry, _ in claimed:
+                if entry.recipient in opted and entry.purpose != Purpose.OPT_OUT_CONFIRMATION:
+                    await self._move(
+                        entry.id, entry.attempts, (S.SENDING,), status=S.SUPPRESSED, error_message="opted_out"
+                    )
+                    await self._metrics.inc(
+                        "govbot_sms_outbound_total", {"purpose": entry.purpose, "result": "suppressed"}
+                    )
+                    report["suppressed"] += 1
+            claimed = [
+                (e, n)
+                for e, n in claimed
+                if e.recipient not in opted or e.purpose == Purpose.OPT_OUT_CONFIRMATION
+            ]
+        if not claimed:
+            return report
+        results = await asyncio.gather(
+            *(self._provider.send(self._request(entry)) for entry, _ in claimed), return_exceptions=True
+        )
+        for result in results:  # cancelled, or dying: the rows stay "sending" and are reconciled later
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+        now = self.clock()
+        receipts: dict[LedgerStatus, list[dict[str, Any]]] = {}
+        events: list[dict[str, Any]] = []
+        odd_receipts: list[tuple[LedgerEntry, SendReceipt]] = []
+        opt_outs: list[tuple[str, int | None]] = []
+        segments: Counter[str] = Counter()
+        outcomes: Counter[tuple[str, str]] = Counter()
+        async with self._sessions.begin() as s:
+            for (entry, throttle_retries), result in zip(claimed, results, strict=True):
+                if isinstance(result, SendReceipt):
+                    outcomes[(entry.purpose, "accepted")] += 1
+                    segments[entry.purpose] += result.segments or entry.segments
+                    status = _STATE_STATUS.get(result.state) if result.state else None
+                    if status is None:  # failed at once: the full status logic
+                        odd_receipts.append((entry, result))
+                        continue
+                    receipts.setdefault(status, []).append(
+                        {
+                            "b_id": entry.id,
+                            "b_n": entry.attempts,
+                            "b_sid": result.provider_sid,
+                            "b_status": result.provider_status[:24],
+                        }
+                    )
+                    events.append(
+                        {
+                            "ledger_id": entry.id,
+                            "attempt": entry.attempts,
+                            "provider_sid": result.provider_sid,
+                            "provider_status": result.provider_status[:24],
+                            "error_code": result.error_code,
+                            "source": "receipt",
+                            "received_at": now,
+                        }
+                    )
+                    continue
+                label, values = self._failure(entry, throttle_retries, result, now)
+                outcomes[(entry.purpose, label)] += 1
+                if isinstance(result, Rejected) and result.failure is Failure.OPTED_OUT:
+                    opt_outs.append((entry.recipient, result.code))
+                await self._move_in(s, entry.id, entry.attempts, (S.SENDING,), now, **values)
+            for status, params in receipts.items():
+                await self._record_receipts(s, status, params, now)
+            if events:
+                await s.execute(self._insert_ignoring_duplicates(s, SmsDeliveryEvent), events)
+        for phone, code in opt_outs:
+            await self._optouts.opt_out(phone, source="provider", error_code=code)
+        for entry, receipt in odd_receipts:
+            await self._apply_receipt(entry, receipt)
+        for (purpose, label), n in outcomes.items():
+            await self._metrics.inc("govbot_sms_outbound_total", {"purpose": purpose, "result": label}, n)
+            report[label] += n
+        for purpose, n in segments.items():
+            await self._metrics.inc("govbot_sms_segments_total", {"purpose": purpose}, n)
+        for provider_status, n in Counter(e["provider_status"] for e in events).items():
+            await self._metrics.inc("govbot_sms_status_total", {"status": provider_status}, n)
+        return report
+
+    async def _record_receipts(
+        self, s: AsyncSession, status: LedgerStatus, params: list[dict[str, Any]], now: datetime
+    ) -> None:
+        """The provider accepted these rows: one UPDATE executed for all of them (never backwards: a status
+        callback that arrived first already moved the row on)."""
+        t = SmsOutbound.__table__
+        values: dict[str, Any] = {
+            "status": str(status),
+            "provider_sid": bindparam("b_sid"),
+            "provider_status": bindparam("b_status"),
+            "accepted_at": case((t.c.accepted_at.is_(None), now), else_=t.c.accepted_at),
+            "updated_at": now,
+        }
+        if status is S.DELIVERED:
+            values.update(delivered_at=now, finished_at=now)
+        stmt = (
+            t.update()
+            .where(
+                t.c.id == bindparam("b_id"),
+                t.c.attempts == bindparam("b_n"),
+                or_(*(t.c.status == str(x) for x in _FROM[status])),  # no IN: executemany
+            )
+            .values(**values)
+        )
+        await s.execute(stmt, params)
+
+    @staticmethod
+    def _insert_ignoring_duplicates(s: AsyncSession, model: type[Any]) -> Any:
+        if s.get_bind().dialect.name == "postgresql":
+            return pg_insert(model).on_conflict_do_nothing()
+        return sqlite_insert(model).on_conflict_do_nothing()
+
+    async def _apply_receipt(self, entry: LedgerEntry, receipt: SendReceipt) -> None:
+        await self.apply(
+            StatusUpdate(
+                provider_sid=receipt.provider_sid,
+                state=receipt.state,
+                provider_status=receipt.provider_status,
+                ledger_id=entry.id,
+                attempt=entry.attempts,
+                error_code=receipt.error_code,
+                failure=receipt.failure,
+            ),
+            source="receipt",
+        )
+
+    def _failure(
+        self, entry: LedgerEntry, throttle_retries: int, exc: BaseException, now: datetime
+    ) -> tuple[str, dict[str, Any]]:
+        """The outcome label and the row's new values after a send that raised ``exc``."""
+        attempt = entry.attempts
+        code = exc.code if isinstance(exc, SendError) else None
+        if isinstance(exc, Rejected):
+            self._log("sms rejected", entry, attempt, code)
+            return "rejected", {"status": S.FAILED, "error_code": code, "error_message": str(exc)}
+        if isinstance(exc, RetryLater):
+            self._log("sms throttled", entry, attempt, code)
+            values: dict[str, Any] = {"error_code": code, "error_message": str(exc)}
             if throttle_retries >= self._s.throttle_max_retries or attempt >= self._s.max_attempts:
-                await self._move(
-                    entry.id,
-                    attempt,
-                    (S.SENDING,),
-                    status=S.FAILED,
-                    error_code=exc.code,
-                    error_message=str(exc),
-                )
-            else:
-                delay = min(MAX_BACKOFF, self._s.throttle_backoff * 2**throttle_retries)
-                await self._move(
-                    entry.id,
-                    attempt,
-                    (S.SENDING,),
-                    status=S.PENDING,
-                    error_code=exc.code,
-                    error_message=str(exc),
-                    throttle_retries=SmsOutbound.throttle_retries + 1,
-                    next_attempt_at=self.clock() + timedelta(seconds=delay),
-                )
-            await self._metrics.inc("govbot_sms_outbound_total", {**labels, "result": "throttled"})
-            self._log("sms throttled", entry, attempt, exc.code)
-        except Exception as exc:  # Ambiguous, or anything unexpected: the provider may have it
-            code = exc.code if isinstance(exc, SendError) else None
-            await self._move(
-                entry.id,
-                attempt,
-                (S.SENDING,),
-                status=S.UNKNOWN,
-                error_code=code,
-                error_message=f"{type(exc).__name__}: {exc}",
-                next_attempt_at=self.clock() + timedelta(seconds=self._s.reconcile_delay),
-            )
-            await self._metrics.inc("govbot_sms_outbound_total", {**labels, "result": "ambiguous"})
-            self._log("sms send ambiguous, will reconcile", entry, attempt, code)
-            if not isinstance(exc, Ambiguous):
-                log.exception("unexpected error from the SMS provider")
-        else:
-            await self._metrics.inc("govbot_sms_outbound_total", {**labels, "result": "accepted"})
-            await self._metrics.inc(
-                "govbot_sms_segments_total", {"purpose": entry.purpose}, receipt.segments or entry.segments
-            )
-            await self.apply(
-                StatusUpdate(
-                    provider_sid=receipt.provider_sid,
-                    state=receipt.state,
-                    provider_status=receipt.provider_status,
-                    ledger_id=entry.id,
-                    attempt=attempt,
-                    error_code=receipt.error_code,
-                    failure=receipt.failure,
-                ),
-                source="receipt",
-            )
+                return "throttled", {**values, "status": S.FAILED}
+            delay = min(MAX_BACKOFF, self._s.throttle_backoff * 2**throttle_retries)
+            return "throttled", {
+                **values,
+                "status": S.PENDING,
+                "throttle_retries": SmsOutbound.throttle_retries + 1,
+                "next_attempt_at": now + timedelta(seconds=delay),
+            }
+        # Ambiguous, or anything unexpected: the provider may have it
+        self._log("sms send ambiguous, will reconcile", entry, attempt, code)
+        if not isinstance(exc, Ambiguous):
+            log.error("unexpected error from the SMS provider", exc_info=exc)
+        return "ambiguous", {
+            "status": S.UNKNOWN,
+            "error_code": code,
+            "error_message": f"{type(exc).__name__}: {exc}",
+            "next_attempt_at": now + timedelta(seconds=self._s.reconcile_delay),
+        }
 
     def _log(self, message: str, entry: LedgerEntry, attempt: int, code: int | None) -> None:
         log.warning(
@@ -483,24 +718,34 @@ class SmsOutbox:
     async def _move(
         self, ledger_id: str, attempt: int, from_statuses: Sequence[LedgerStatus], **values: Any
     ) -> bool:
-        now = self.clock()
+        async with self._sessions.begin() as s:
+            return await self._move_in(s, ledger_id, attempt, from_statuses, self.clock(), **values)
+
+    async def _move_in(
+        self,
+        s: AsyncSession,
+        ledger_id: str,
+        attempt: int,
+        from_statuses: Sequence[LedgerStatus],
+        now: datetime,
+        **values: Any,
+    ) -> bool:
         values.setdefault("updated_at", now)
         if values.get("status") in FINAL_STATUSES:
             values.setdefault("finished_at", now)
         if isinstance(values.get("error_message"), str):
             values["error_message"] = values["error_message"][:255]
-        async with self._sessions.begin() as s:
-            result = await s.execute(
-                update(SmsOutbound)
-                .where(
-                    SmsOutbound.id == ledger_id,
-                    SmsOutbound.attempts == attempt,
-                    SmsOutbound.status.in_([str(x) for x in from_statuses]),
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
+        result = await s.execute(
+            update(SmsOutbound)
+            .where(
+                SmsOutbound.id == ledger_id,
+                SmsOutbound.attempts == attempt,
+                SmsOutbound.status.in_([str(x) for x in from_statuses]),
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------------------------------ status
 
@@ -689,6 +934,8 @@ class SmsOutbox:
         await self._move(
             entry.id, entry.attempts, (S.UNKNOWN,), status=S.PENDING, next_attempt_at=self.clock()
         )
+        if entry.purpose == Purpose.BROADCAST:  # resent by a broadcast worker, under its campaign's state
+            return await self.get(ledger_id)
         return await self.dispatch(ledger_id)
 
     async def _adopt(self, entry: LedgerEntry, found: SendReceipt) -> None:
@@ -710,8 +957,12 @@ class SmsOutbox:
         )
 
     async def run_due(self, limit: int = 100) -> int:
-        """One sweep: expired leases become ``unknown``; due ``pending`` rows are sent (replies and
-        notifications before broadcasts); due ``unknown`` rows are reconciled.  Safe in every worker."""
+        """One sweep: expired leases become ``unknown``; due ``pending`` rows are sent; due ``unknown`` rows
+        are reconciled.  Safe in every worker.
+
+        Pending *broadcast* rows are left to the broadcast workers (``sms_gateway.broadcast.engine``): they
+        hold them while the campaign is paused or outside its sending window and count them against the
+        bulk rate limit."""
         now = self.clock()
         async with self._sessions.begin() as s:
             await s.execute(
@@ -725,11 +976,12 @@ class SmsOutbox:
                 (
                     await s.execute(
                         select(SmsOutbound.id)
-                        .where(SmsOutbound.status == S.PENDING, SmsOutbound.next_attempt_at <= now)
-                        .order_by(
-                            case((SmsOutbound.purpose == Purpose.BROADCAST, 1), else_=0),
-                            SmsOutbound.next_attempt_at,
+                        .where(
+                            SmsOutbound.status == S.PENDING,
+                            SmsOutbound.next_attempt_at <= now,
+                            SmsOutbound.purpose != Purpose.BROADCAST,
                         )
+                        .order_by(SmsOutbound.next_attempt_at)
                         .limit(limit)
                     )
                 )

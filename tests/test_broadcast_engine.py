@@ -275,6 +275,39 @@ async def test_429_backs_off_every_worker_then_sends(env: Env) -> None:
     assert len(tos) == 30 == len(set(tos))
 
 
+async def test_pause_holds_the_ledger_retries_too(env: Env) -> None:
+    cid = await env.campaign(10)
+    await fake_post(env.control, "/_fake/fail", {"op": "create", "status": 429, "times": 10})
+    w = env.start_worker()
+    await env.service.start(cid, "bob")
+
+    async def throttled() -> list[Any]:
+        entries = await env.stack.outbox.entries(campaign_id=cid)
+        return [e for e in entries if e.status == LedgerStatus.PENDING and e.attempts == 1]
+
+    await wait_for(throttled, what="a first attempt answered 429")
+    await env.service.pause(cid, "bob")
+    await asyncio.sleep(0.5)  # the worker sees the pause
+    held = {e.id: e.attempts for e in await throttled()}
+    sent = len(await fake_messages(env.control))
+    await asyncio.sleep(1.5)  # the back-off (0.5 s) is over: the retries are due, and held
+    assert await env.stack.outbox.run_due() == 0  # the ledger's own sweep leaves broadcast rows alone
+    assert await w.retry_due() == 0
+    assert held and {e.id: e.attempts for e in await throttled()} == held
+    assert len(await fake_messages(env.control)) == sent
+    assert (await env.service.progress(cid))["state"] == CampaignState.PAUSED
+
+    await env.service.resume(cid, "bob")
+
+    async def completed() -> bool:
+        return await state_of(env, cid) == CampaignState.COMPLETED
+
+    await wait_for(completed, what="completion after resume")
+    tos = [m["to"] for m in await fake_messages(env.control)]
+    assert len(tos) == 10 == len(set(tos))
+    assert {e.status for e in await env.stack.outbox.entries(campaign_id=cid)} == {LedgerStatus.ACCEPTED}
+
+
 async def test_5xx_after_accepting_is_reconciled_not_resent(env: Env) -> None:
     cid = await env.campaign(10)
     # Twilio accepted these but answered 500: ambiguous → looked up → adopted, never sent twice

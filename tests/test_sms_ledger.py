@@ -12,8 +12,8 @@ import pytest
 from bot.conversation.scripted_dialogue import ScriptedDialogue
 from bot.metrics import Metrics
 from sms_gateway.models import LedgerStatus, Purpose, Via
-from sms_gateway.outbox import LedgerEntry, SmsOutbox
-from sms_gateway.provider import DeliveryState, OutboundRequest, SendReceipt, StatusUpdate
+from sms_gateway.outbox import BatchItem, LedgerEntry, SmsOutbox
+from sms_gateway.provider import DeliveryState, OutboundRequest, RetryLater, SendReceipt, StatusUpdate
 from sms_gateway.testing import FROM_NUMBER, OTHER_PHONE, PHONE, SmsHarness, start_harness
 from sms_gateway.twilio.fake import HttpFailure, NumberRule
 
@@ -595,7 +595,7 @@ async def test_a_broadcast_is_sent_once_per_campaign_and_recipient(sms) -> None:
         await harness.outbox.send(PHONE, "x", purpose=Purpose.BROADCAST)
 
 
-async def test_queued_replies_and_notifications_go_before_broadcasts(sms) -> None:  # type: ignore[no-untyped-def]
+async def test_the_sweep_sends_queued_replies_and_leaves_broadcasts_to_their_workers(sms) -> None:  # type: ignore[no-untyped-def]
     harness = await sms()
     phones = [f"+86137000000{i:02d}" for i in range(5)]
     for phone in phones:
@@ -604,6 +604,91 @@ async def test_queued_replies_and_notifications_go_before_broadcasts(sms) -> Non
         )
     await harness.outbox.send(PHONE, "办件通知", dispatch=False)
     assert harness.sent(to=None) == []
-    assert await harness.outbox.run_due() == 6
-    order = [m.to for m in harness.sent(to=None)]
-    assert order[0] == PHONE and sorted(order[1:]) == sorted(phones)
+    assert await harness.outbox.run_due() == 1
+    assert [m.to for m in harness.sent(to=None)] == [PHONE]
+    # broadcast rows wait for a broadcast worker, which holds them while the campaign is paused
+    assert set(await harness.outbox.campaign_counts("c-9")) == {S.PENDING}
+
+
+# ---------------------------------------------------------------------------------------------- bulk path
+
+
+def batch(harness: SmsHarness, phones: list[str], campaign: str = "c-b") -> list[BatchItem]:
+    (message,) = harness.outbox.composer.whole(["【普法】宪法宣传周，欢迎参加普法活动。"], opt_out_hint=True)
+    return [BatchItem(p, message, f"broadcast:{campaign}:{p}") for p in phones]
+
+
+async def test_a_batch_is_written_claimed_sent_and_settled_together(sms, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    harness = await sms()
+    harness.fake.callback_delay = 30  # status callbacks come later: the receipts alone settle the rows
+    ok = [f"+8613700000{i:03d}" for i in range(8)]
+    opted_before, unsubscribed, throttled = "+8613711111111", "+8613722222222", "+8613733333333"
+    await harness.channel.optouts.opt_out(opted_before, source="keyword", keyword="T")
+    harness.fake.unsubscribed.add(unsubscribed)  # Twilio answers 21610 at create time
+    real_send = harness.outbox.provider.send
+    seen: dict[str, tuple[str, int]] = {}
+
+    async def send(request: OutboundRequest) -> SendReceipt:
+        seen[request.to] = (await status_of(harness, request.ledger_id), request.attempt)
+        if request.to == throttled:  # what the adapter raises for Twilio's 429 (tested with the fake)
+            raise RetryLater("HTTP 429 code 20429", 20429)
+        return await real_send(request)
+
+    monkeypatch.setattr(harness.outbox.provider, "send", send)
+    items = batch(harness, [*ok, opted_before, unsubscribed, throttled])
+    report = await harness.outbox.send_batch(items, purpose=Purpose.BROADCAST, campaign_id="c-b")
+    assert report == {"accepted": 8, "suppressed": 1, "rejected": 1, "throttled": 1}
+    # every row was committed and claimed before its provider call; the opted-out number was never called
+    assert opted_before not in seen and set(seen.values()) == {(S.SENDING, 1)}
+    rows = {e.recipient: e for e in await harness.outbox.entries(campaign_id="c-b")}
+    assert {rows[p].status for p in ok} == {S.ACCEPTED}
+    assert all(rows[p].provider_sid for p in ok)
+    assert rows[opted_before].status == S.SUPPRESSED and rows[opted_before].attempts == 0
+    assert rows[unsubscribed].status == S.FAILED and rows[unsubscribed].error_code == 21610
+    assert await harness.channel.optouts.is_opted_out(unsubscribed)
+    assert rows[throttled].status == S.PENDING and rows[throttled].attempts == 1
+    assert [(e[1], e[4]) for e in await harness.outbox.events(rows[ok[0]].id)] == [("queued", "receipt")]
+    assert sorted(m.to for m in harness.sent(to=None)) == sorted(ok)
+    # the same batch again (a redelivered queue entry): nothing is written or sent twice
+    again = await harness.outbox.send_batch(items, purpose=Purpose.BROADCAST, campaign_id="c-b")
+    assert again == {"existing": 11}
+    assert len(harness.sent(to=None)) == 8
+
+
+async def test_callbacks_that_beat_the_batch_settlement_are_never_undone(sms) -> None:  # type: ignore[no-untyped-def]
+    harness = await sms()
+    harness.fake.callbacks_before_response = True  # sent and delivered reported before the 201 arrives
+    phones = [f"+8613600000{i:03d}" for i in range(5)]
+    report = await harness.outbox.send_batch(
+        batch(harness, phones), purpose=Purpose.BROADCAST, campaign_id="c-b"
+    )
+    assert report == {"accepted": 5}
+    for entry in await harness.outbox.entries(campaign_id="c-b"):
+        assert entry.status == S.DELIVERED and entry.provider_sid
+        statuses = [e[1] for e in await harness.outbox.events(entry.id)]
+        assert sorted(statuses) == ["delivered", "queued", "sent"]  # the receipt's "queued" recorded once
+
+
+async def test_a_crash_inside_a_batch_leaves_rows_to_reconcile_never_to_resend_blind(
+    sms, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    harness = await sms()
+    real_send = harness.outbox.provider.send
+
+    async def accept_then_die(request: OutboundRequest) -> SendReceipt:
+        await real_send(request)
+        raise Crash  # the worker dies after Twilio accepted, before the outcomes are recorded
+
+    monkeypatch.setattr(harness.outbox.provider, "send", accept_then_die)
+    phones = [f"+8613500000{i:03d}" for i in range(3)]
+    with pytest.raises(Crash):
+        await harness.outbox.send_batch(batch(harness, phones), purpose=Purpose.BROADCAST, campaign_id="c-b")
+    monkeypatch.undo()
+    assert {e.status for e in await harness.outbox.entries(campaign_id="c-b")} == {S.SENDING}
+    assert len(harness.sent(to=None)) == 3
+    harness.advance(60)
+    await restarted(harness).run_due()
+    await harness.settle()
+    entries = await harness.outbox.entries(campaign_id="c-b")
+    assert {e.status for e in entries} <= {S.ACCEPTED, S.SENT, S.DELIVERED}
+    assert len(harness.sent(to=None)) == 3  # looked up and adopted, none sent again

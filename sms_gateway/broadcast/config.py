@@ -7,7 +7,8 @@
 | ``BROADCAST_BURST`` | ``10`` | bucket size in segments (at least the longest message) |
 | ``BROADCAST_WINDOW`` | ``08:00-21:00`` | default local sending window of new campaigns |
 | ``BROADCAST_TIMEZONE`` | ``Asia/Shanghai`` | the window's time zone |
-| ``BROADCAST_CONCURRENCY`` | ``16`` | sends in flight per worker process |
+| ``BROADCAST_CONCURRENCY`` | ``200`` | most sends in flight per worker process |
+| ``BROADCAST_BATCH`` | ``50`` | most recipients one sender takes from the queue at once |
 | ``BROADCAST_CLAIM_IDLE`` | ``60`` | seconds before another worker reclaims unacknowledged queue entries |
 | ``BROADCAST_MAX_RECIPIENTS`` | ``50000`` | largest list per campaign (larger uploads are rejected whole) |
 | ``BROADCAST_MAX_UPLOAD_MB`` | ``20`` | largest upload |
@@ -57,7 +58,8 @@ class BroadcastSettings:
     burst: float = 10.0
     window: tuple[int, int] = (8 * 60, 21 * 60)
     timezone: str = "Asia/Shanghai"
-    concurrency: int = 16
+    concurrency: int = 200
+    batch: int = 50
     claim_idle: float = 60.0
     max_recipients: int = 50_000
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -89,6 +91,7 @@ class BroadcastSettings:
             window=parse_window(window) if window and window.strip() else d.window,
             timezone=tz,
             concurrency=max(1, int(num("BROADCAST_CONCURRENCY", d.concurrency))),
+            batch=max(1, int(num("BROADCAST_BATCH", d.batch))),
             claim_idle=max(0.5, num("BROADCAST_CLAIM_IDLE", d.claim_idle)),
             max_recipients=max(1, int(num("BROADCAST_MAX_RECIPIENTS", d.max_recipients))),
             max_upload_bytes=int(num("BROADCAST_MAX_UPLOAD_MB", d.max_upload_bytes / 1048576) * 1048576),

@@ -45,8 +45,8 @@ from sms_gateway.broadcast.models import BroadcastCampaign, BroadcastRecipient, 
 from sms_gateway.broadcast.service import BroadcastError, BroadcastService
 from sms_gateway.broadcast.template import render
 from sms_gateway.broadcast.window import in_window
-from sms_gateway.models import LedgerStatus, Purpose, as_utc
-from sms_gateway.outbox import SmsOutbox
+from sms_gateway.models import LedgerStatus, Purpose, SmsOutbound, as_utc
+from sms_gateway.outbox import BatchItem, SmsOutbox
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,9 @@ class BroadcastWorker:
         self.redis = redis
         self.limiter = limiter
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.concurrency = concurrency or self.settings.concurrency
+        self.concurrency = concurrency or self.settings.concurrency  # sends in flight at most
+        self.batch = max(1, min(self.settings.batch, self.concurrency))
+        self.senders = max(1, -(-self.concurrency // self.batch))
         self.clock = clock
         self.run_outbox_sweep = run_outbox_sweep
         self.runtimes: dict[str, Runtime] = {}
@@ -120,9 +122,10 @@ class BroadcastWorker:
         self._tasks = [
             asyncio.create_task(self._control_loop(stop), name="bcast-control"),
             asyncio.create_task(self._reclaim_loop(stop), name="bcast-reclaim"),
+            asyncio.create_task(self._retry_loop(stop), name="bcast-retry"),
             *(
                 asyncio.create_task(self._sender(i, stop), name=f"bcast-send-{i}")
-                for i in range(self.concurrency)
+                for i in range(self.senders)
             ),
         ]
         try:
@@ -191,6 +194,8 @@ class BroadcastWorker:
                     self._enqueuers[cid] = asyncio.create_task(self._enqueue(rt))
             if rt.enqueued and await self._drained(cid):
                 progress = await self.service.progress(cid)
+                if progress["in_flight"]:
+                    continue  # retries still due (429, not found at the provider) or sends being settled
                 failed = progress["sent"] == 0 and progress["failed"] > 0
                 reason = "全部发送失败：" + json.dumps(progress["failed_by_reason"]) if failed else None
                 if await self.service.finish(cid, failed=failed, reason=reason):
@@ -214,7 +219,7 @@ class BroadcastWorker:
             if "BUSYGROUP" not in str(exc):
                 raise
         rt = Runtime(c.id, c.template, c.rate, (c.window_start, c.window_end), int(last or 0))
-        rt.pending_for = set(range(self.concurrency))  # a restarted worker first re-reads its own entries
+        rt.pending_for = set(range(self.senders))  # a restarted worker first re-reads its own entries
         return rt
 
     async def _enqueue(self, rt: Runtime) -> None:
@@ -286,9 +291,18 @@ class BroadcastWorker:
     def _still_active(self, rt: Runtime) -> bool:
         return self.runtimes.get(rt.campaign_id) is rt and rt.in_window and not self.backoff
 
+    def _batch_size(self, rt: Runtime) -> int:
+        """Recipients one sender takes at once: at most ``batch``, at most the bucket, and about a fifth of a
+        second of the campaign's rate (so slow rates stay smooth)."""
+        per = max(1, rt.cost_hint)
+        rate = rt.rate or self.limiter.rate
+        n = min(self.batch, int(self.limiter.burst // per), int(rate * 0.2 // per))
+        return max(1, n)
+
     async def _sender(self, index: int, stop: asyncio.Event) -> None:
-        """Take the tokens first, then one entry: an entry is only held while it is being sent, so a
-        slow rate never leaves entries idle long enough to be reclaimed (and sent for nothing twice)."""
+        """Take the tokens first, then up to a batch of entries: entries are only held while they are being
+        sent, so a slow rate never leaves entries idle long enough to be reclaimed (and sent for nothing
+        twice)."""
         consumer = f"{self.name}-{index}"
         while not stop.is_set():
             active = self._sendable()
@@ -298,7 +312,8 @@ class BroadcastWorker:
             self._rr += 1
             rt = active[(self._rr + index) % len(active)]
             own = index in rt.pending_for
-            prepaid = rt.cost_hint
+            count = self._batch_size(rt)
+            prepaid = count * max(1, rt.cost_hint)
             if not await self.limiter.acquire(prepaid, Priority.BULK, rate=rt.rate, max_wait=0.5):
                 continue  # re-check the campaign states
             if not self._still_active(rt):
@@ -309,7 +324,7 @@ class BroadcastWorker:
                     GROUP,
                     consumer,
                     {stream_key(rt.campaign_id): "0" if own else ">"},
-                    count=1,
+                    count=count,
                     block=None if own else 100,
                 )
             except ResponseError as exc:
@@ -320,21 +335,20 @@ class BroadcastWorker:
                 await asyncio.sleep(0.2)
                 continue
             entries = reply[0][1] if reply else []
-            if not entries:
+            if own and len(entries) < count:
+                rt.pending_for.discard(index)  # this sender's own unacknowledged entries are all re-read
+            deleted = [entry_id for entry_id, fields in entries if not fields]  # deleted while pending
+            if deleted:
+                await self.redis.xack(stream_key(rt.campaign_id), GROUP, *deleted)
+            live = [(entry_id, fields) for entry_id, fields in entries if fields]
+            if not live:
                 await self.limiter.refund(prepaid, rt.rate)
-                if own:
-                    rt.pending_for.discard(index)
-                continue
-            entry_id, fields = entries[0]
-            if not fields:  # deleted while pending
-                await self.limiter.refund(prepaid, rt.rate)
-                await self.redis.xack(stream_key(rt.campaign_id), GROUP, entry_id)
                 continue
             try:
-                done = await self._process(rt, entry_id, fields, prepaid=prepaid)
+                done = await self._process_batch(rt, live, prepaid=prepaid)
             except Exception:
                 log.exception(
-                    "broadcast send failed; the entry stays pending", extra={"campaign": rt.campaign_id}
+                    "broadcast send failed; the entries stay pending", extra={"campaign": rt.campaign_id}
                 )
                 done = False
                 await asyncio.sleep(0.2)
@@ -344,13 +358,23 @@ class BroadcastWorker:
     async def _process(
         self, rt: Runtime, entry_id: bytes, fields: dict[bytes, bytes], prepaid: int = 0
     ) -> bool:
-        """Send one recipient; True when the entry was acknowledged (``prepaid`` tokens already taken)."""
+        """Send one recipient; True when the entry was acknowledged."""
+        return await self._process_batch(rt, [(entry_id, fields)], prepaid=prepaid)
+
+    async def _process_batch(
+        self, rt: Runtime, entries: list[tuple[bytes, dict[bytes, bytes]]], prepaid: int = 0
+    ) -> bool:
+        """Send a batch of recipients (``prepaid`` tokens already taken); True when the entries were
+        acknowledged — only after the ledger has their rows and each send was attempted."""
         cid = rt.campaign_id
-        address = fields[b"a"].decode()
-        values = json.loads(fields[b"v"].decode())
-        messages = self.outbox.composer.whole([render(rt.template, values)], opt_out_hint=True)
-        cost = sum(m.segments for m in messages)
-        rt.cost_hint = max(1, cost)
+        items: list[BatchItem] = []
+        for _, fields in entries:
+            address = fields[b"a"].decode()
+            text = render(rt.template, json.loads(fields[b"v"].decode()))
+            (message,) = self.outbox.composer.whole([text], opt_out_hint=True)  # one message: preview checks
+            items.append(BatchItem(address, message, f"broadcast:{cid}:{address}"))
+        cost = sum(item.message.segments for item in items)
+        rt.cost_hint = max(1, round(cost / len(items)))
         if cost < prepaid:
             await self.limiter.refund(prepaid - cost, rt.rate)
         elif cost > prepaid:
@@ -361,22 +385,74 @@ class BroadcastWorker:
         if not self._still_active(rt):
             await self.limiter.refund(cost, rt.rate)
             return False  # paused / cancelled / window closed while waiting for tokens: no send
-        entries = await self.outbox.send_messages(
-            address, messages, purpose=Purpose.BROADCAST, campaign_id=cid, key=f"broadcast:{cid}:{address}"
-        )
-        if any(e.status == LedgerStatus.PENDING and e.attempts > 0 for e in entries):
-            # the provider answered 429: hold every worker's bulk traffic for a while
-            await self.redis.set(BACKOFF_KEY, "1", px=int(self.outbox._s.throttle_backoff * 1000), nx=True)
-            self.backoff = True
-        await self.redis.xack(stream_key(cid), GROUP, entry_id)
+        report = await self.outbox.send_batch(items, purpose=Purpose.BROADCAST, campaign_id=cid)
+        if report["throttled"]:  # the provider answered 429: hold every worker's bulk traffic for a while
+            await self._hold_bulk_traffic()
+        ids = [entry_id for entry_id, _ in entries]
+        await self.redis.xack(stream_key(cid), GROUP, *ids)
         sent_ms = time.time() * 1000
-        enq_ms = int(entry_id.split(b"-")[0])
         pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(latency_key(cid), int(sent_ms - enq_ms))
+        pipe.rpush(latency_key(cid), *(int(sent_ms - int(entry_id.split(b"-")[0])) for entry_id in ids))
         pipe.expire(latency_key(cid), STREAM_TTL)
         await pipe.execute()
-        self.processed += 1
+        self.processed += len(ids)
         return True
+
+    async def _hold_bulk_traffic(self) -> None:
+        await self.redis.set(BACKOFF_KEY, "1", px=int(self.outbox.throttle_backoff * 1000), nx=True)
+        self.backoff = True
+
+    # ------------------------------------------------------------------------------------- retries
+
+    async def _retry_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.retry_due()
+            except Exception:
+                log.exception("broadcast retry failed")
+            await asyncio.sleep(self.settings.poll_interval)
+
+    async def retry_due(self, limit: int = 100) -> int:
+        """Send again the due ``pending`` ledger rows of campaigns that may send now (answered 429, found
+        missing at the provider, or undelivered for a transient reason), through the bulk rate limit.  The
+        ledger's own sweep leaves broadcast rows to this loop, so a paused campaign or a closed window holds
+        its retries too.  Returns the rows dispatched."""
+        if self.backoff:
+            return 0
+        now, due = self.clock(), self.outbox.clock()  # the window's clock, the ledger's clock
+        async with self.service.sessions() as s:
+            rows = (
+                await s.execute(
+                    select(
+                        SmsOutbound.id,
+                        SmsOutbound.segments,
+                        BroadcastCampaign.rate,
+                        BroadcastCampaign.window_start,
+                        BroadcastCampaign.window_end,
+                    )
+                    .join(BroadcastCampaign, BroadcastCampaign.id == SmsOutbound.campaign_id)
+                    .where(
+                        SmsOutbound.status == LedgerStatus.PENDING,
+                        SmsOutbound.purpose == Purpose.BROADCAST,
+                        SmsOutbound.next_attempt_at <= due,
+                        BroadcastCampaign.state.in_([CampaignState.SENDING, CampaignState.COMPLETED]),
+                    )
+                    .order_by(SmsOutbound.next_attempt_at)
+                    .limit(limit)
+                )
+            ).all()
+        dispatched = 0
+        for ledger_id, segments, rate, start, end in rows:
+            if not in_window(now, start, end, self.settings.tz):
+                continue
+            if not await self.limiter.acquire(segments, Priority.BULK, rate=rate, max_wait=0.5):
+                break
+            entry = await self.outbox.dispatch(ledger_id, due_only=True)
+            dispatched += 1
+            if entry is not None and entry.status == LedgerStatus.PENDING and entry.attempts > 0:
+                await self._hold_bulk_traffic()
+                break
+        return dispatched
 
     # ------------------------------------------------------------------------------------- reclaiming
 
@@ -386,7 +462,7 @@ class BroadcastWorker:
         while not stop.is_set():
             await asyncio.sleep(interval)
             for rt in list(self.runtimes.values()):
-                k = (k + 1) % self.concurrency
+                k = (k + 1) % self.senders
                 try:
                     claimed = await self.reclaim(rt, k)
                 except Exception:

@@ -43,7 +43,8 @@ from sms_gateway.broadcast.recipients import RecipientRow, classify, parse_uploa
 from sms_gateway.broadcast.template import TemplateError, check_template, missing, render, variables
 from sms_gateway.broadcast.window import next_window_start
 from sms_gateway.compose import Composer
-from sms_gateway.models import LedgerStatus, SmsOptOut, SmsOutbound, as_utc
+from sms_gateway.models import LedgerStatus, SmsOutbound, as_utc
+from sms_gateway.optout import OptOutStore
 
 St = CampaignState
 OPTED_OUT_CODE = 21610
@@ -308,21 +309,7 @@ class BroadcastService:
         return {"campaign_id": campaign_id, "encoding": encoding, **counts}
 
     async def _opted_out(self, addresses: set[str]) -> set[str]:
-        out: set[str] = set()
-        items = sorted(addresses)
-        async with self.sessions() as s:
-            for i in range(0, len(items), 500):
-                chunk = items[i : i + 500]
-                out |= set(
-                    (
-                        await s.execute(
-                            select(SmsOptOut.phone).where(
-                                SmsOptOut.phone.in_(chunk), SmsOptOut.opted_out.is_(True)
-                            )
-                        )
-                    ).scalars()
-                )
-        return out
+        return await OptOutStore(self.sessions).opted_out_among(addresses)
 
     # ------------------------------------------------------------------------------------- groups
 

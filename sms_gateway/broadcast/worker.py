@@ -21,6 +21,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import eventloop
 from bot.db import create_engine, session_factory
 from bot.metrics import Metrics
 from sms_gateway.broadcast.config import BroadcastSettings
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(main_async(args.concurrency))
+    eventloop.run(main_async(args.concurrency))
 
 
 if __name__ == "__main__":

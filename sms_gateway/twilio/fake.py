@@ -72,6 +72,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from bot.eventloop import new_event_loop
 from sms_gateway.segments import count as count_segments
 
 log = logging.getLogger(__name__)
@@ -796,7 +797,7 @@ def main(argv: list[str] | None = None) -> None:
         callbacks_before_response=args.callbacks_before_response,
     )
     print(f"fake Twilio on http://{args.host}:{args.port} (account {args.account_sid})", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, loop=new_event_loop())
 
 
 if __name__ == "__main__":
