@@ -21,11 +21,11 @@ import codecs
 import csv
 import io
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -383,6 +383,27 @@ def _item_values(item: GuideItem, position: int) -> dict[str, Any]:
     return values
 
 
+P = TypeVar("P", ParsedCatalogue, ParsedAliases)
+
+
+def _read_into(report: ImportReport, read: Callable[[str | Path], P], path: str | Path) -> P | None:
+    """Parse ``path`` and note its encoding, header row, errors and warnings in ``report``; None when the
+    file cannot be imported (nothing is written then)."""
+    try:
+        parsed = read(path)
+    except ImportFileError as exc:
+        report.errors.append(ImportIssue(0, "", str(exc)))
+        return None
+    report.encoding, report.header_row = parsed.encoding, parsed.header_row
+    report.errors.extend(parsed.errors)
+    if isinstance(parsed, ParsedCatalogue):
+        report.rows = len(parsed.items)
+        report.warnings.extend(parsed.warnings)
+    else:
+        report.rows = len(parsed.aliases)
+    return None if report.errors else parsed
+
+
 async def import_catalogue(
     sessionmaker: async_sessionmaker[AsyncSession],
     path: str | Path,
@@ -392,16 +413,8 @@ async def import_catalogue(
 ) -> ImportReport:
     """Validate ``path`` and synchronise ``kb_items`` with it in one transaction (see module docstring)."""
     report = ImportReport(kind="catalogue", source=str(path), dry_run=dry_run)
-    try:
-        parsed = read_catalogue(path)
-    except ImportFileError as exc:
-        report.errors.append(ImportIssue(0, "", str(exc)))
-        return report
-    report.encoding, report.header_row = parsed.encoding, parsed.header_row
-    report.rows = len(parsed.items)
-    report.errors.extend(parsed.errors)
-    report.warnings.extend(parsed.warnings)
-    if report.errors:
+    parsed = _read_into(report, read_catalogue, path)
+    if parsed is None:
         return report
 
     async with sessionmaker() as session, session.begin():
@@ -471,15 +484,8 @@ async def import_aliases(
 ) -> ImportReport:
     """Validate the alias TSV and synchronise ``kb_aliases`` with it in one transaction."""
     report = ImportReport(kind="aliases", source=str(path), dry_run=dry_run)
-    try:
-        parsed = read_aliases(path)
-    except ImportFileError as exc:
-        report.errors.append(ImportIssue(0, "", str(exc)))
-        return report
-    report.encoding, report.header_row = parsed.encoding, parsed.header_row
-    report.rows = len(parsed.aliases)
-    report.errors.extend(parsed.errors)
-    if report.errors:
+    parsed = _read_into(report, read_aliases, path)
+    if parsed is None:
         return report
 
     async with sessionmaker() as session, session.begin():
