@@ -13,13 +13,14 @@ Redis keys (``bcast:`` prefix):
 * ``bcast:lat:<campaign>`` — enqueue-to-send latencies in ms (for status and the benchmark).
 * ``bcast:worker:<name>`` — heartbeat of each worker process (10 s TTL).
 
-Exactly once per (campaign, recipient): an entry is acknowledged only after the ledger has the row and the
-send was attempted.  A worker killed at any point leaves the entry unacknowledged; after
-``BROADCAST_CLAIM_IDLE`` another sender reclaims it (XAUTOCLAIM) and calls ``SmsOutbox.send_messages``
-again, which returns the existing row (``dedup_key broadcast:<campaign>:<phone>:1``) and only dispatches it
-if it is still ``pending`` — the claim is one conditional UPDATE, so it cannot be sent twice; a row left in
-``sending`` by the crash is reconciled by the ledger's sweep (looked up at the provider, never resent
-blind)."""
+Exactly once per (campaign, recipient): a sender takes up to ``BROADCAST_BATCH`` entries and hands them to
+``SmsOutbox.send_batch``, which writes their ledger rows already claimed (``dedup_key
+broadcast:<campaign>:<phone>:1``, unique) in one transaction before calling the provider; the entries are
+acknowledged only after that.  A worker killed at any point leaves its entries unacknowledged; after
+``BROADCAST_CLAIM_IDLE`` another sender reclaims them (XAUTOCLAIM), finds their keys in the ledger and sends
+nothing; rows left in ``sending`` by the crash are reconciled by the ledger's sweep (looked up at the
+provider, never resent blind).  Rows waiting for a retry (429, not found at the provider) are resent by
+``retry_due`` only while their campaign may send, through the rate limit."""
 
 from __future__ import annotations
 
