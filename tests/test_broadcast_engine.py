@@ -308,6 +308,37 @@ async def test_pause_holds_the_ledger_retries_too(env: Env) -> None:
     assert {e.status for e in await env.stack.outbox.entries(campaign_id=cid)} == {LedgerStatus.ACCEPTED}
 
 
+async def test_a_closed_window_holds_the_ledger_retries_too(env: Env) -> None:
+    cid = await env.campaign(10)
+    await fake_post(env.control, "/_fake/fail", {"op": "create", "status": 429, "times": 10})
+    w = env.start_worker()
+    await env.service.start(cid, "bob")
+
+    async def throttled() -> list[Any]:
+        entries = await env.stack.outbox.entries(campaign_id=cid)
+        return [e for e in entries if e.status == LedgerStatus.PENDING]
+
+    await wait_for(throttled, what="a first attempt answered 429")
+    env.clock.now = at_shanghai(21, 30)  # the window (08:00-21:00) closes
+    await asyncio.sleep(0.5)
+    held = {e.id: e.attempts for e in await throttled()}
+    sent = len(await fake_messages(env.control))
+    await asyncio.sleep(1.5)  # the retries are due now, and held until the window opens
+    assert await w.retry_due() == 0
+    assert held and {e.id: e.attempts for e in await throttled()} == held
+    assert len(await fake_messages(env.control)) == sent
+    assert (await env.service.progress(cid))["waiting_for_window"]
+
+    env.clock.now = at_shanghai(8, 5) + timedelta(days=1)
+
+    async def completed() -> bool:
+        return await state_of(env, cid) == CampaignState.COMPLETED
+
+    await wait_for(completed, what="completion the next morning")
+    tos = [m["to"] for m in await fake_messages(env.control)]
+    assert len(tos) == 10 == len(set(tos))
+
+
 async def test_5xx_after_accepting_is_reconciled_not_resent(env: Env) -> None:
     cid = await env.campaign(10)
     # Twilio accepted these but answered 500: ambiguous → looked up → adopted, never sent twice
@@ -317,11 +348,13 @@ async def test_5xx_after_accepting_is_reconciled_not_resent(env: Env) -> None:
     env.start_worker()
     await env.service.start(cid, "bob")
 
-    async def settled() -> bool:
-        entries = await env.stack.outbox.entries(campaign_id=cid)
-        return len(entries) == 10 and all(e.status == LedgerStatus.ACCEPTED for e in entries)
+    async def completed() -> bool:
+        return await state_of(env, cid) == CampaignState.COMPLETED
 
-    await wait_for(settled, limit=30, what="reconciliation")
+    await wait_for(completed, limit=30, what="completion")
+    # 已完成 only once nothing is in flight: every row was reconciled (adopted or resent) before
+    entries = await env.stack.outbox.entries(campaign_id=cid)
+    assert len(entries) == 10 and all(e.status == LedgerStatus.ACCEPTED for e in entries)
     tos = [m["to"] for m in await fake_messages(env.control)]
     assert sorted(tos) == sorted(to_e164(phone(i)) for i in range(10))
 
