@@ -26,10 +26,16 @@ from bot.channels.wechat.api_client import WeChatAPI, WeChatApiClient
 from bot.channels.wechat.cs_quota import CsQuota
 from bot.channels.wechat.followers import FollowerStore
 from bot.channels.wechat.handler import WeChatChannel
+from bot.channels.wechat.templates import field_map
 from bot.channels.wechat.token_service import TokenService
 from bot.complaints import app as complaints_app
 from bot.complaints.config import ComplaintSettings
-from bot.complaints.delivery import ChannelReplySender, SmsReplySender, WeChatReplySender
+from bot.complaints.delivery import (
+    DEFAULT_COMPLAINT_TEMPLATE_FIELDS,
+    ChannelReplySender,
+    SmsReplySender,
+    WeChatReplySender,
+)
 from bot.complaints.service import ComplaintService
 from bot.config import Settings
 from bot.conversation.dialogue import Dialogue, RasaRestDialogue
@@ -141,7 +147,15 @@ async def build_services(
         sessions,
         settings=ComplaintSettings.from_env(),
         sender=ChannelReplySender(
-            wechat=WeChatReplySender(wechat_api, os.environ.get("WECHAT_COMPLAINT_TEMPLATE_ID") or None),
+            wechat=WeChatReplySender(
+                wechat_api,
+                os.environ.get("WECHAT_COMPLAINT_TEMPLATE_ID") or None,
+                fields=field_map(
+                    os.environ.get("WECHAT_COMPLAINT_TEMPLATE_FIELDS"),
+                    DEFAULT_COMPLAINT_TEMPLATE_FIELDS,
+                    "WECHAT_COMPLAINT_TEMPLATE_FIELDS",
+                ),
+            ),
             sms=SmsReplySender(sms_outbox) if sms_outbox is not None else None,
         ),
     )

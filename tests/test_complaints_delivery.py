@@ -82,7 +82,10 @@ async def test_outside_the_window_a_template_message_is_sent(
         await _handle(service, number)  # no message from the citizen for 48 h: 45015 → template
         (sent,) = await _sent(http, server)
         assert sent["kind"] == "template" and sent["touser"] == OPENID
-        assert sent["payload"]["data"]["keyword1"]["value"] == number
+        data = {k: v["value"] for k, v in sent["payload"]["data"].items()}
+        assert data["character_string1"] == number and data["phrase2"] == "已答复"
+        assert data["thing3"] == "已答复，回复“查询投诉”查看" and len(data["thing3"]) <= 20
+        assert data["time4"].startswith("20") and "first" not in data and "remark" not in data
         (notice,) = await service.notices(number)
         assert notice.status == "sent" and notice.via == "wechat_template"
         assert sent["payload"]["client_msg_id"] == notice.key

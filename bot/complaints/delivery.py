@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 from bot.channels.wechat.api_client import WeChatAPI, WeChatAPIError
+from bot.channels.wechat.templates import template_data, time_value
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +49,36 @@ def _openid(recipient: Recipient) -> str | None:
     return ident if channel == "wx" and ident else None
 
 
-class WeChatReplySender:
-    """Customer-service text first; outside the 48-hour window a template message (when configured)."""
+# Role → the template's field key.  The defaults fit a 政务服务 "投诉处理结果通知" template with the fields
+# 投诉编号 (character_string), 处理状态 (phrase), 处理结果 (thing), 答复时间 (time).
+DEFAULT_COMPLAINT_TEMPLATE_FIELDS: dict[str, str] = {
+    "number": "character_string1",
+    "status": "phrase2",
+    "result": "thing3",
+    "time": "time4",
+}
+TEMPLATE_RESULT_HINT = "已答复，回复“查询投诉”查看"  # a thing value: at most 20 characters
+TZ = ZoneInfo("Asia/Shanghai")
 
-    def __init__(self, api: WeChatAPI, template_id: str | None = None, detail_url: str | None = None) -> None:
+
+class WeChatReplySender:
+    """Customer-service text first; outside the 48-hour window a template message (when configured).
+
+    A template cannot carry the reply itself (``thing`` values hold 20 characters): it tells the citizen
+    that the complaint was answered; the full text is theirs when they reply “查询投诉 编号” (which also
+    reopens the customer-service window), or on the detail page at ``detail_url``."""
+
+    def __init__(
+        self,
+        api: WeChatAPI,
+        template_id: str | None = None,
+        detail_url: str | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
         self._api = api
         self._template_id = template_id
         self._url = detail_url
+        self._fields = fields or dict(DEFAULT_COMPLAINT_TEMPLATE_FIELDS)
 
     async def send(self, recipient: Recipient, text: str, *, key: str) -> str:
         openid = _openid(recipient)
@@ -64,12 +90,13 @@ class WeChatReplySender:
         except WeChatAPIError as exc:
             if exc.errcode not in CS_CLOSED_ERRCODES or not self._template_id:
                 raise DeliveryError(f"wechat errcode {exc.errcode}", retryable=exc.errcode < 0) from exc
-        data = {
-            "first": "您的投诉有新的办理结果",
-            "keyword1": recipient.number,
-            "keyword2": text if len(text) <= 180 else text[:179] + "…",
-            "remark": "回复“查询投诉 编号”可查看进度。",
+        values = {
+            "number": recipient.number,
+            "status": "已答复",
+            "result": text if len(text) <= 20 else TEMPLATE_RESULT_HINT,
+            "time": time_value(datetime.now(TZ)),
         }
+        data = template_data(values, self._fields)
         try:
             await self._api.send_template(openid, self._template_id, data, url=self._url, client_msg_id=key)
         except WeChatAPIError as exc:

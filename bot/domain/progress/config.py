@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from bot.channels.wechat.templates import field_map
 
 # Role → the WeChat template's field key.  The default keys fit a 政务服务 "办件进度提醒" template with the
 # fields 事项名称 (thing), 受理号 (character_string), 办理状态 (phrase), 更新时间 (time), 温馨提示 (thing).
@@ -50,13 +51,8 @@ class ProgressSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProgressSettings:
         e = os.environ if env is None else env
         d = cls()
-        fields = dict(DEFAULT_TEMPLATE_FIELDS)
-        if e.get("PROGRESS_TEMPLATE_FIELDS"):
-            custom = json.loads(e["PROGRESS_TEMPLATE_FIELDS"])
-            unknown = set(custom) - set(DEFAULT_TEMPLATE_FIELDS)
-            if unknown:
-                raise ValueError(f"PROGRESS_TEMPLATE_FIELDS: unknown roles {sorted(unknown)}")
-            fields.update({str(k): str(v) for k, v in custom.items()})
+        var = "PROGRESS_TEMPLATE_FIELDS"
+        fields = field_map(e.get(var), DEFAULT_TEMPLATE_FIELDS, var)
         return cls(
             max_failures=max(1, int(_num(e, "PROGRESS_MAX_FAILURES", d.max_failures))),
             failure_window=_num(e, "PROGRESS_FAILURE_WINDOW", d.failure_window),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from bot.approval.model import Case, CaseStatus
+from bot.channels.wechat.templates import template_data, thing, time_value
 from bot.domain.progress.items import ItemFacts
 from bot.domain.progress.ticket import format_ticket
 from bot.domain.progress.workdays import WorkingDays
@@ -224,10 +225,10 @@ class Replies:
         item_name = case.item_name or (facts.name if facts else "") or case.item_code
         local = changed_at.astimezone(self.ctx.working_days.tz)
         values = {
-            "item": item_name if len(item_name) <= 20 else item_name[:19] + "…",
+            "item": thing(item_name),
             "ticket": case.ticket_no,
             "status": SHORT_STATUS[case.status],
-            "time": f"{local.year}年{local.month:02d}月{local.day:02d}日 {local:%H:%M}",
+            "time": time_value(local),
             "remark": TEMPLATE_REMARK.get(case.status, "回复受理号可查看办理详情"),
         }
-        return {key: values[role] for role, key in fields.items() if role in values}
+        return template_data(values, fields)
