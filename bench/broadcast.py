@@ -1,7 +1,8 @@
 """Broadcast benchmark: N recipients to the Twilio fake (its own process) through worker processes:
 
     .venv/bin/python bench/broadcast.py [--recipients 10000] [--database-url URL]
-        [--throttle-rates 50 20] [--throttle-seconds 30] [--skip 1,2,throttled,limiter]
+        [--throttle-rates 50 20] [--throttle-seconds 30] [--concurrency 200] [--batch 50]
+        [--skip 1,2,throttled,limiter]
 
 Runs (1) the campaign with 1 worker and (2) with 2 workers, the rate limit set high, reporting messages/s,
 p50/p99 enqueue-to-send latency (from the workers' ``bcast:lat:<campaign>`` samples) and duplicates at the
@@ -77,10 +78,7 @@ async def run_campaign(
     await svc.set_recipients(cid, actor="bench", upload=("bench.csv", recipients_csv(n)))
     await svc.submit(cid, "bench")
     await svc.approve(cid, "reviewer")
-    procs = [
-        await start_worker(env, concurrency=int(env["BROADCAST_CONCURRENCY"]))
-        for _ in range(workers)
-    ]
+    procs = [await start_worker(env, concurrency=int(env["BROADCAST_CONCURRENCY"])) for _ in range(workers)]
     await asyncio.sleep(1.5)  # let the workers start (imports) before the clock starts
     started = time.monotonic()
     await svc.start(cid, "reviewer")
@@ -149,6 +147,7 @@ async def main() -> None:
     parser.add_argument("--throttle-seconds", type=float, default=30.0, help="length of each throttled run")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--concurrency", type=int, default=BroadcastSettings().concurrency)
+    parser.add_argument("--batch", type=int, default=BroadcastSettings().batch)
     parser.add_argument("--skip", default="", help="comma list of runs to skip: 1,2,throttled")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp()
@@ -163,7 +162,13 @@ async def main() -> None:
     async with fake_twilio_process() as base, aiohttp.ClientSession(base_url=base) as control:
         settings = BroadcastSettings(rate=100_000, burst=1000)
         async with open_stack(url, REDIS_URL, sms_settings(base), settings) as stack:
-            env = worker_env(url, REDIS_URL, base, BROADCAST_CONCURRENCY=str(args.concurrency))
+            env = worker_env(
+                url,
+                REDIS_URL,
+                base,
+                BROADCAST_CONCURRENCY=str(args.concurrency),
+                BROADCAST_BATCH=str(args.batch),
+            )
             results = []
             for workers in (1, 2):
                 if str(workers) in skip:

@@ -692,3 +692,20 @@ async def test_a_crash_inside_a_batch_leaves_rows_to_reconcile_never_to_resend_b
     entries = await harness.outbox.entries(campaign_id="c-b")
     assert {e.status for e in entries} <= {S.ACCEPTED, S.SENT, S.DELIVERED}
     assert len(harness.sent(to=None)) == 3  # looked up and adopted, none sent again
+
+
+async def test_the_send_request_is_the_one_twilios_sdk_makes(sms) -> None:  # type: ignore[no-untyped-def]
+    """The adapter posts Messages.json itself (cheaper per message than the SDK's layers): the fake must
+    receive exactly the fields and headers ``Client.messages.create_async`` sends for the same message."""
+    harness = await sms()
+    provider = harness.outbox.provider
+    callback = f"{harness.base_url}/sms/twilio/status?lid=x&n=2"
+    request = OutboundRequest("lid-1", 2, PHONE, "办件通知", callback)
+    receipt = await provider.send(request)
+    await provider._client.messages.create_async(  # type: ignore[attr-defined]
+        to=PHONE, body="办件通知", status_callback=request.status_callback, attempt=2, from_=FROM_NUMBER
+    )
+    ours, sdks = harness.sent()  # both passed the fake's Basic-auth check
+    assert ours.params == sdks.params
+    assert receipt.provider_sid == ours.sid and receipt.provider_status == "queued"
+    assert receipt.state is DeliveryState.ACCEPTED and receipt.created_at is not None
