@@ -2,7 +2,8 @@
 
 Replays N signed (and, in safe mode, encrypted) text messages from M concurrent users to the gateway's
 ``POST /wechat`` and reports p50/p95/p99 latency and throughput; then sends the same load straight to
-Rasa's REST endpoint and reports the gateway/Rasa throughput ratio.
+Rasa's REST endpoint (spread over the same Rasa servers as the gateway's, ``RASA_URL`` /
+``RASA_PROCESSES``) and reports the gateway/Rasa throughput ratio.
 
     .venv/bin/python bench/wechat_e2e.py --messages 400 --users 20
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import random
 import statistics
 import sys
 import time
@@ -30,6 +32,7 @@ from wechatpy.crypto import WeChatCrypto
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import get_settings
+from bot.conversation.dialogue import DialogueUnavailable, RasaRestDialogue
 
 QUESTIONS = [
     "你好",
@@ -90,9 +93,16 @@ def signed_request(openid: str, text: str, seq: int) -> tuple[str, bytes]:
     return "/wechat?" + urlencode(query), body
 
 
-async def run_load(send, messages: int, users: int, think: float = 0.0) -> tuple[list[float], float, int]:  # type: ignore[no-untyped-def]
+async def run_load(  # type: ignore[no-untyped-def]
+    send, messages: int, users: int, think: float = 0.0, independent: bool = False, seed: int = 1
+) -> tuple[list[float], float, int]:
     """Each user sends its share sequentially (as a person does), starting a new conversation every
-    TURNS_PER_CONVERSATION messages (Rasa's tracker grows with every turn); users run concurrently."""
+    TURNS_PER_CONVERSATION messages (Rasa's tracker grows with every turn); users run concurrently.
+
+    With a think time, users start together and wait exactly `think` seconds after each answer, so they
+    keep sending in bursts of up to `users` messages at once.  With `independent`, each user starts at a
+    random moment within the first `think` seconds and waits a random, exponentially distributed time
+    (mean `think`) after each answer: users who do not act in step, as citizens on their own phones."""
     latencies: list[float] = []
     errors = 0
     per_user = [messages // users + (1 if i < messages % users else 0) for i in range(users)]
@@ -101,6 +111,9 @@ async def run_load(send, messages: int, users: int, think: float = 0.0) -> tuple
     async def user(index: int, count: int) -> None:
         nonlocal errors
         openid = ""
+        rng = random.Random(seed * 1000 + index)  # this user's pauses, the same in every run
+        if independent and think:
+            await asyncio.sleep(rng.uniform(0, think))
         for i in range(count):
             if i % TURNS_PER_CONVERSATION == 0:  # a citizen's conversation is a handful of turns
                 openid = f"obench{uuid.uuid4().hex[:22]}"
@@ -110,7 +123,7 @@ async def run_load(send, messages: int, users: int, think: float = 0.0) -> tuple
             latencies.append(time.perf_counter() - started)
             errors += 0 if ok else 1
             if think:
-                await asyncio.sleep(think)  # a person reads the answer before typing again
+                await asyncio.sleep(rng.expovariate(1 / think) if independent else think)  # reading
 
     started = time.perf_counter()
     await asyncio.gather(*(user(i, n) for i, n in enumerate(per_user)))
@@ -137,12 +150,20 @@ async def main() -> int:
     parser.add_argument(
         "--think", type=float, default=0.0, help="seconds each user waits after an answer (0: back-to-back)"
     )
+    parser.add_argument(
+        "--independent",
+        action="store_true",
+        help="users start at random moments and think for random (exponential, mean --think) times",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed for --independent")
     parser.add_argument("--gateway", default=None, help="gateway base URL (default http://127.0.0.1:$PORT)")
-    parser.add_argument("--rasa", default=None, help="Rasa base URL (default $RASA_URL)")
+    parser.add_argument(
+        "--rasa", default=None, help="Rasa base URL(s), comma-separated (default: as the gateway's)"
+    )
     args = parser.parse_args()
     s = get_settings()
     gateway = args.gateway or f"http://127.0.0.1:{s.port}"
-    rasa = args.rasa or s.rasa_url
+    rasa = args.rasa or ",".join(s.rasa_urls)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=200)) as http:
 
@@ -152,16 +173,21 @@ async def main() -> int:
                 reply = await resp.text()
                 return resp.status == 200 and reply not in ("", "success")
 
+        direct = RasaRestDialogue(http, rasa, 10.0)  # the gateway's client: same spreading over servers
+
         async def via_rasa(openid: str, text: str, seq: int) -> bool:
-            payload = {"sender": f"bench:{openid}", "message": text, "metadata": {"channel": "wechat"}}
-            async with http.post(f"{rasa}/webhooks/rest/webhook", json=payload) as resp:
-                return resp.status == 200 and bool(await resp.json())
+            try:
+                return bool(await direct.turn(f"bench:{openid}", text, {"channel": "wechat"}))
+            except DialogueUnavailable:
+                return False
 
         print(f"warming up against {gateway} and {rasa} …")
         await run_load(via_gateway, args.users, args.users)
-        print(f"{args.messages} messages from {args.users} concurrent users, think time {args.think:g} s")
-        g = report("gateway", *await run_load(via_gateway, args.messages, args.users, args.think))
-        r = report("rasa", *await run_load(via_rasa, args.messages, args.users, args.think))
+        shape = f"think time {args.think:g} s" + (" (independent users)" if args.independent else "")
+        print(f"{args.messages} messages from {args.users} concurrent users, {shape}")
+        load = (args.messages, args.users, args.think, args.independent, args.seed)
+        g = report("gateway", *await run_load(via_gateway, *load))
+        r = report("rasa", *await run_load(via_rasa, *load))
         print(f"gateway/rasa throughput ratio: {g / r:.2f} (target >= 0.80)")
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var"
@@ -60,7 +61,8 @@ class Settings:
     staff_api_token: str = ""
     redis_url: str = "redis://127.0.0.1:6380/0"  # the private Redis `make run` starts
     database_url: str = f"sqlite+aiosqlite:///{VAR_DIR / 'govbot.db'}"
-    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_url: str = "http://127.0.0.1:5005"  # one URL, or several comma-separated
+    rasa_processes: int = 2  # local Rasa servers `make run` starts, on RASA_URL's port and the next ones
     rasa_timeout: float = 3.5
     actions_port: int = 5055
     host: str = "127.0.0.1"
@@ -97,6 +99,7 @@ class Settings:
             redis_url=e.get("REDIS_URL") or d.redis_url,
             database_url=e.get("DATABASE_URL") or d.database_url,
             rasa_url=(e.get("RASA_URL") or d.rasa_url).rstrip("/"),
+            rasa_processes=max(1, _int(e, "RASA_PROCESSES", d.rasa_processes)),
             rasa_timeout=_float(e, "RASA_TIMEOUT", d.rasa_timeout),
             actions_port=_int(e, "ACTIONS_PORT", d.actions_port),
             host=e.get("HOST") or d.host,
@@ -109,6 +112,21 @@ class Settings:
             office_hours_spec=e.get("CENTER_OFFICE_HOURS_SPEC") or d.office_hours_spec,
             timezone=e.get("TZ_NAME") or d.timezone,
         )
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        """The Rasa servers turns are spread over: RASA_URL's comma-separated list as given; a single
+        RASA_URL on this machine (127.0.0.1/localhost) stands for the RASA_PROCESSES servers `make run`
+        starts there, on its port and the following ones."""
+        urls = [url.strip().rstrip("/") for url in self.rasa_url.split(",") if url.strip()]
+        first = urlsplit(urls[0]) if len(urls) == 1 else None
+        if first is None or first.hostname not in ("127.0.0.1", "localhost"):
+            return urls
+        port = first.port or 5005
+        return [
+            urlunsplit(first._replace(netloc=f"{first.hostname}:{port + i}"))
+            for i in range(self.rasa_processes)
+        ]
 
 
 _settings: Settings | None = None

@@ -7,7 +7,8 @@
 4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], [Twilio
    fake when TWILIO_API_BASE does], [the reference approval backend when APPROVAL_API_BASE does],
    [BROADCAST_WORKERS SMS campaign workers when SMS is configured], action server, Rasa (127.0.0.1
-   only), and ``GATEWAY_WORKERS`` gateway workers sharing one port.
+   only; ``RASA_PROCESSES`` of them on consecutive ports, or one per local URL in a RASA_URL list),
+   and ``GATEWAY_WORKERS`` gateway workers sharing one port.
    Ctrl-C (or SIGTERM) stops them all; if one dies the others are stopped too.
 """
 
@@ -31,6 +32,9 @@ from bot.processes import port_open
 DIALOGUES = ROOT / "dialogues"
 MODELS = DIALOGUES / "models"
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+# Rasa runs through this module, which installs fast paths for its costly pieces (see its docstring).
+RASA_RUNTIME = "bot.actions.rasa_runtime"
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6380/0"
 LOCAL = ("127.0.0.1", "localhost")
 TEMPLATE_VARS = ("PROGRESS_TEMPLATE_ID", "WECHAT_COMPLAINT_TEMPLATE_ID")
@@ -94,14 +98,26 @@ def rasa_env(settings: Settings) -> dict[str, str]:
         "TF_INTRA_OP_PARALLELISM_THREADS": "2",
         "TF_INTER_OP_PARALLELISM_THREADS": "1",
         "RASA_TELEMETRY_ENABLED": "false",
+        # `python -m bot.actions.rasa_runtime` imports that one module from this checkout.
+        "PYTHONPATH": str(ROOT),
     }
 
 
 def rasa_command(port: int) -> list[str]:
+    """``rasa run`` on 127.0.0.1:port (cwd: dialogues/, environment: :func:`rasa_env`)."""
     return [
-        str(RASA_BIN), "run", "-i", "127.0.0.1", "-p", str(port), "--model", "models",
-        "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+        str(RASA_PYTHON), "-m", RASA_RUNTIME, "run", "-i", "127.0.0.1", "-p", str(port),
+        "--model", "models", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
     ]  # fmt: skip
+
+
+def local_rasa_servers(settings: Settings) -> list[tuple[str, int]]:
+    """(process name, port) of each Rasa server to start here: the local ones among ``settings.rasa_urls``
+    (RASA_PROCESSES of them on consecutive ports, or the local entries of a RASA_URL list)."""
+    ports = [urlparse(url).port or 5005 for url in settings.rasa_urls if urlparse(url).hostname in LOCAL]
+    if len(ports) == 1:
+        return [("rasa", ports[0])]
+    return [(f"rasa-{i + 1}", port) for i, port in enumerate(ports)]
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> bool:
@@ -218,10 +234,12 @@ def run_all() -> int:
             for i in range(int(os.environ.get("BROADCAST_WORKERS", "1"))):
                 sup.start(f"broadcast-worker-{i + 1}", [sys.executable, "-m", "sms_gateway.broadcast.worker"])
         sup.start("actions", [sys.executable, "-m", "bot", "actions"])
-        rasa_port = urlparse(settings.rasa_url).port or 5005
-        sup.start("rasa", rasa_command(rasa_port), cwd=DIALOGUES, env=rasa_env(settings))
+        for name, port in local_rasa_servers(settings):
+            sup.start(name, rasa_command(port), cwd=DIALOGUES, env=rasa_env(settings))
+        # Every gateway worker spreads turns over all Rasa servers (bot/conversation/dialogue.py).
+        gateway_env = {"RASA_URL": ",".join(settings.rasa_urls)}
         for i in range(settings.gateway_workers):
-            sup.start(f"gateway-{i + 1}", [sys.executable, "-m", "bot", "serve"])
+            sup.start(f"gateway-{i + 1}", [sys.executable, "-m", "bot", "serve"], env=gateway_env)
         wait_for_port(settings.host, settings.port, 20)
         say(f"网关: http://{settings.host}:{settings.port}  (微信回调 /wechat，健康检查 /healthz)")
         say("Rasa 正在加载模型（约 20-40 秒），就绪前机器人会礼貌地回复稍后再试。")

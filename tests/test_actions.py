@@ -181,6 +181,28 @@ async def test_unknown_action_is_404(actions) -> None:  # type: ignore[no-untype
     assert resp.status == 404 and (await resp.json())["action_name"] == "action_nope"
 
 
+async def test_what_rasas_json_encoder_writes_is_read(actions) -> None:  # type: ignore[no-untyped-def]
+    """Rasa posts with Python's json, which writes NaN for a float slot holding nan; the answer is UTF-8
+    JSON that Rasa's aiohttp client reads (content type application/json)."""
+    import json
+    import math
+
+    payload = action_call("action_answer_guide", "个体户营业执照要带什么材料", score=math.nan)
+    body = json.dumps(payload)
+    assert "NaN" in body
+    resp = await actions.client.post("/webhook", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 200 and resp.content_type == "application/json"
+    answer = json.loads((await resp.read()).decode("utf-8"))
+    assert "个体工商户设立登记" in answer["responses"][0]["text"]
+
+
+async def test_a_body_that_is_not_json_is_400(actions) -> None:  # type: ignore[no-untyped-def]
+    resp = await actions.client.post(
+        "/webhook", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400 and (await resp.json()) == {"error": "Invalid body request"}
+
+
 async def test_a_failing_action_answers_politely(actions, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     async def boom(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("database on fire")

@@ -21,7 +21,7 @@ from aiohttp.test_utils import unused_port
 from bot.config import ROOT, Settings
 from bot.conversation.dialogue import RasaRestDialogue
 from bot.gateway import build_app, build_services
-from bot.launcher import DIALOGUES, RASA_BIN, model_is_current, rasa_env
+from bot.launcher import DIALOGUES, RASA_PYTHON, model_is_current, rasa_command, rasa_env
 from tests.conftest import TEST_REDIS_URL
 from tests.test_wechat_channel import post, settings_for
 from tests.wechat_harness import OPENID, WeChatRequest, decrypt_reply, message_xml
@@ -60,7 +60,7 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
-    assert RASA_BIN.exists(), "the Rasa virtualenv is missing: run `make test` (scripts/setup.sh creates it)"
+    assert RASA_PYTHON.exists(), "the Rasa virtualenv is missing: run `make test` (scripts/setup.sh)"
     assert model_is_current(), "the Rasa model is missing or stale: run `.venv/bin/govbot train`"
     db_path: Path = tmp_path_factory.mktemp("e2e") / "e2e.db"
     database_url = f"sqlite+aiosqlite:///{db_path}"
@@ -105,10 +105,8 @@ def rasa_stack(tmp_path_factory) -> Iterator[Stack]:  # type: ignore[no-untyped-
             [sys.executable, "-m", "bot", "actions", "--port", str(actions_port)],
             cwd=ROOT, env=env, stdout=open(logs / "actions.log", "wb"), stderr=subprocess.STDOUT,
         ),
-        subprocess.Popen(
-            [str(RASA_BIN), "run", "-i", "127.0.0.1", "-p", str(rasa_port), "--model", "models",
-             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
-            cwd=DIALOGUES, env={**os.environ, **rasa_env(settings)},
+        subprocess.Popen(  # as `make run` starts it: through bot.actions.rasa_runtime
+            rasa_command(rasa_port), cwd=DIALOGUES, env={**os.environ, **rasa_env(settings)},
             stdout=open(logs / "rasa.log", "wb"), stderr=subprocess.STDOUT,
         ),
     ]  # fmt: skip
@@ -159,6 +157,7 @@ async def wechat(aiohttp_client, redis_client, rasa_stack, fake_wechat):  # type
         reply = decrypt_reply(body, "safe")
         return reply.get("Content", "") if reply.get("MsgType") == "text" else f"<{reply.get('MsgType')}>"
 
+    say.openid = openid  # type: ignore[attr-defined]
     yield say
     await http.close()
 
@@ -184,6 +183,58 @@ async def create_case(stack: Stack, phone: str, status: str = "受理") -> str:
         async with http.post(f"{stack.approval_url}/api/v1/cases", json=body) as resp:
             assert resp.status == 201, await resp.text()
             return (await resp.json())["ticket_no"]
+
+
+async def stored_events(sender_id: str) -> list[dict]:
+    """The conversation's tracker as Rasa's Redis tracker store keeps it (every session)."""
+    import json
+
+    import redis.asyncio as aioredis
+
+    url = urlparse(TEST_REDIS_URL)
+    client = aioredis.Redis(host=url.hostname or "127.0.0.1", port=url.port or 6379, db=int(RASA_REDIS_DB))
+    try:
+        stored = await client.get(f"govbot:tracker:{sender_id}")
+        return json.loads(stored)["events"] if stored else []
+    finally:
+        await client.aclose()
+
+
+async def age_conversation(sender_id: str, seconds: float) -> None:
+    """Move the whole stored conversation `seconds` into the past (so Rasa's session has expired)."""
+    import json
+
+    import redis.asyncio as aioredis
+
+    url = urlparse(TEST_REDIS_URL)
+    client = aioredis.Redis(host=url.hostname or "127.0.0.1", port=url.port or 6379, db=int(RASA_REDIS_DB))
+    try:
+        key = f"govbot:tracker:{sender_id}"
+        dialogue = json.loads(await client.get(key))
+        for event in dialogue["events"]:
+            if event.get("timestamp"):
+                event["timestamp"] -= seconds
+        await client.set(key, json.dumps(dialogue), keepttl=True)
+    finally:
+        await client.aclose()
+
+
+async def test_returning_citizen_keeps_the_context_and_the_tracker_stays_small(wechat) -> None:  # type: ignore[no-untyped-def]
+    """Every visit is a new Rasa session (60 min): the slots come along, the history does not multiply."""
+    sender = f"wx:{wechat.openid}"
+    answer = await wechat("办个体户营业执照要带什么材料")
+    assert "个体工商户设立登记" in answer.splitlines()[0], answer
+    for visit in range(4):
+        await age_conversation(sender, 2 * 3600)
+        fee = await wechat("那要多少钱")  # a follow-up: answered from the item remembered in the slot
+        assert "个体工商户设立登记" in fee, (visit, fee)
+    events = await stored_events(sender)
+    starts = [i for i, e in enumerate(events) if e.get("name") == "action_session_start"]
+    assert len(starts) == 5
+    sessions = [events[a:b] for a, b in zip(starts, [*starts[1:], len(events)], strict=True)]
+    slot_sets = [sum(1 for e in session if e["event"] == "slot") for session in sessions]
+    # Rasa 3.6 alone copies every SlotSet of all earlier sessions into each new one: more every visit.
+    assert max(slot_sets[1:]) - min(slot_sets[1:]) <= 1, slot_sets
 
 
 async def test_progress_lookup_with_phone_verification(wechat, rasa_stack) -> None:  # type: ignore[no-untyped-def]

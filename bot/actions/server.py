@@ -7,10 +7,12 @@ lets a slow action never stall the gateway's 5-second WeChat path, and lets it r
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from aiohttp import web
 from rasa_sdk.executor import ActionExecutor
@@ -70,26 +72,41 @@ def build_executor(ctx: ActionContext) -> ActionExecutor:
     return executor
 
 
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    try:
+        body = orjson.dumps(payload)
+    except TypeError:  # what orjson refuses (e.g. non-string keys, huge ints) the standard library may take
+        body = json.dumps(payload, ensure_ascii=False).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # e.g. NaN, which Python's json (Rasa's encoder) writes and reads
+        return json.loads(raw)
+
+
 async def webhook(request: web.Request) -> web.Response:
     try:
-        action_call: dict[str, Any] = await request.json()
+        action_call: dict[str, Any] = parse_json(await request.read())
     except ValueError:
-        return web.json_response({"error": "Invalid body request"}, status=400)
+        return json_response({"error": "Invalid body request"}, status=400)
     executor = request.app[EXECUTOR]
     try:
         result = await executor.run(action_call)
     except ActionExecutionRejection as exc:
-        return web.json_response({"error": exc.message, "action_name": exc.action_name}, status=400)
+        return json_response({"error": exc.message, "action_name": exc.action_name}, status=400)
     except ActionNotFoundException as exc:
         log.error("unknown action", extra={"action": exc.action_name})
-        return web.json_response({"error": exc.message, "action_name": exc.action_name}, status=404)
+        return json_response({"error": exc.message, "action_name": exc.action_name}, status=404)
     except Exception:
         log.exception("action failed", extra={"action": action_call.get("next_action")})
         # Rasa turns a failed action into no reply: answer politely instead of crashing the turn.
         ctx = request.app[CONTEXT]
         text = f"抱歉，系统处理您的请求时出了点问题，请稍后再试，或拨打 {ctx.settings.center_phone}。"
-        return web.json_response({"events": [], "responses": [{"text": text}]})
-    return web.json_response(result.model_dump() if result else None)
+        return json_response({"events": [], "responses": [{"text": text}]})
+    return json_response(result.model_dump() if result else None)
 
 
 async def health(_request: web.Request) -> web.Response:

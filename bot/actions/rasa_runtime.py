@@ -1,0 +1,228 @@
+"""Start Rasa with cheaper turns.  This module runs INSIDE the Rasa process (Python 3.10, ``.venv-rasa``).
+
+``govbot run`` starts Rasa as ``.venv-rasa/bin/python -m bot.actions.rasa_runtime run …`` (with the
+repository on ``PYTHONPATH``) instead of the ``rasa`` script.  Before handing over to Rasa's own command
+line, :func:`install` replaces four costly pieces of Rasa 3.6.21 with fast paths that give the same
+results.  Each one falls back to Rasa's own code whenever its shortcut does not apply:
+
+1. **The action server's answer is validated with a compiled validator.**  Rasa checks every answer with
+   ``jsonschema.validate(answer, schema)``, which re-checks the *schema* against the draft 2020-12
+   meta-schema and rebuilds the validator on every call: 35–60 ms of CPU per custom action on the
+   2-core machine, half of a whole turn.  The schema is constant, so it is checked and compiled once.
+   An answer the compiled validator rejects is handed to Rasa's own check, which raises exactly as
+   before.
+2. **A new session carries over each slot's value once.**  With ``carry_over_slots_to_new_session``,
+   Rasa's ``action_session_start`` copies *every* ``SlotSet`` event of the previous session, including
+   the copies that session itself started with, so each session starts with more events than the one
+   before and a returning citizen's tracker grows quadratically (measured: 100 turns in 10 sessions →
+   2,900 events and 4 s per turn).  Here it copies the last ``SlotSet`` of each slot (value and
+   metadata), which leaves every slot with the same value.
+3. **The Redis tracker store reads and writes without replaying history.**  ``retrieve`` deserialises
+   only the events of the last session (Rasa deserialises and replays the whole stored history, then
+   splits it into sessions and replays each).  ``save`` appends the tracker's events to the stored
+   history when the two line up (the tracker is the stored history, or its last session, plus new
+   events); Rasa instead deserialises the stored history and merges it with a comparison of every new
+   event against every stored one, which it does on every turn because the first session starts
+   after a ``session_started_metadata`` event that ``retrieve`` leaves out.  When they do not line up,
+   Rasa's own ``save`` runs.
+4. **Event classes are looked up in a table.**  ``Event.resolve_by_type`` walks all subclasses of
+   ``Event`` for every event it deserialises; found classes are remembered (a miss still walks them).
+
+Nothing is replaced when the installed Rasa is not the version these fast paths were written and
+tested against (:data:`RASA_VERSION`): Rasa then runs unchanged.
+
+Only the standard library and Rasa's own dependencies may be imported here, and the syntax must stay
+valid for Python 3.10: this module is imported by Rasa's interpreter, never by the gateway's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RASA_VERSION = "3.6.21"
+
+_installed: list[str] = []
+
+
+def install_compiled_response_validator() -> None:
+    """Validate action-server answers with a validator compiled once from Rasa's (constant) schema."""
+    from jsonschema import validators
+    from rasa.core.actions.action import RemoteAction
+
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validators.validator_for(schema)
+    validator_class.check_schema(schema)  # what jsonschema.validate repeats on every call
+    validator = validator_class(schema)
+    rasa_check = RemoteAction._validate_action_result
+
+    def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+        if validator.is_valid(result):
+            return True
+        return rasa_check(self, result)  # raises Rasa's own ValidationError with its message
+
+    _validate_action_result.__doc__ = rasa_check.__doc__
+    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+
+
+def install_compact_session_carry_over() -> None:
+    """``action_session_start`` carries over the last ``SlotSet`` of each slot, not all of them."""
+    from rasa.core.actions.action import ActionSessionStart
+    from rasa.shared.core.events import SlotSet
+
+    def _slot_set_events_from_tracker(tracker: Any) -> list[SlotSet]:
+        latest: dict[str, SlotSet] = {}
+        for event in tracker.applied_events():
+            if isinstance(event, SlotSet):
+                latest.pop(event.key, None)  # keep the order in which the slots got their values
+                latest[event.key] = event
+        return [SlotSet(key=e.key, value=e.value, metadata=e.metadata) for e in latest.values()]
+
+    _slot_set_events_from_tracker.__doc__ = ActionSessionStart._slot_set_events_from_tracker.__doc__
+    ActionSessionStart._slot_set_events_from_tracker = staticmethod(_slot_set_events_from_tracker)  # type: ignore[method-assign]
+
+
+def install_incremental_redis_tracker_store() -> None:
+    """``RedisTrackerStore``: retrieve the last session without replaying older ones; save by appending."""
+    from rasa.core.tracker_store import RedisTrackerStore
+    from rasa.shared.core.constants import ACTION_SESSION_START_NAME
+    from rasa.shared.core.conversation import Dialogue
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.utils.common import all_subclasses
+
+    # Rasa splits sessions at every ActionExecuted (or subclass) event of `action_session_start`.
+    action_types = {ActionExecuted.type_name} | {c.type_name for c in all_subclasses(ActionExecuted)}
+    rasa_save = RedisTrackerStore.save
+    rasa_retrieve = RedisTrackerStore._retrieve
+
+    def last_session_start(events: list[dict[str, Any]]) -> int:
+        for index in range(len(events) - 1, -1, -1):
+            event = events[index]
+            if event.get("event") in action_types and event.get("name") == ACTION_SESSION_START_NAME:
+                return index
+        return -1
+
+    async def _retrieve(
+        self: RedisTrackerStore, sender_id: str, fetch_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        stored = self.red.get(self.key_prefix + sender_id) if not fetch_all_sessions else None
+        if stored is None:
+            return await rasa_retrieve(self, sender_id, fetch_all_sessions)
+        dialogue = json.loads(stored)
+        events = dialogue.get("events") or []
+        start = last_session_start(events)
+        if start <= 0:  # a single session: Rasa returns the whole tracker
+            tracker = self.init_tracker(sender_id)
+            tracker.recreate_from_dialogue(Dialogue.from_parameters(dialogue))
+            return tracker
+        last_session = Dialogue.from_parameters({"name": sender_id, "events": events[start:]})
+        return DialogueStateTracker.from_events(  # as Rasa builds the last of the split sessions
+            sender_id,
+            last_session.events,
+            self.init_tracker(sender_id).slots.values(),
+            max_event_history=self.max_event_history,
+        )
+
+    def appended(stored: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The stored events followed by the tracker's new ones, if the tracker holds the whole stored
+        history or its last session; otherwise None."""
+        for start in dict.fromkeys((0, last_session_start(stored))):
+            if start < 0:
+                continue
+            overlap = len(stored) - start
+            if len(current) >= overlap and stored[start:] == current[:overlap]:
+                return stored[:start] + current
+        return None
+
+    async def save(
+        self: RedisTrackerStore,
+        tracker: DialogueStateTracker,
+        timeout: float | None = None,  # noqa: ASYNC109 - Rasa's signature: the key's expiry in seconds
+    ) -> None:
+        key = self.key_prefix + tracker.sender_id
+        events = [event.as_dict() for event in tracker.events]
+        stored = self.red.get(key)
+        if stored is not None:
+            merged = appended(json.loads(stored).get("events") or [], events)
+            if merged is None:
+                await rasa_save(self, tracker, timeout)
+                return
+            events = merged
+        await self.stream_events(tracker)
+        if not timeout and self.record_exp:
+            timeout = self.record_exp
+        # The layout of Rasa's serialise_tracker: json.dumps(Dialogue(sender_id, events).as_dict())
+        self.red.set(key, json.dumps({"events": events, "name": tracker.sender_id}), ex=timeout)
+
+    save.__doc__ = rasa_save.__doc__
+    RedisTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
+    RedisTrackerStore.save = save  # type: ignore[method-assign]
+
+
+def install_event_class_table() -> None:
+    """Remember the classes ``Event.resolve_by_type`` finds."""
+    from rasa.shared.core.events import Event
+
+    rasa_resolve = Event.resolve_by_type
+    found: dict[str, type[Event]] = {}
+
+    def resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+        cls = found.get(type_name)
+        if cls is None:
+            cls = rasa_resolve(type_name, default)
+            if cls is not None and cls is not default and getattr(cls, "type_name", None) == type_name:
+                found[type_name] = cls
+        return cls
+
+    resolve_by_type.__doc__ = rasa_resolve.__doc__
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]
+
+
+FAST_PATHS = {
+    "compiled_response_validator": install_compiled_response_validator,
+    "compact_session_carry_over": install_compact_session_carry_over,
+    "incremental_redis_tracker_store": install_incremental_redis_tracker_store,
+    "event_class_table": install_event_class_table,
+}
+
+
+def install(names: list[str] | None = None) -> list[str]:
+    """Install the named fast paths (default: all) that are not installed yet; returns the names of all
+    installed ones.  Nothing is installed for another Rasa version."""
+    import rasa
+
+    if rasa.__version__ != RASA_VERSION:
+        log.warning(
+            "Rasa %s is not %s: running it unchanged, without the fast paths of %s",
+            rasa.__version__,
+            RASA_VERSION,
+            __name__,
+        )
+        return []
+    for name in names if names is not None else list(FAST_PATHS):
+        if name not in _installed:
+            FAST_PATHS[name]()
+            _installed.append(name)
+    return list(_installed)
+
+
+def main() -> None:
+    # Run with `python -m`, this file is `__main__`: install through the importable module, so that an
+    # `import bot.actions.rasa_runtime` elsewhere sees the same installed fast paths.
+    from bot.actions import rasa_runtime
+
+    installed = rasa_runtime.install()
+    print(f"[govbot] Rasa fast paths: {', '.join(installed) or 'none'}", file=sys.stderr, flush=True)
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv[0] = "rasa"
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
