@@ -197,6 +197,7 @@ def test_every_fast_path_is_installed_once(results) -> None:  # type: ignore[no-
         "compiled_response_validator",
         "event_class_table",
         "incremental_redis_tracker_store",
+        "ted_only_when_it_can_win",
     ]
     assert results["fast"]["installed_again"] == results["fast"]["installed"]
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import weakref
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -183,11 +184,144 @@ def install_event_class_table() -> None:
     Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]
 
 
+def ted_cannot_win(predictions: list[Any], tracker: Any, domain: Any, ted_priority: int) -> bool:
+    """Whether the ensemble would pick one of these predictions whatever a (non-end-to-end) TEDPolicy
+    prediction of priority ``ted_priority`` said.
+
+    The ensemble (``DefaultPolicyPredictionEnsemble._pick_best_policy``) lets "no user" predictions
+    overrule all others, then end-to-end ones, then picks the highest (confidence, priority).  TED's
+    confidences come from a softmax (at most 1.0) and, without end-to-end training data, its predictions
+    are never "no user" nor end-to-end.  So TED cannot win when the best of the other predictions, after
+    the ensemble's own zeroing of a rejected action, is "no user" or end-to-end, or is certain (1.0) and
+    from a policy of higher priority (ties go to the higher priority)."""
+    from rasa.core.policies.ensemble import DefaultPolicyPredictionEnsemble
+
+    if not predictions:
+        return False
+    best = DefaultPolicyPredictionEnsemble._best_policy_prediction(predictions, tracker, domain)
+    if best.is_no_user_prediction or best.is_end_to_end_prediction:
+        return True
+    return best.max_confidence >= 1.0 and best.policy_priority > ted_priority
+
+
+def install_ted_only_when_it_can_win() -> None:
+    """Run TEDPolicy's TensorFlow prediction only when a rule or a memorised story has not already decided.
+
+    Every prediction runs all policies, and the ensemble then picks one.  Rules and memorised stories
+    predict with confidence 1.0 and outrank TED (priority 6 and 3 against 1), so whenever one of them is
+    certain, TED's prediction (a third of a turn's CPU: two or three TensorFlow calls per turn) is computed
+    and thrown away.  Here the node that combines the predictions runs the other policies first and calls
+    TED's graph node only when :func:`ted_cannot_win` says its answer could matter; the ensemble then
+    combines exactly what it would have combined, minus a TED prediction that could not have won (TED adds
+    no events of its own when it does not win).  Graphs whose TED was trained with end-to-end stories (text
+    features: its predictions may then overrule the others) and any other graph shape run unchanged."""
+    import dask
+    from rasa.core.policies.ensemble import DefaultPolicyPredictionEnsemble
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.nlu.constants import TEXT
+
+    rasa_run = DaskGraphRunner.run
+    # runner -> target -> its graph with TED deferred (None: run as Rasa does)
+    plans: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+    class DeferredTed:
+        """Replaces the ensemble's task: other policies' outputs in, TED called only when needed."""
+
+        def __init__(self, runner: Any, target: str, ted_nodes: list[str]) -> None:
+            schema = runner._graph_schema.nodes
+            self.ensemble = runner._instantiated_nodes[target]
+            self.ensemble_needs = schema[target].needs  # parameter -> node name
+            self.ted = {name: runner._instantiated_nodes[name] for name in ted_nodes}
+            self.ted_needs = {name: sorted(set(schema[name].needs.values())) for name in ted_nodes}
+            self.ted_priority = max(node._component.priority for node in self.ted.values())
+            self.inputs = sorted(
+                {n for n in self.ensemble_needs.values() if n not in self.ted}
+                | {n for needs in self.ted_needs.values() for n in needs}
+            )
+
+        def __call__(self, *outputs: Any) -> Any:
+            received = dict(o for o in outputs if isinstance(o, tuple))
+            others = [
+                value
+                for param, node in self.ensemble_needs.items()
+                if node not in self.ted and param not in ("tracker", "domain")
+                for value in [received[node]]
+                if hasattr(value, "max_confidence")
+            ]
+            tracker = received[self.ensemble_needs["tracker"]]
+            domain = received[self.ensemble_needs["domain"]]
+            if ted_cannot_win(others, tracker, domain, self.ted_priority):
+                ted_outputs = [(name, None) for name in self.ted]  # not a prediction: the ensemble skips it
+            else:
+                ted_outputs = [
+                    node(*[(n, received[n]) for n in self.ted_needs[name]]) for name, node in self.ted.items()
+                ]
+            return self.ensemble(*[(n, v) for n, v in received.items() if n not in self.ted], *ted_outputs)
+
+    def plan_for(runner: Any, target: str) -> Any:
+        per_target = plans.setdefault(runner, {})
+        if target not in per_target:
+            per_target[target] = None
+            schema = runner._graph_schema
+            node = schema.nodes.get(target)
+            if node is not None and node.uses is DefaultPolicyPredictionEnsemble:
+                needs = node.needs
+                ted_nodes = [
+                    n for n in needs.values() if n in schema.nodes and schema.nodes[n].uses is TEDPolicy
+                ]
+                minimal = schema.minimal_graph_schema([target])
+                used_elsewhere = any(
+                    t in other.needs.values()
+                    for name, other in minimal.nodes.items()
+                    if name != target
+                    for t in ted_nodes
+                )
+                usable = (
+                    ted_nodes
+                    and not used_elsewhere
+                    and {"tracker", "domain"} <= set(needs)
+                    and all(
+                        getattr(runner._instantiated_nodes[n], "_component", None) is not None
+                        for n in ted_nodes
+                    )
+                    and all(
+                        TEXT not in runner._instantiated_nodes[n]._component.fake_features for n in ted_nodes
+                    )
+                )
+                if usable:
+                    graph = runner._build_dask_graph(minimal)
+                    deferred = DeferredTed(runner, target, ted_nodes)
+                    for name in ted_nodes:
+                        del graph[name]
+                    graph[target] = (deferred, *deferred.inputs)
+                    per_target[target] = graph
+        return per_target[target]
+
+    def run(
+        self: Any, inputs: dict[str, Any] | None = None, targets: list[str] | None = None
+    ) -> dict[str, Any]:
+        graph = plan_for(self, targets[0]) if targets and len(targets) == 1 else None
+        if graph is None:
+            return rasa_run(self, inputs, targets)
+        run_graph = dict(graph)
+        self._add_inputs_to_graph(inputs, run_graph)
+        try:
+            return dict(dask.get(run_graph, targets))
+        except RuntimeError as e:
+            raise GraphRunError("Error running runner.") from e
+
+    run.__doc__ = rasa_run.__doc__
+    DaskGraphRunner.run = run  # type: ignore[method-assign]
+
+
 FAST_PATHS = {
     "compiled_response_validator": install_compiled_response_validator,
     "compact_session_carry_over": install_compact_session_carry_over,
     "incremental_redis_tracker_store": install_incremental_redis_tracker_store,
     "event_class_table": install_event_class_table,
+    "ted_only_when_it_can_win": install_ted_only_when_it_can_win,
 }
 
 
