@@ -5,7 +5,10 @@ Replays N signed (and, in safe mode, encrypted) text messages from M concurrent 
 Rasa's REST endpoint (spread over the same Rasa servers as the gateway's, ``RASA_URL`` /
 ``RASA_PROCESSES``) and reports the gateway/Rasa throughput ratio.
 
-    .venv/bin/python bench/wechat_e2e.py --messages 400 --users 20
+    .venv/bin/python bench/wechat_e2e.py --messages 300 --users 1
+    .venv/bin/python bench/wechat_e2e.py --messages 400 --users 20 --think 3 --independent
+    .venv/bin/python bench/wechat_e2e.py --messages 400 --users 20 --think 3      # users in lockstep
+    .venv/bin/python bench/wechat_e2e.py --messages 1200 --users 20               # back-to-back
 
 Settings (token, AES key, AppID, mode, ports) come from the environment / .env / .env.example, exactly as
 the gateway reads them.  Target (issue 2): gateway throughput >= 80% of Rasa's own, p99 <= 150 ms at
@@ -22,6 +25,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -93,8 +97,13 @@ def signed_request(openid: str, text: str, seq: int) -> tuple[str, bytes]:
     return "/wechat?" + urlencode(query), body
 
 
-async def run_load(  # type: ignore[no-untyped-def]
-    send, messages: int, users: int, think: float = 0.0, independent: bool = False, seed: int = 1
+async def run_load(
+    send: Callable[[str, str, int], Awaitable[bool]],
+    messages: int,
+    users: int,
+    think: float = 0.0,
+    independent: bool = False,
+    seed: int = 1,
 ) -> tuple[list[float], float, int]:
     """Each user sends its share sequentially (as a person does), starting a new conversation every
     TURNS_PER_CONVERSATION messages (Rasa's tracker grows with every turn); users run concurrently.
@@ -118,8 +127,9 @@ async def run_load(  # type: ignore[no-untyped-def]
             if i % TURNS_PER_CONVERSATION == 0:  # a citizen's conversation is a handful of turns
                 openid = f"obench{uuid.uuid4().hex[:22]}"
             text = QUESTIONS[(index + i) % len(QUESTIONS)]
+            request = send(openid, text, next(seq))  # signed and encrypted before the clock starts
             started = time.perf_counter()
-            ok = await send(openid, text, next(seq))
+            ok = await request
             latencies.append(time.perf_counter() - started)
             errors += 0 if ok else 1
             if think:
@@ -167,19 +177,26 @@ async def main() -> int:
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=200)) as http:
 
-        async def via_gateway(openid: str, text: str, seq: int) -> bool:
-            path, body = signed_request(openid, text, seq)
-            async with http.post(gateway + path, data=body) as resp:
-                reply = await resp.text()
-                return resp.status == 200 and reply not in ("", "success")
+        def via_gateway(openid: str, text: str, seq: int) -> Awaitable[bool]:
+            path, body = signed_request(openid, text, seq)  # what WeChat's servers do before sending
+
+            async def post() -> bool:
+                async with http.post(gateway + path, data=body) as resp:
+                    reply = await resp.text()
+                    return resp.status == 200 and reply not in ("", "success")
+
+            return post()
 
         direct = RasaRestDialogue(http, rasa, 10.0)  # the gateway's client: same spreading over servers
 
-        async def via_rasa(openid: str, text: str, seq: int) -> bool:
-            try:
-                return bool(await direct.turn(f"bench:{openid}", text, {"channel": "wechat"}))
-            except DialogueUnavailable:
-                return False
+        def via_rasa(openid: str, text: str, seq: int) -> Awaitable[bool]:
+            async def post() -> bool:
+                try:
+                    return bool(await direct.turn(f"bench:{openid}", text, {"channel": "wechat"}))
+                except DialogueUnavailable:
+                    return False
+
+            return post()
 
         print(f"warming up against {gateway} and {rasa} …")
         await run_load(via_gateway, args.users, args.users)
