@@ -24,6 +24,7 @@ import asyncio, json, random, sys
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
+from rasa.core.policies.policy import PolicyPrediction
 from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
@@ -33,12 +34,15 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.actions import rasa_runtime
 
 ted_calls = [0]
+ted_max_confidence = [0.0]
 ted_predict = TEDPolicy.predict_action_probabilities
 
 
 def counted(self, *args, **kwargs):
     ted_calls[0] += 1
-    return ted_predict(self, *args, **kwargs)
+    prediction = ted_predict(self, *args, **kwargs)
+    ted_max_confidence[0] = max(ted_max_confidence[0], float(prediction.max_confidence))
+    return prediction
 
 
 TEDPolicy.predict_action_probabilities = counted
@@ -75,6 +79,8 @@ def summary(prediction):
         "no_user": prediction.is_no_user_prediction,
         "e2e": prediction.is_end_to_end_prediction,
         "hide_rule_turn": prediction.hide_rule_turn,
+        "action_metadata": prediction.action_metadata,
+        "diagnostic_data": sorted(prediction.diagnostic_data),
     }
 
 
@@ -97,6 +103,34 @@ def predict(tracker, label):
 async def user(tracker, text):
     parse = await processor.parse_message(UserMessage(text))
     tracker.update(UserUttered(text, parse["intent"], parse["entities"], parse), domain)
+
+
+def decisions():
+    # ted_cannot_win on its own, with predictions as the ensemble sees them (TED priority 1).
+    def p(action, confidence, priority, **flags):
+        probabilities = [0.0] * domain.num_actions
+        probabilities[domain.index_for_action(action)] = confidence
+        return PolicyPrediction(probabilities, "Policy", priority, **flags)
+
+    listen = DialogueStateTracker.from_events("d", [ActionExecuted(ACTION_LISTEN_NAME)], domain.slots)
+    rejected = DialogueStateTracker.from_events(
+        "r", [ActionExecuted(ACTION_LISTEN_NAME), ActionExecutionRejected("utter_greet")], domain.slots
+    )
+    cases = {
+        "certain rule": ([p("utter_greet", 1.0, 6)], listen),
+        "certain memoized story": ([p("utter_greet", 1.0, 3)], listen),
+        "certain, but TED's own priority": ([p("utter_greet", 1.0, 1)], listen),
+        "rule fallback only": ([p("action_default_fallback", 0.3, 6)], listen),
+        "not certain": ([p("utter_greet", 0.99, 6)], listen),
+        "no-user loop prediction": ([p("utter_greet", 0.5, 6, is_no_user_prediction=True)], listen),
+        "end-to-end prediction": ([p("utter_greet", 0.4, 2, is_end_to_end_prediction=True)], listen),
+        "certain rule for a rejected action": ([p("utter_greet", 1.0, 6)], rejected),
+        "nothing": ([], listen),
+    }
+    return {
+        name: rasa_runtime.ted_cannot_win(predictions, tracker, domain, 1)
+        for name, (predictions, tracker) in cases.items()
+    }
 
 
 async def main():
@@ -131,7 +165,14 @@ async def main():
                         )
                     if action == ACTION_LISTEN_NAME:
                         break
-    print(json.dumps({"installed": installed, "cases": cases, "ted_calls": counts}, ensure_ascii=False))
+    result = {
+        "installed": installed,
+        "cases": cases,
+        "ted_calls": counts,
+        "ted_max_confidence": ted_max_confidence[0],
+        "decisions": decisions(),
+    }
+    print(json.dumps(result, ensure_ascii=False))
 
 
 asyncio.run(main())
@@ -178,3 +219,22 @@ def test_ted_runs_only_where_it_can_win(results) -> None:  # type: ignore[no-unt
     assert calls["stock"] == len(cases)  # Rasa runs TED for every prediction
     won_by_ted = sum(case["stock"]["policy"] == "TEDPolicy" for case in cases)
     assert won_by_ted <= calls["fast"] < len(cases) / 2, calls
+
+
+def test_ted_never_claims_more_than_certainty(results) -> None:  # type: ignore[no-untyped-def]
+    # What the shortcut rests on: TED's softmax confidences never exceed a rule's 1.0.
+    assert 0.0 < results["ted_max_confidence"] <= 1.0
+
+
+def test_ted_is_skipped_exactly_when_it_cannot_win(results) -> None:  # type: ignore[no-untyped-def]
+    assert results["decisions"] == {
+        "certain rule": True,
+        "certain memoized story": True,
+        "certain, but TED's own priority": False,  # a tie: the winner depends on order, so TED runs
+        "rule fallback only": False,
+        "not certain": False,
+        "no-user loop prediction": True,  # overrules every prediction that uses the user's message
+        "end-to-end prediction": True,  # overrules TED's intent-based prediction
+        "certain rule for a rejected action": False,  # the ensemble zeroes the rejected action first
+        "nothing": False,
+    }

@@ -214,13 +214,21 @@ def install_ted_only_when_it_can_win() -> None:
     TED's graph node only when :func:`ted_cannot_win` says its answer could matter; the ensemble then
     combines exactly what it would have combined, minus a TED prediction that could not have won (TED adds
     no events of its own when it does not win).  Graphs whose TED was trained with end-to-end stories (text
-    features: its predictions may then overrule the others) and any other graph shape run unchanged."""
+    features: its predictions may then overrule the others) or whose confidences are not a softmax (margin
+    loss: unbounded similarities) and any other graph shape run unchanged.  One difference remains: when
+    TED would have raised on a turn a rule decides, the turn now succeeds."""
     import dask
     from rasa.core.policies.ensemble import DefaultPolicyPredictionEnsemble
     from rasa.core.policies.ted_policy import TEDPolicy
     from rasa.engine.exceptions import GraphRunError
     from rasa.engine.runner.dask import DaskGraphRunner
     from rasa.shared.nlu.constants import TEXT
+    from rasa.utils.tensorflow.constants import (
+        CROSS_ENTROPY,
+        LOSS_TYPE,
+        MODEL_CONFIDENCE,
+        SOFTMAX,
+    )
 
     rasa_run = DaskGraphRunner.run
     # runner -> target -> its graph with TED deferred (None: run as Rasa does)
@@ -252,7 +260,11 @@ def install_ted_only_when_it_can_win() -> None:
             ]
             tracker = received[self.ensemble_needs["tracker"]]
             domain = received[self.ensemble_needs["domain"]]
-            if ted_cannot_win(others, tracker, domain, self.ted_priority):
+            try:
+                skip = ted_cannot_win(others, tracker, domain, self.ted_priority)
+            except Exception:  # run TED: the ensemble's node then fails as in Rasa
+                skip = False
+            if skip:
                 ted_outputs = [(name, None) for name in self.ted]  # not a prediction: the ensemble skips it
             else:
                 ted_outputs = [
@@ -260,44 +272,55 @@ def install_ted_only_when_it_can_win() -> None:
                 ]
             return self.ensemble(*[(n, v) for n, v in received.items() if n not in self.ted], *ted_outputs)
 
+    def ted_is_plain(node: Any) -> bool:
+        """TED's confidences are a softmax (at most 1.0) and it never predicts from the message's text."""
+        component = getattr(node, "_component", None)
+        return (
+            component is not None
+            and TEXT not in component.fake_features
+            and component.config.get(MODEL_CONFIDENCE) == SOFTMAX
+            and component.config.get(LOSS_TYPE) == CROSS_ENTROPY
+        )
+
     def plan_for(runner: Any, target: str) -> Any:
         per_target = plans.setdefault(runner, {})
         if target not in per_target:
             per_target[target] = None
-            schema = runner._graph_schema
-            node = schema.nodes.get(target)
-            if node is not None and node.uses is DefaultPolicyPredictionEnsemble:
-                needs = node.needs
-                ted_nodes = [
-                    n for n in needs.values() if n in schema.nodes and schema.nodes[n].uses is TEDPolicy
-                ]
-                minimal = schema.minimal_graph_schema([target])
-                used_elsewhere = any(
-                    t in other.needs.values()
-                    for name, other in minimal.nodes.items()
-                    if name != target
-                    for t in ted_nodes
-                )
-                usable = (
-                    ted_nodes
-                    and not used_elsewhere
-                    and {"tracker", "domain"} <= set(needs)
-                    and all(
-                        getattr(runner._instantiated_nodes[n], "_component", None) is not None
-                        for n in ted_nodes
-                    )
-                    and all(
-                        TEXT not in runner._instantiated_nodes[n]._component.fake_features for n in ted_nodes
-                    )
-                )
-                if usable:
-                    graph = runner._build_dask_graph(minimal)
-                    deferred = DeferredTed(runner, target, ted_nodes)
-                    for name in ted_nodes:
-                        del graph[name]
-                    graph[target] = (deferred, *deferred.inputs)
-                    per_target[target] = graph
+            try:
+                per_target[target] = deferred_graph(runner, target)
+            except Exception:  # an unexpected graph: run it as Rasa does
+                log.warning("running %s as Rasa does: cannot defer its TED prediction", target, exc_info=True)
         return per_target[target]
+
+    def deferred_graph(runner: Any, target: str) -> dict[str, Any] | None:
+        """``target``'s dask graph with TED called from the ensemble's task, or None to run as Rasa does."""
+        schema = runner._graph_schema
+        node = schema.nodes.get(target)
+        if node is None or node.uses is not DefaultPolicyPredictionEnsemble:
+            return None
+        ted_nodes = [
+            n for n in node.needs.values() if n in schema.nodes and schema.nodes[n].uses is TEDPolicy
+        ]
+        minimal = schema.minimal_graph_schema([target])
+        used_elsewhere = any(
+            t in other.needs.values()
+            for name, other in minimal.nodes.items()
+            if name != target
+            for t in ted_nodes
+        )
+        if (
+            not ted_nodes
+            or used_elsewhere
+            or not {"tracker", "domain"} <= set(node.needs)
+            or not all(ted_is_plain(runner._instantiated_nodes[n]) for n in ted_nodes)
+        ):
+            return None
+        graph = runner._build_dask_graph(minimal)
+        deferred = DeferredTed(runner, target, ted_nodes)
+        for name in ted_nodes:
+            del graph[name]
+        graph[target] = (deferred, *deferred.inputs)
+        return graph
 
     def run(
         self: Any, inputs: dict[str, Any] | None = None, targets: list[str] | None = None
