@@ -76,6 +76,18 @@ async def _settled(stack: Stack, cid: str, limit: float) -> None:
     raise AssertionError(f"campaign did not settle: {progress}")
 
 
+async def _sending(control: aiohttp.ClientSession, limit: float = 60) -> None:
+    """Wait until the fake receives another message (or has them all): the workers are sending."""
+    before = len(await fake_messages(control))
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        count = len(await fake_messages(control))
+        if count > before or count >= N:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the workers sent nothing")
+
+
 def _assert_exactly_once(messages: list[dict[str, object]]) -> None:
     per_number = Counter(str(m["to"]) for m in messages)
     expected = {to_e164(phone(i)) for i in range(N)}
@@ -110,7 +122,8 @@ async def test_sigkilled_workers_never_duplicate_or_lose(setup) -> None:  # type
     try:
         cid = await _campaign(stack)
         for _ in range(5):
-            await asyncio.sleep(rng.uniform(0.2, 1.0))
+            await _sending(control)  # kill mid-campaign, not while a restarted worker is still starting
+            await asyncio.sleep(rng.uniform(0.05, 0.5))
             victim = rng.randrange(2)
             workers[victim].send_signal(signal.SIGKILL)
             await workers[victim].wait()
