@@ -8,17 +8,13 @@ are compared.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
-from bot.config import ROOT
-from bot.launcher import RASA_PYTHON, rasa_env
 from tests.conftest import TEST_REDIS_URL
+from tests.rasa_interpreter import run_in_rasa
 
 CHECK = r"""
 import asyncio, itertools, json, sys, time
@@ -171,24 +167,9 @@ asyncio.run(main())
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
     """Run the comparison once in Rasa's interpreter (a few seconds: it imports Rasa)."""
-    assert RASA_PYTHON.exists(), (
-        "the Rasa virtualenv is missing: run `make test` (scripts/setup.sh creates it)"
-    )
     redis = urlparse(TEST_REDIS_URL)
     db = (redis.path or "/15").lstrip("/") or "15"
-    from bot.config import Settings
-
-    env = {**os.environ, **rasa_env(Settings())}
-    proc = subprocess.run(
-        [str(RASA_PYTHON), "-c", CHECK, redis.hostname or "127.0.0.1", str(redis.port or 6379), db],
-        cwd=ROOT / "dialogues",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_in_rasa(CHECK, redis.hostname or "127.0.0.1", str(redis.port or 6379), db, timeout=300)
 
 
 def test_every_fast_path_is_installed_once(results) -> None:  # type: ignore[no-untyped-def]

@@ -9,15 +9,12 @@ can matter, and not where a rule or a memorised story already decided.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from typing import Any
 
 import pytest
 
-from bot.config import ROOT
-from bot.launcher import DIALOGUES, RASA_PYTHON, model_is_current, rasa_env
+from bot.launcher import MODELS, model_is_current
+from tests.rasa_interpreter import run_in_rasa
 
 CHECK = r"""
 import asyncio, json, random, sys
@@ -182,20 +179,8 @@ asyncio.run(main())
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
     """One run in Rasa's interpreter: loading the model takes 20–45 s."""
-    assert RASA_PYTHON.exists(), "the Rasa virtualenv is missing: run `make test`"
     assert model_is_current(), "the Rasa model is missing or stale: run `.venv/bin/govbot train`"
-    from bot.config import Settings
-
-    proc = subprocess.run(
-        [str(RASA_PYTHON), "-c", CHECK, str(DIALOGUES / "models")],
-        cwd=DIALOGUES,
-        env={**os.environ, **rasa_env(Settings()), "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_in_rasa(CHECK, str(MODELS), timeout=600)
 
 
 def test_the_fast_path_is_installed(results) -> None:  # type: ignore[no-untyped-def]
