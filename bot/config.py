@@ -118,7 +118,7 @@ class Settings:
         """The Rasa servers turns are spread over: RASA_URL's comma-separated list as given; a single
         RASA_URL on this machine (127.0.0.1/localhost) stands for the RASA_PROCESSES servers `make run`
         starts there, on its port and the following ones."""
-        urls = [url.strip().rstrip("/") for url in self.rasa_url.split(",") if url.strip()]
+        urls = url_list(self.rasa_url)
         first = urlsplit(urls[0]) if len(urls) == 1 else None
         if first is None or first.hostname not in ("127.0.0.1", "localhost"):
             return urls
@@ -127,6 +127,11 @@ class Settings:
             urlunsplit(first._replace(netloc=f"{first.hostname}:{port + i}"))
             for i in range(self.rasa_processes)
         ]
+
+
+def url_list(value: str) -> list[str]:
+    """``"http://a:5005, http://b:5005/"`` → ``["http://a:5005", "http://b:5005"]``."""
+    return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
 
 
 _settings: Settings | None = None

@@ -114,7 +114,8 @@ def rasa_command(port: int) -> list[str]:
 def local_rasa_servers(settings: Settings) -> list[tuple[str, int]]:
     """(process name, port) of each Rasa server to start here: the local ones among ``settings.rasa_urls``
     (RASA_PROCESSES of them on consecutive ports, or the local entries of a RASA_URL list)."""
-    ports = [urlparse(url).port or 5005 for url in settings.rasa_urls if urlparse(url).hostname in LOCAL]
+    urls = [urlparse(url) for url in settings.rasa_urls]
+    ports = [url.port or 5005 for url in urls if url.hostname in LOCAL]
     if len(ports) == 1:
         return [("rasa", ports[0])]
     return [(f"rasa-{i + 1}", port) for i, port in enumerate(ports)]

@@ -2,7 +2,7 @@
 
 ``govbot run`` starts Rasa as ``.venv-rasa/bin/python -m bot.actions.rasa_runtime run …`` (with the
 repository on ``PYTHONPATH``) instead of the ``rasa`` script.  Before handing over to Rasa's own command
-line, :func:`install` replaces four costly pieces of Rasa 3.6.21 with fast paths that give the same
+line, :func:`install` replaces five costly pieces of Rasa 3.6.21 with fast paths that give the same
 results.  Each one falls back to Rasa's own code whenever its shortcut does not apply:
 
 1. **The action server's answer is validated with a compiled validator.**  Rasa checks every answer with
@@ -27,6 +27,9 @@ results.  Each one falls back to Rasa's own code whenever its shortcut does not 
    Rasa's own ``save`` runs.
 4. **Event classes are looked up in a table.**  ``Event.resolve_by_type`` walks all subclasses of
    ``Event`` for every event it deserialises; found classes are remembered (a miss still walks them).
+5. **TEDPolicy predicts only when its prediction can win.**  Every prediction runs all policies, but a
+   certain rule or memorised story outranks TED, whose TensorFlow call was a third of a turn's CPU; see
+   :func:`install_ted_only_when_it_can_win`.
 
 Nothing is replaced when the installed Rasa is not the version these fast paths were written and
 tested against (:data:`RASA_VERSION`): Rasa then runs unchanged.
@@ -219,6 +222,7 @@ def install_ted_only_when_it_can_win() -> None:
     TED would have raised on a turn a rule decides, the turn now succeeds."""
     import dask
     from rasa.core.policies.ensemble import DefaultPolicyPredictionEnsemble
+    from rasa.core.policies.policy import PolicyPrediction
     from rasa.core.policies.ted_policy import TEDPolicy
     from rasa.engine.exceptions import GraphRunError
     from rasa.engine.runner.dask import DaskGraphRunner
@@ -251,12 +255,10 @@ def install_ted_only_when_it_can_win() -> None:
 
         def __call__(self, *outputs: Any) -> Any:
             received = dict(o for o in outputs if isinstance(o, tuple))
-            others = [
-                value
-                for param, node in self.ensemble_needs.items()
-                if node not in self.ted and param not in ("tracker", "domain")
-                for value in [received[node]]
-                if hasattr(value, "max_confidence")
+            others = [  # the other policies' predictions, as combine_predictions_from_kwargs picks them
+                received[node]
+                for node in self.ensemble_needs.values()
+                if node not in self.ted and isinstance(received[node], PolicyPrediction)
             ]
             tracker = received[self.ensemble_needs["tracker"]]
             domain = received[self.ensemble_needs["domain"]]
@@ -285,11 +287,11 @@ def install_ted_only_when_it_can_win() -> None:
     def plan_for(runner: Any, target: str) -> Any:
         per_target = plans.setdefault(runner, {})
         if target not in per_target:
-            per_target[target] = None
             try:
                 per_target[target] = deferred_graph(runner, target)
             except Exception:  # an unexpected graph: run it as Rasa does
                 log.warning("running %s as Rasa does: cannot defer its TED prediction", target, exc_info=True)
+                per_target[target] = None
         return per_target[target]
 
     def deferred_graph(runner: Any, target: str) -> dict[str, Any] | None:

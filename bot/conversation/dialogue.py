@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from bot.config import url_list
+
 
 class DialogueUnavailable(Exception):
     """The dialogue engine did not answer (down, slow, or a malformed answer)."""
@@ -51,7 +53,7 @@ def parse_rest_reply(payload: Any) -> list[BotMessage]:
 
 def rasa_servers(base_urls: str) -> list[str]:
     """``"http://a:5005, http://b:5005/"`` → ``["http://a:5005", "http://b:5005"]``."""
-    servers = [url.strip().rstrip("/") for url in base_urls.split(",") if url.strip()]
+    servers = url_list(base_urls)
     if not servers:
         raise ValueError("no Rasa server URL given")
     return servers
