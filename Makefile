@@ -19,6 +19,7 @@ bench: setup
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	.venv/bin/ruff format --check bot sms_gateway knowledge_base tests bench
 
 format:

@@ -27,11 +27,12 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.migrate import upgrade
-from bot.processes import stop_process
+from bot.core.migrate import upgrade
+from bot.core.processes import stop_process
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.models import CampaignState
-from sms_gateway.broadcast.testing import (
+from sms_gateway.broadcast.worker import Stack, open_stack
+from tests.support.broadcast import (
     fake_messages,
     fake_post,
     fake_twilio_process,
@@ -40,7 +41,6 @@ from sms_gateway.broadcast.testing import (
     start_worker,
     worker_env,
 )
-from sms_gateway.broadcast.worker import Stack, open_stack
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
@@ -49,7 +49,7 @@ async def reset_database(url: str) -> None:
     if url.startswith("postgresql"):
         from sqlalchemy import text
 
-        from bot.db import create_engine
+        from bot.core.db import create_engine
 
         engine = create_engine(url)
         async with engine.begin() as conn:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.db import Base, create_engine, session_factory  # noqa: E402
+from bot.core.db import Base, create_engine, session_factory  # noqa: E402
 from eval.run_eval import load_questions  # noqa: E402
 from knowledge_base.importer import (  # noqa: E402
     DATA_DIR,

@@ -35,8 +35,8 @@ from wechatpy.crypto import WeChatCrypto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import get_settings
-from bot.conversation.dialogue import DialogueUnavailable, RasaRestDialogue
+from bot.core.config import get_settings
+from bot.gateway.conversation.dialogue import DialogueUnavailable, RasaRestDialogue
 
 QUESTIONS = [
     "你好",

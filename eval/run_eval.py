@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bot.db import Base, create_engine, session_factory
+from bot.core.db import Base, create_engine, session_factory
 from knowledge_base.importer import ensure_sample_loaded
 from knowledge_base.service import KnowledgeBase
 

@@ -6,7 +6,7 @@ sub-parser collection.  Every sub-command stores its handler in ``args.kb_handle
     async def handler(args: argparse.Namespace, sessionmaker: async_sessionmaker[AsyncSession]) -> int
 
 and returns the process exit code (0 = success, 1 = the file was rejected / nothing found, 2 = usage
-error).  When ``wrap`` is given (``bot/cli.py`` passes one that migrates the database named by
+error).  When ``wrap`` is given (``bot/gateway/cli.py`` passes one that migrates the database named by
 ``DATABASE_URL``, creates the sessionmaker and runs the coroutine), ``args.func`` is set to
 ``wrap(handler)`` as well.  Output is printed to stdout (Chinese, for staff).
 
@@ -97,7 +97,7 @@ async def cmd_search(args: argparse.Namespace, sessionmaker: async_sessionmaker[
     return 0 if hits else 1
 
 
-def register(subparsers: argparse._SubParsersAction, wrap: Wrap | None = None) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction, wrap: Wrap | None = None) -> None:
     """Add ``kb`` and its sub-commands; each sets ``args.kb_handler`` (and ``args.func`` when ``wrap``)."""
 
     def handle(p: argparse.ArgumentParser, handler: Handler) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db import Base, utcnow
+from bot.core.clock import utcnow
+from bot.core.db import Base
 
 
 class KbItem(Base):

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import utcnow
+from bot.core.clock import utcnow
 from knowledge_base.answers import (
     DEFAULT_HOURS,
     DEFAULT_PHONE,

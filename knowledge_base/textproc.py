@@ -1,8 +1,8 @@
 """Text processing for retrieval: normalisation, a private jieba tokenizer, pinyin.
 
-- :func:`normalize_text`: ``bot.textnorm.normalize`` (NFKC → full-width digits/letters folded, OpenCC t2s,
-  whitespace) + lower case + punctuation/symbol noise → spaces + the canonical spelling rewrites of
-  :data:`knowledge_base.synonyms.REWRITES` (户口本 → 户口簿, 身分证 → 身份证 …).
+- :func:`normalize_text`: ``bot.core.textnorm.normalize`` (NFKC → full-width digits/letters folded,
+  OpenCC t2s, whitespace) + lower case + punctuation/symbol noise → spaces + the canonical spelling
+  rewrites of :data:`knowledge_base.synonyms.REWRITES` (户口本 → 户口簿, 身分证 → 身份证 …).
 - :func:`tokenizer`: one private ``jieba.Tokenizer`` per process (jieba's module-level default is global state
   shared with every other user of jieba), initialised once under a lock; catalogue terms are added to it with
   :func:`add_user_words` whenever an index is built.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jieba
 
-from bot.textnorm import normalize
+from bot.core.textnorm import normalize
 from knowledge_base.synonyms import REWRITES
 
 PINYIN_FILE = Path(__file__).resolve().parent / "data" / "pinyin.tsv"

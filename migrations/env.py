@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.config import get_settings
-from bot.db import Base, create_engine
+from bot.core.config import get_settings
+from bot.core.db import Base, create_engine
 
 target_metadata = Base.metadata
 

@@ -43,4 +43,5 @@ fi
   || { say "rasa data validate reported problems:"; (cd dialogues && ../.venv-rasa/bin/rasa data validate --fail-on-warnings --max-history 5); exit 1; }
 .venv/bin/govbot train
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache  # the layers in pyproject.toml
 .venv/bin/python -m pytest "$@"

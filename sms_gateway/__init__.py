@@ -1,17 +1,17 @@
-"""SMS channel: two-way SMS behind a provider interface (Twilio first), one outbound ledger for replies,
+"""SMS gateway: two-way SMS behind a provider interface (Twilio first), one outbound ledger for replies,
 notifications and broadcasts, opt-out, and the Chinese SMS rules (signature, segments, budget).
 
 Public API::
 
-    from sms_gateway import SmsSettings, build_sms_channel, Purpose
-    channel = build_sms_channel(SmsSettings.from_env(os.environ), redis=..., conversation=...,
-                                sessions=..., metrics=..., http=...)
-    await channel.outbox.send("+8613812345678", "您的办件已办结……", purpose=Purpose.NOTIFICATION)
+    from sms_gateway import Purpose, SmsOutbox
+    await outbox.send("+8613812345678", "您的办件已办结……", purpose=Purpose.NOTIFICATION)
+
+The inbound webhook (the SMS *channel*) lives in the gateway app, ``bot/gateway/channels/sms/``; this
+package depends only on ``bot.core``.
 
 See sms_gateway/README.md.
 """
 
-from sms_gateway.channel import SmsChannel, build_sms_channel
 from sms_gateway.compose import ComposedReply, Composer, SmsMessage
 from sms_gateway.config import SmsSettings
 from sms_gateway.models import LedgerStatus, Purpose
@@ -26,10 +26,8 @@ __all__ = [
     "LedgerStatus",
     "OptOutStore",
     "Purpose",
-    "SmsChannel",
     "SmsMessage",
     "SmsOutbox",
     "SmsProvider",
     "SmsSettings",
-    "build_sms_channel",
 ]

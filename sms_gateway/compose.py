@@ -25,13 +25,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.masking import mask_id_number
+from bot.core.masking import mask_id_number
 from sms_gateway.segments import Encoding, count, fits
 
 MORE_HINT = "（内容较长，回复“更多”查看后续内容）"
 OPT_OUT_HINT = "回T退订"
 
-# Same shapes as bot.masking (ID numbers, mainland mobiles); landlines are deliberately left alone.
+# Same shapes as bot.core.masking (ID numbers, mainland mobiles); landlines are deliberately left alone.
 _ID_NUMBER = re.compile(
     r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?![0-9A-Za-z])"
 )

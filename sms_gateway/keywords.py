@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from enum import StrEnum
 
-from bot.textnorm import normalize
+from bot.core.textnorm import normalize
 
 
 class Keyword(StrEnum):

@@ -3,13 +3,14 @@ opt-out list."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db import Base, utcnow
+from bot.core.clock import utcnow
+from bot.core.db import Base
 
 
 class Purpose(StrEnum):
@@ -109,10 +110,3 @@ class SmsOptOut(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     confirmation_ledger_id: Mapped[str | None] = mapped_column(String(32))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes (stored as UTC); PostgreSQL returns aware ones."""
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

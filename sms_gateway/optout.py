@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import utcnow
+from bot.core.clock import utcnow
+from bot.core.masking import mask_phone
 from sms_gateway.models import SmsOptOut
-from sms_gateway.phone import masked
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class OptOutStore:
         }
         changed = await self._set(phone, values, only_if_opted_out=False)
         if changed:
-            log.info("sms opt-out", extra={"phone": masked(phone), "source": source, "code": error_code})
+            log.info("sms opt-out", extra={"phone": mask_phone(phone), "source": source, "code": error_code})
         return changed
 
     async def opt_in(self, phone: str, *, source: str = "keyword", now: datetime | None = None) -> bool:
@@ -78,7 +78,7 @@ class OptOutStore:
         }
         changed = await self._set(phone, values, only_if_opted_out=True)
         if changed:
-            log.info("sms opt-in", extra={"phone": masked(phone), "source": source})
+            log.info("sms opt-in", extra={"phone": mask_phone(phone), "source": source})
         return changed
 
     async def _set(self, phone: str, values: dict[str, object], *, only_if_opted_out: bool) -> bool:

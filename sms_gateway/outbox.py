@@ -41,8 +41,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import utcnow
-from bot.metrics import Metrics
+from bot.core.clock import as_utc, utcnow
+from bot.core.masking import mask_phone
+from bot.core.metrics import Metrics
+from bot.core.phone import to_e164
 from sms_gateway.compose import Composer, SmsMessage
 from sms_gateway.config import SmsSettings
 from sms_gateway.models import (
@@ -53,10 +55,8 @@ from sms_gateway.models import (
     SmsOptOut,
     SmsOutbound,
     Via,
-    as_utc,
 )
 from sms_gateway.optout import OptOutStore
-from sms_gateway.phone import masked, to_e164
 from sms_gateway.provider import (
     Ambiguous,
     DeliveryState,
@@ -305,7 +305,7 @@ class SmsOutbox:
             "govbot_sms_outbound_total", {"purpose": str(purpose), "result": result}, len(ids)
         )
         if status is S.SUPPRESSED:
-            log.info("sms suppressed: opted out", extra={"to": masked(phone), "purpose": str(purpose)})
+            log.info("sms suppressed: opted out", extra={"to": mask_phone(phone), "purpose": str(purpose)})
         return await self.get_many(ids)
 
     def _row(
@@ -712,7 +712,12 @@ class SmsOutbox:
     def _log(self, message: str, entry: LedgerEntry, attempt: int, code: int | None) -> None:
         log.warning(
             message,
-            extra={"ledger_id": entry.id, "to": masked(entry.recipient), "attempt": attempt, "code": code},
+            extra={
+                "ledger_id": entry.id,
+                "to": mask_phone(entry.recipient),
+                "attempt": attempt,
+                "code": code,
+            },
         )
 
     async def _move(
@@ -839,7 +844,7 @@ class SmsOutbox:
                     "sms not delivered",
                     extra={
                         "ledger_id": row.id,
-                        "to": masked(row.recipient),
+                        "to": mask_phone(row.recipient),
                         "attempt": attempt,
                         "code": update_.error_code,
                         "status": values["status"],

@@ -34,7 +34,7 @@ TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 async def _reset_postgres(url: str) -> None:
     from sqlalchemy import text
 
-    from bot.db import create_engine
+    from bot.core.db import create_engine
 
     engine = create_engine(url)
     async with engine.begin() as conn:
@@ -43,8 +43,8 @@ async def _reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
-async def _migrated(kind: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    from bot.migrate import upgrade
+async def _migrated(kind: str, tmp_path) -> str:
+    from bot.core.migrate import upgrade
 
     if kind == "postgres":
         url = TEST_POSTGRES_URL
@@ -56,13 +56,13 @@ async def _migrated(kind: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+async def sqlite_url(tmp_path) -> str:
     """A migrated SQLite database (fresh per test)."""
     return await _migrated("sqlite", tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
+async def database_url(request, tmp_path) -> str:
     """A migrated database, fresh per test: SQLite always, PostgreSQL too when TEST_POSTGRES_URL is set."""
     if request.param == "postgres" and not TEST_POSTGRES_URL:
         pytest.skip("TEST_POSTGRES_URL not set")
@@ -70,9 +70,9 @@ async def database_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def
 
 
 @pytest.fixture
-async def fake_wechat(aiohttp_server):  # type: ignore[no-untyped-def]
+async def fake_wechat(aiohttp_server):
     """The WeChat API fake, in process, for the harness's AppID and secret."""
-    from bot.channels.wechat import fake_api
-    from tests.wechat_harness import APP_ID, APP_SECRET
+    from bot.adapters.wechat import fake_api
+    from tests.support.wechat import APP_ID, APP_SECRET
 
     return await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))

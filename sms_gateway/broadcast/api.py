@@ -95,7 +95,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
     def guarded(handler: Any) -> Any:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
-                return await handler(request)  # type: ignore[no-any-return]
+                return await handler(request)
             except BroadcastError as exc:
                 return _error(exc.status, "broadcast", exc.message)
             except RecipientFileError as exc:

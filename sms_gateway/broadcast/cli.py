@@ -1,5 +1,5 @@
 """``govbot broadcast …`` sub-commands (register like ``knowledge_base.cli``: ``register(subparsers, wrap)``;
-``wrap`` is ``bot/cli.py``'s ``_kb_command``, which migrates the database and passes a sessionmaker).
+``wrap`` is ``bot/gateway/cli.py``'s ``_kb_command``, which migrates the database and passes a sessionmaker).
 
     govbot broadcast create --name N --template T [--purpose 通知|普法|提醒] [--rate R]
                             [--window 08:00-21:00] [--recipients FILE] [--map 变量=列名 …]

@@ -40,13 +40,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from sqlalchemy import func, select
 
-from bot.db import utcnow
+from bot.core.clock import as_utc, utcnow
 from sms_gateway.broadcast.limiter import Priority, RateLimiter
 from sms_gateway.broadcast.models import BroadcastCampaign, BroadcastRecipient, CampaignState
 from sms_gateway.broadcast.service import BroadcastError, BroadcastService
 from sms_gateway.broadcast.template import render
 from sms_gateway.broadcast.window import in_window
-from sms_gateway.models import LedgerStatus, Purpose, SmsOutbound, as_utc
+from sms_gateway.models import LedgerStatus, Purpose, SmsOutbound
 from sms_gateway.outbox import BatchItem, SmsOutbox
 
 log = logging.getLogger(__name__)

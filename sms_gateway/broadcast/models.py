@@ -11,7 +11,8 @@ from enum import StrEnum
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db import Base, utcnow
+from bot.core.clock import utcnow
+from bot.core.db import Base
 
 
 class CampaignState(StrEnum):

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from knowledge_base.importer import ImportFileError, read_rows
+from bot.core.phone import to_e164
+from bot.core.spreadsheet import ImportFileError, read_rows
 from sms_gateway.broadcast.models import Exclusion
-from sms_gateway.phone import to_e164
 
 PHONE_HEADERS = (
     "手机号",
@@ -94,9 +94,7 @@ def read_upload(filename: str, data: bytes) -> tuple[list[list[str]], str]:
             rows, encoding = read_rows(path)
         except ImportFileError as exc:
             raise RecipientFileError(str(exc)) from exc
-        except (
-            UnicodeDecodeError
-        ) as exc:  # knowledge_base.importer.decode_bytes lets a bad UTF-16 file through
+        except UnicodeDecodeError as exc:  # bot.core.spreadsheet.decode_bytes lets a bad UTF-16 file through
             raise RecipientFileError("无法识别文件编码（UTF-16 文件内容不完整）") from exc
     if encoding != "xlsx" and any("\x00" in cell for row in rows[:HEADER_SCAN_ROWS] for cell in row):
         raise RecipientFileError(

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import utcnow
+from bot.core.clock import as_utc, utcnow
 from sms_gateway.broadcast.config import BroadcastSettings, format_window, parse_window
 from sms_gateway.broadcast.models import (
     EXCLUSION_LABELS,
@@ -43,7 +43,7 @@ from sms_gateway.broadcast.recipients import RecipientRow, classify, parse_uploa
 from sms_gateway.broadcast.template import TemplateError, check_template, missing, render, variables
 from sms_gateway.broadcast.window import next_window_start
 from sms_gateway.compose import Composer
-from sms_gateway.models import LedgerStatus, SmsOutbound, as_utc
+from sms_gateway.models import LedgerStatus, SmsOutbound
 from sms_gateway.optout import OptOutStore
 
 St = CampaignState

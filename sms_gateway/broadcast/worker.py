@@ -21,18 +21,18 @@ import aiohttp
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import eventloop
-from bot.db import create_engine, session_factory
-from bot.metrics import Metrics
+from bot.core import eventloop
+from bot.core.db import create_engine, session_factory
+from bot.core.metrics import Metrics
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.engine import BroadcastWorker
 from sms_gateway.broadcast.limiter import RateLimiter
 from sms_gateway.broadcast.service import BroadcastService
-from sms_gateway.channel import provider_for
 from sms_gateway.config import SmsSettings
 from sms_gateway.optout import OptOutStore
 from sms_gateway.outbox import SmsOutbox
 from sms_gateway.provider import SmsProvider
+from sms_gateway.providers import provider_for
 
 log = logging.getLogger("sms_gateway.broadcast.worker")
 
@@ -74,7 +74,7 @@ async def open_stack(
 
 
 async def main_async(concurrency: int | None = None) -> None:
-    from bot.config import get_settings
+    from bot.core.config import get_settings
 
     base = get_settings()
     sms = SmsSettings.from_env(os.environ)

@@ -72,7 +72,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from bot.eventloop import new_event_loop
+from bot.core.eventloop import new_event_loop
 from sms_gateway.segments import count as count_segments
 
 log = logging.getLogger(__name__)
@@ -355,7 +355,7 @@ class FakeTwilio:
             messaging_service_sid=service,
             status_callback=callback or None,
             attempt=int(attempt) if attempt and attempt.isdigit() else None,
-            num_media=len(form.getall("MediaUrl", [])) if hasattr(form, "getall") else 0,  # type: ignore[attr-defined]
+            num_media=len(form.getall("MediaUrl", [])) if hasattr(form, "getall") else 0,
             params={k: v for k, v in form.items()},
         )
         self.messages[message.sid] = message

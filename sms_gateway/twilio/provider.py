@@ -59,12 +59,12 @@ from sms_gateway.provider import (
 try:  # twilio >= 9.x with SharedKey webhook signatures
     from twilio.base.exceptions import TwilioServiceException
 except ImportError:  # pragma: no cover - older twilio
-    TwilioServiceException = TwilioRestException  # type: ignore[misc,assignment]
+    TwilioServiceException = TwilioRestException
 try:
     from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, get_signature_algorithm
 except ImportError:  # pragma: no cover - older twilio
     SIGNATURE_SETTINGS_HEADER = ""
-    get_signature_algorithm = None  # type: ignore[assignment]
+    get_signature_algorithm = None
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # The twilio HTTP client logs every request line (with phone numbers in query strings) at INFO: keep it

@@ -1,0 +1,258 @@
+"""``govbot complaints …`` sub-commands for staff.
+
+``register(subparsers, wrap=None)`` adds ``complaints`` with its sub-commands, exactly like
+``knowledge_base.cli.register``: each sub-command stores its handler in ``args.complaints_handler`` (an
+``async (args, sessionmaker) -> int``), and ``args.func = wrap(handler)`` when ``wrap`` is given
+(``bot/gateway/cli.py``'s ``_kb_command`` works as is).  Exit codes: 0 done, 1 unknown number or not
+allowed in the current state, 2 invalid input.
+
+    govbot complaints list [--status S[,S]] [--overdue] [--department D] [--kind K] [--from D] [--to D]
+    govbot complaints show NUMBER
+    govbot complaints accept NUMBER --by NAME [--note TEXT]
+    govbot complaints reject NUMBER --by NAME --reason TEXT
+    govbot complaints dispatch NUMBER --by NAME --department DEPT [--note TEXT]
+    govbot complaints return NUMBER --by NAME --reason TEXT
+    govbot complaints start NUMBER --by NAME [--note TEXT]
+    govbot complaints extend NUMBER --by NAME --days N --reason TEXT --approver NAME
+    govbot complaints reply NUMBER --by NAME --text TEXT
+    govbot complaints callback NUMBER --by NAME --note TEXT [--rating 1-5]
+    govbot complaints close NUMBER --by NAME [--result resolved|explained|unresolved] [--note TEXT]
+    govbot complaints merge NUMBER --into NUMBER --by NAME
+    govbot complaints sweep
+
+The CLI has no channel to the citizen: a reply given here is queued in ``complaint_notices`` and sent by the
+running gateway's periodic sweep (or at once when ``sender`` is passed to :func:`register`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.core.clock import as_utc
+from bot.core.masking import mask_phone, mask_sender
+from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.complaints.delivery import ReplySender
+from bot.domains.complaints.models import Complaint
+from bot.domains.complaints.service import (
+    CLOSE_RESULTS,
+    ComplaintError,
+    ComplaintService,
+    InvalidInputError,
+)
+from bot.domains.complaints.states import ACTION_LABELS, KIND_LABELS, STATUS_LABELS, Action, Kind, Status
+
+Handler = Callable[[argparse.Namespace, async_sessionmaker[AsyncSession]], Awaitable[int]]
+Wrap = Callable[[Handler], Callable[[argparse.Namespace], int]]
+
+__all__ = ["Handler", "register"]
+
+
+def _line(row: Complaint, tz: object) -> str:
+    received = as_utc(row.received_at)
+    assert received is not None
+    when = received.astimezone(tz).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
+    due = row.due or row.accept_due
+    flag = f"  督办{row.supervision_level}级" if row.overdue else ""
+    desc = row.description if len(row.description) <= 30 else row.description[:29] + "…"
+    return (
+        f"{row.number}  {when}  {STATUS_LABELS[Status(row.status)]}  {KIND_LABELS[Kind(row.kind)]}  "
+        f"期限{due.isoformat()}  {row.owner_department or '-'}{flag}  {desc}"
+    )
+
+
+def _service(sessions: async_sessionmaker[AsyncSession], sender: ReplySender | None) -> ComplaintService:
+    return ComplaintService(sessions, settings=ComplaintSettings.from_env(), sender=sender)
+
+
+def register(
+    subparsers: argparse._SubParsersAction,
+    wrap: Wrap | None = None,
+    sender: ReplySender | None = None,
+) -> None:
+    """Add ``complaints`` and its sub-commands (see the module docstring)."""
+
+    def run(body: Callable[[ComplaintService, argparse.Namespace], Awaitable[int]]) -> Handler:
+        async def handler(args: argparse.Namespace, sessions: async_sessionmaker[AsyncSession]) -> int:
+            service = _service(sessions, sender)
+            try:
+                return await body(service, args)
+            except InvalidInputError as exc:
+                print(exc.message)
+                return 2
+            except ComplaintError as exc:
+                print(exc.message)
+                return 1
+            except ValueError as exc:
+                print(f"参数不正确：{exc}")
+                return 2
+
+        return handler
+
+    def handle(p: argparse.ArgumentParser, handler: Handler) -> None:
+        p.set_defaults(complaints_handler=handler)
+        if wrap is not None:
+            p.set_defaults(func=wrap(handler))
+
+    def transition(
+        action: Action, call: Callable[[ComplaintService, argparse.Namespace], Awaitable[Complaint]]
+    ):
+        async def body(service: ComplaintService, args: argparse.Namespace) -> int:
+            row = await call(service, args)
+            extra = (
+                f"，期限 {row.due.isoformat()}"
+                if row.due and Status(row.status) not in (Status.CLOSED,)
+                else ""
+            )
+            print(
+                f"{row.number} 已{ACTION_LABELS[action]}，"
+                f"当前状态：{STATUS_LABELS[Status(row.status)]}{extra}"
+            )
+            return 0
+
+        return run(body)
+
+    root = subparsers.add_parser("complaints", help="投诉工单：查询、受理、派单、答复、办结、督办")
+    sub = root.add_subparsers(dest="complaints_command", required=True)
+
+    async def list_body(service: ComplaintService, args: argparse.Namespace) -> int:
+        rows, total = await service.search(
+            status=[s for s in (args.status or "").split(",") if s] or None,
+            overdue=True if args.overdue else None,
+            department=args.department,
+            kind=args.kind,
+            received_from=date.fromisoformat(args.date_from) if args.date_from else None,
+            received_to=date.fromisoformat(args.date_to) if args.date_to else None,
+            limit=args.limit,
+        )
+        if not rows:
+            print("没有符合条件的投诉。")
+            return 0
+        for row in rows:
+            print(_line(row, service.calendar.tz))
+        print(f"共 {total} 件（显示 {len(rows)} 件）")
+        return 0
+
+    p = sub.add_parser("list", help="列出投诉")
+    p.add_argument("--status", help="状态，逗号分隔：" + ",".join(s.value for s in Status))
+    p.add_argument("--overdue", action="store_true", help="只看超期（已督办）的")
+    p.add_argument("--department", help="承办部门")
+    p.add_argument("--kind", choices=[k.value for k in Kind])
+    p.add_argument("--from", dest="date_from", help="登记日期起（YYYY-MM-DD）")
+    p.add_argument("--to", dest="date_to", help="登记日期止（YYYY-MM-DD）")
+    p.add_argument("--limit", type=int, default=100)
+    handle(p, run(list_body))
+
+    async def show_body(service: ComplaintService, args: argparse.Namespace) -> int:
+        number = args.number.upper()
+        row = await service.get(number)
+        if row is None:
+            print(f"未找到投诉编号 {number}。")
+            return 1
+        tz = service.calendar.tz
+        phone = (mask_phone(row.phone) if row.confidential else row.phone) if row.phone else "-"
+        print(_line(row, tz))
+        print(
+            f"来源：{row.channel} {mask_sender(row.sender_id)}  电话：{phone}  "
+            f"保密：{'是' if row.confidential else '否'}"
+        )
+        print(f"被投诉对象：{row.respondent or '-'}  发生时间：{row.occurred or '-'}")
+        print(f"内容：{row.description}")
+        if row.reply_text:
+            print(f"答复：{row.reply_text}")
+        if row.rating:
+            print(f"评价：{row.rating}{'（差评）' if row.bad_review else ''} {row.rating_comment or ''}")
+        print("办理记录：")
+        for e in await service.history(number):
+            at = as_utc(e.at)
+            assert at is not None
+            move = (
+                f"{e.from_status or '-'}→{e.to_status}"
+                if e.to_status and e.to_status != e.from_status
+                else ""
+            )
+            dept = f" [{e.department}]" if e.department else ""
+            print(
+                f"  {e.seq:>2}. {at.astimezone(tz):%Y-%m-%d %H:%M} {e.actor} "
+                f"{ACTION_LABELS[Action(e.action)]}"
+                f" {move}{dept} {e.note or ''}".rstrip()
+            )
+        for n in await service.notices(number):
+            print(f"  通知（{n.purpose}）：{n.status}{'，' + n.via if n.via else ''}")
+        return 0
+
+    p = sub.add_parser("show", help="查看投诉详情与办理记录")
+    p.add_argument("number")
+    handle(p, run(show_body))
+
+    def staff(name: str, helptext: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("number")
+        p.add_argument("--by", required=True, help="经办人")
+        return p
+
+    p = staff("accept", "受理")
+    p.add_argument("--note")
+    handle(p, transition(Action.ACCEPT, lambda s, a: s.accept(a.number.upper(), a.by, a.note)))
+
+    p = staff("reject", "不予受理（须说明理由和告知途径）")
+    p.add_argument("--reason", required=True)
+    handle(p, transition(Action.REJECT, lambda s, a: s.reject(a.number.upper(), a.by, a.reason)))
+
+    p = staff("dispatch", "派单（退单后再派即改派）")
+    p.add_argument("--department", required=True)
+    p.add_argument("--note")
+    handle(
+        p, transition(Action.DISPATCH, lambda s, a: s.dispatch(a.number.upper(), a.by, a.department, a.note))
+    )
+
+    p = staff("return", "退单（须说明理由）")
+    p.add_argument("--reason", required=True)
+    handle(p, transition(Action.RETURN, lambda s, a: s.return_(a.number.upper(), a.by, a.reason)))
+
+    p = staff("start", "承办部门签收，开始办理")
+    p.add_argument("--note")
+    handle(p, transition(Action.START, lambda s, a: s.start(a.number.upper(), a.by, a.note)))
+
+    p = staff("extend", "延期（累计不超过10个工作日，须审批）")
+    p.add_argument("--days", type=int, required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--approver", required=True)
+    handle(
+        p,
+        transition(
+            Action.EXTEND, lambda s, a: s.extend(a.number.upper(), a.by, a.days, a.reason, a.approver)
+        ),
+    )
+
+    p = staff("reply", "答复群众（经原渠道推送）")
+    p.add_argument("--text", required=True)
+    handle(p, transition(Action.REPLY, lambda s, a: s.reply(a.number.upper(), a.by, a.text)))
+
+    p = staff("callback", "回访")
+    p.add_argument("--note", required=True)
+    p.add_argument("--rating", type=int, choices=range(1, 6))
+    handle(p, transition(Action.CALLBACK, lambda s, a: s.callback(a.number.upper(), a.by, a.note, a.rating)))
+
+    p = staff("close", "办结")
+    p.add_argument("--result", choices=list(CLOSE_RESULTS), default="resolved")
+    p.add_argument("--note")
+    handle(p, transition(Action.CLOSE, lambda s, a: s.close(a.number.upper(), a.by, a.result, a.note)))
+
+    p = staff("merge", "并单：把本投诉并入另一件")
+    p.add_argument("--into", required=True)
+    handle(p, transition(Action.MERGE, lambda s, a: s.merge(a.number.upper(), a.into.upper(), a.by)))
+
+    async def sweep_body(service: ComplaintService, args: argparse.Namespace) -> int:
+        report = await service.sweep()
+        print(
+            f"本次督办 {len(report.escalated)} 件：{'、'.join(report.escalated) or '无'}；"
+            f"补发通知 {report.delivered} 条"
+        )
+        return 0
+
+    p = sub.add_parser("sweep", help="检查超期并督办，补发未送达的通知")
+    handle(p, run(sweep_body))

@@ -1,0 +1,341 @@
+"""Open311 GeoReport v2 over complaints, at ``/open311/v2/`` (JSON and XML).
+
+    GET  /open311/v2/services.{json|xml}              complaint categories
+    GET  /open311/v2/services/{code}.{json|xml}       a category's attributes (service definition)
+    POST /open311/v2/requests.{json|xml}              file a complaint (form-encoded; ``api_key`` required)
+    GET  /open311/v2/requests.{json|xml}              filters: service_request_id | service_code, status,
+                                                      start_date, end_date
+    GET  /open311/v2/requests/{id}.{json|xml}         one complaint
+
+Our states map to ``open``/``closed`` (closed = 已办结, 不予受理, 已合并) with the Chinese state in
+``status_notes``.  GET responses carry no personal data: no description, contact, address or coordinates.
+Errors follow the spec: an array of ``{code, description}`` (``<errors><error>…``), HTTP 403 for a missing or
+wrong ``api_key``, 404 for an unknown resource, 400 otherwise.  ``/open311`` is outside ``/api/``, so the
+API-key check is done here (``OPEN311_API_KEYS``, comma-separated).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from aiohttp import web
+
+from bot.core.clock import as_utc
+from bot.domains.complaints import numbers
+from bot.domains.complaints.categories import BY_CODE, CATEGORIES, Category
+from bot.domains.complaints.models import Complaint
+from bot.domains.complaints.service import ComplaintError, ComplaintService, NewComplaint
+from bot.domains.complaints.states import CLOSED_FOR_OPEN311, IN_HANDLING, STATUS_LABELS, Status
+
+PREFIX = "/open311/v2"
+MAX_RANGE = timedelta(days=90)
+MAX_ROWS = 1000
+AGENCY = "县政务服务中心"
+FORMATS = ("json", "xml")
+CLOSE_NOTES = {"resolved": "已办结：问题已解决", "explained": "已办结：已解释说明", "unresolved": "已办结"}
+
+#: Categories whose requests take attributes: code → (attribute code, description, required).
+ATTRIBUTES: dict[str, list[tuple[str, str, bool]]] = {
+    "attitude": [("respondent", "被投诉的窗口或工作人员（如：3号窗口）", True)],
+    "efficiency": [("respondent", "涉及的窗口或部门", False)],
+    "fees": [("respondent", "涉及的窗口、部门或中介", False)],
+    "integrity": [("respondent", "被举报的窗口或工作人员", True)],
+}
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, description: str, code: int | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.code = code or status
+        self.description = description
+
+
+def _xml_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _xml(root: str, item: str | None, payload: Any) -> bytes:
+    def fill(element: ET.Element, value: Any, child_name: str | None = None) -> None:
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                if isinstance(sub, list):
+                    container = ET.SubElement(element, key)
+                    for entry in sub:
+                        fill(ET.SubElement(container, key[:-1]), entry)
+                else:
+                    fill(ET.SubElement(element, key), sub)
+        else:
+            element.text = _xml_value(value)
+
+    top = ET.Element(root)
+    if item is None:
+        fill(top, payload)
+    else:
+        for entry in payload:
+            fill(ET.SubElement(top, item), entry)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="unicode").encode()
+
+
+def _respond(fmt: str, root: str, item: str | None, payload: Any, status: int = 200) -> web.Response:
+    if fmt == "xml":
+        return web.Response(
+            body=_xml(root, item, payload), status=status, content_type="text/xml", charset="utf-8"
+        )
+    return web.json_response(payload, status=status, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _errors(fmt: str, error: Open311Error) -> web.Response:
+    payload = [{"code": error.code, "description": error.description}]
+    return _respond(fmt if fmt in FORMATS else "json", "errors", "error", payload, status=error.status)
+
+
+def _fmt(request: web.Request) -> str:
+    fmt = request.match_info.get("fmt", "")
+    if fmt not in FORMATS:
+        raise Open311Error(404, f"format not supported: {fmt or '(none)'}; use .json or .xml")
+    return fmt
+
+
+def _service_json(c: Category) -> dict[str, Any]:
+    return {
+        "service_code": c.code,
+        "service_name": c.name,
+        "description": c.description,
+        "metadata": c.code in ATTRIBUTES,
+        "type": "realtime",
+        "keywords": ", ".join(c.keywords),
+        "group": c.group,
+    }
+
+
+def _w3(moment: datetime | None) -> str | None:
+    value = as_utc(moment)
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def _request_json(row: Complaint, service: ComplaintService) -> dict[str, Any]:
+    status = Status(row.status)
+    closed = status in CLOSED_FOR_OPEN311
+    if status is Status.CLOSED:
+        notes = CLOSE_NOTES.get(row.close_result or "", "已办结")
+    elif status is Status.MERGED:
+        notes = "已合并：重复诉求并单办理"
+    elif status is Status.REJECTED:
+        notes = "不予受理：已告知投诉人其他途径"
+    else:
+        notes = STATUS_LABELS[status] + ("（已督办）" if row.overdue else "")
+    expected = None
+    if status is Status.REGISTERED:
+        expected = service.calendar.end_of_day(row.accept_due)
+    elif status in IN_HANDLING and row.due:
+        expected = service.calendar.end_of_day(row.due)
+    category = BY_CODE.get(row.category)
+    return {
+        "service_request_id": row.number,
+        "status": "closed" if closed else "open",
+        "status_notes": notes,
+        "service_name": category.name if category else row.category,
+        "service_code": row.category,
+        "description": None,
+        "agency_responsible": row.owner_department or AGENCY,
+        "service_notice": None,
+        "requested_datetime": _w3(row.received_at),
+        "updated_datetime": _w3(row.closed_at if closed and row.closed_at else row.updated_at),
+        "expected_datetime": expected.isoformat(timespec="seconds") if expected else None,
+        "address": None,
+        "address_id": None,
+        "zipcode": None,
+        "lat": None,
+        "long": None,
+        "media_url": None,
+    }
+
+
+def _parse_dt(value: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a W3C/ISO 8601 datetime") from None
+    return as_utc(moment)
+
+
+def _key_ok(given: str, keys: Collection[str]) -> bool:
+    return bool(given) and any(hmac.compare_digest(given.encode(), k.encode()) for k in keys)
+
+
+def setup_routes(app: web.Application, key: web.AppKey[ComplaintService], api_keys: Collection[str]) -> None:
+    """Register the Open311 routes; ``app[key]`` holds the service, ``api_keys`` the accepted POST keys."""
+    keys = frozenset(api_keys)
+
+    def guarded(handler):  # type: ignore[no-untyped-def]
+        async def wrapped(request: web.Request) -> web.Response:
+            fmt = request.match_info.get("fmt", "json")
+            try:
+                return await handler(request)
+            except Open311Error as exc:
+                return _errors(fmt, exc)
+            except ComplaintError as exc:
+                return _errors(fmt, Open311Error(400, exc.message))
+
+        return wrapped
+
+    async def services(request: web.Request) -> web.Response:
+        fmt = _fmt(request)
+        return _respond(fmt, "services", "service", [_service_json(c) for c in CATEGORIES])
+
+    async def definition(request: web.Request) -> web.Response:
+        fmt = _fmt(request)
+        code = request.match_info["code"]
+        if code not in BY_CODE:
+            raise Open311Error(404, f"service_code {code} not found")
+        attributes = [
+            {
+                "variable": True,
+                "code": attr,
+                "datatype": "string",
+                "required": required,
+                "datatype_description": None,
+                "order": i,
+                "description": text,
+            }
+            for i, (attr, text, required) in enumerate(ATTRIBUTES.get(code, []), start=1)
+        ]
+        return _respond(fmt, "service_definition", None, {"service_code": code, "attributes": attributes})
+
+    async def create(request: web.Request) -> web.Response:
+        fmt = _fmt(request)
+        form = await request.post()
+        given = str(form.get("api_key") or request.query.get("api_key") or "")
+        if not given:
+            raise Open311Error(403, "api_key missing -- can't proceed with create_request.")
+        if not _key_ok(given, keys):
+            raise Open311Error(403, "Invalid api_key received -- can't proceed with create_request.")
+        code = str(form.get("service_code") or "")
+        if not code:
+            raise Open311Error(400, "service_code was not provided")
+        category = BY_CODE.get(code)
+        if category is None:
+            raise Open311Error(404, f"service_code {code} not found")
+        lat, lon = str(form.get("lat") or ""), str(form.get("long") or "")
+        address = str(form.get("address_string") or form.get("address_id") or "").strip()
+        if lat or lon:
+            try:
+                flat, flon = float(lat), float(lon)
+            except ValueError:
+                raise Open311Error(400, "lat and long must both be numbers") from None
+            if not (
+                math.isfinite(flat) and math.isfinite(flon) and -90 <= flat <= 90 and -180 <= flon <= 180
+            ):
+                raise Open311Error(400, "lat/long out of range")
+            address = address or f"{flat:.6f},{flon:.6f}"
+        if not address:
+            raise Open311Error(400, "a location is required: lat & long, address_string or address_id")
+        description = str(form.get("description") or "").strip()
+        if not description:
+            raise Open311Error(400, "description is required")
+        if len(description) > 4000:
+            raise Open311Error(400, "description is limited to 4,000 characters")
+        if "<" in description and ">" in description:
+            raise Open311Error(400, "description must not contain HTML or code")
+        attrs = {
+            attr: str(form.get(f"attribute[{attr}]") or "").strip() for attr, _, _ in ATTRIBUTES.get(code, [])
+        }
+        missing = [attr for attr, _, required in ATTRIBUTES.get(code, []) if required and not attrs.get(attr)]
+        if missing:
+            raise Open311Error(400, f"attribute[{missing[0]}] is required for service_code {code}")
+        account = str(form.get("account_id") or form.get("device_id") or "anonymous")[:60]
+        idem = request.headers.get("Idempotency-Key")
+        client = hashlib.sha256(given.encode()).hexdigest()[:12]
+        result = await request.app[key].create(
+            NewComplaint(
+                channel="open311",
+                sender_id=f"open311:{account}",
+                description=description,
+                kind=category.kind,
+                category=code,
+                phone=str(form.get("phone") or "") or None,
+                respondent=attrs.get("respondent") or None,
+                location=address,
+            ),
+            idempotency_key=f"open311:{client}:{idem}" if idem else None,
+            actor=f"open311:{client}",
+        )
+        row = result.complaint
+        svc = request.app[key]
+        notice = (
+            f"已登记，将在{svc.settings.accept_days}个工作日内（{row.accept_due.isoformat()}前）决定是否受理，"
+            f"受理后{svc.answer_days(category.kind)}个工作日内答复。"
+        )
+        payload = [{"service_request_id": row.number, "service_notice": notice, "account_id": None}]
+        return _respond(fmt, "service_requests", "request", payload, status=201 if result.created else 200)
+
+    async def query(request: web.Request) -> web.Response:
+        fmt = _fmt(request)
+        q = request.query
+        svc = request.app[key]
+        ids = [i.strip().upper() for i in q.get("service_request_id", "").split(",") if i.strip()]
+        if ids:
+            rows, _ = await svc.search(numbers_in=ids, limit=MAX_ROWS)
+        else:
+            statuses: list[str] | None = None
+            if q.get("status"):
+                wanted = {s.strip() for s in q["status"].split(",") if s.strip()}
+                if not wanted <= {"open", "closed"}:
+                    raise Open311Error(400, "status must be open, closed or open,closed")
+                statuses = [
+                    s.value for s in Status if ("closed" if s in CLOSED_FOR_OPEN311 else "open") in wanted
+                ]
+            code = q.get("service_code") or None
+            if code and code not in BY_CODE:
+                raise Open311Error(404, f"service_code {code} not found")
+            end = _parse_dt(q["end_date"], "end_date") if q.get("end_date") else None
+            start = _parse_dt(q["start_date"], "start_date") if q.get("start_date") else None
+            if start is None and end is None:
+                start = svc.clock().astimezone(UTC) - MAX_RANGE
+            elif start is not None and end is not None:
+                if end < start:
+                    raise Open311Error(400, "end_date must not be before start_date")
+                if end - start > MAX_RANGE:
+                    raise Open311Error(400, "start_date and end_date may span at most 90 days")
+            elif start is None:
+                assert end is not None
+                start = end - MAX_RANGE
+            else:
+                end = start + MAX_RANGE
+            rows, _ = await svc.search(status=statuses, category=code, since=start, until=end, limit=MAX_ROWS)
+        payload = [_request_json(r, svc) for r in rows]
+        return _respond(fmt, "service_requests", "request", payload)
+
+    async def one(request: web.Request) -> web.Response:
+        fmt = _fmt(request)
+        number = request.match_info["id"].upper()
+        row = await request.app[key].get(number) if numbers.is_valid(number) else None
+        if row is None:
+            raise Open311Error(404, f"service_request_id {request.match_info['id']} not found")
+        return _respond(fmt, "service_requests", "request", [_request_json(row, request.app[key])])
+
+    async def not_found(request: web.Request) -> web.Response:
+        raise Open311Error(404, "resource not found")
+
+    app.router.add_get(PREFIX + "/services.{fmt}", guarded(services))
+    app.router.add_get(PREFIX + "/services/{code}.{fmt}", guarded(definition))
+    app.router.add_post(PREFIX + "/requests.{fmt}", guarded(create))
+    app.router.add_get(PREFIX + "/requests.{fmt}", guarded(query))
+    app.router.add_get(PREFIX + "/requests/{id}.{fmt}", guarded(one))
+    app.router.add_route("*", PREFIX + "/{tail:.*}", guarded(not_found))

@@ -1,0 +1,309 @@
+"""Staff HTTP API for complaints (JSON), for the CLI's colleagues and the future web console.
+
+    GET  /api/complaints?status=a,b&overdue=true&department=…&kind=…&from=YYYY-MM-DD&to=…&limit=&offset=
+    POST /api/complaints                         register a complaint taken at the window or by phone
+    GET  /api/complaints/meta                    states, kinds, categories, actions allowed per state
+    POST /api/complaints/sweep                   run the overdue sweep now
+    GET  /api/complaints/{number}                the complaint, its history and its notices
+    POST /api/complaints/{number}/{action}       accept | reject | merge | dispatch | return | start |
+                                                 extend | reply | callback | close
+
+Every POST names the staff member (``actor`` in the body, or the ``X-Staff-Name`` header; UTF-8 names may be
+percent-encoded).  Errors are ``{"error": code, "message": 中文}`` with 400 (bad input), 404 (unknown
+number), 409 (illegal transition or concurrent change).  Authentication is the gateway's bearer-token
+middleware on ``/api/`` (``STAFF_API_TOKEN``); the handlers do not check it themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from bot.core.clock import as_utc
+from bot.core.masking import mask_phone, mask_sender
+from bot.domains.complaints.categories import CATEGORIES
+from bot.domains.complaints.models import Complaint, ComplaintEvent, ComplaintNotice
+from bot.domains.complaints.service import (
+    CLOSE_RESULTS,
+    ComplaintError,
+    ComplaintService,
+    InvalidInputError,
+    NewComplaint,
+)
+from bot.domains.complaints.states import (
+    ACTION_LABELS,
+    KIND_LABELS,
+    RATING_LABELS,
+    STATUS_LABELS,
+    Kind,
+    Status,
+    allowed_actions,
+)
+
+MAX_LIMIT = 500
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value.isoformat()
+    moment = as_utc(value)
+    return moment.isoformat() if moment else None
+
+
+def complaint_json(row: Complaint) -> dict[str, Any]:
+    """The staff view.  The citizen's account is masked; a confidential complainant's phone is masked too."""
+    status = Status(row.status)
+    return {
+        "number": row.number,
+        "channel": row.channel,
+        "sender": mask_sender(row.sender_id),
+        "kind": row.kind,
+        "kind_label": KIND_LABELS[Kind(row.kind)],
+        "category": row.category,
+        "phone": (mask_phone(row.phone) if row.confidential else row.phone) if row.phone else None,
+        "confidential": row.confidential,
+        "respondent": row.respondent,
+        "description": row.description,
+        "occurred": row.occurred,
+        "location": row.location,
+        "received_at": _iso(row.received_at),
+        "status": row.status,
+        "status_label": STATUS_LABELS[status],
+        "status_note": row.status_note,
+        "allowed_actions": [a.value for a in allowed_actions(status)],
+        "accept_due": _iso(row.accept_due),
+        "decided_at": _iso(row.decided_at),
+        "decision_reason": row.decision_reason,
+        "owner_department": row.owner_department,
+        "due": _iso(row.due),
+        "extension_days": row.extension_days,
+        "reply_text": row.reply_text,
+        "replied_at": _iso(row.replied_at),
+        "rating": row.rating,
+        "rating_label": RATING_LABELS.get(row.rating) if row.rating else None,
+        "rating_comment": row.rating_comment,
+        "bad_review": row.bad_review,
+        "reopen_count": row.reopen_count,
+        "callback_note": row.callback_note,
+        "overdue": row.overdue,
+        "supervision_level": row.supervision_level,
+        "escalated_at": _iso(row.escalated_at),
+        "closed_at": _iso(row.closed_at),
+        "close_result": row.close_result,
+        "version": row.version,
+        "updated_at": _iso(row.updated_at),
+    }
+
+
+def event_json(event: ComplaintEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": _iso(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "department": event.department,
+        "note": event.note,
+        "detail": json.loads(event.detail) if event.detail else None,
+    }
+
+
+def notice_json(notice: ComplaintNotice) -> dict[str, Any]:
+    return {
+        "purpose": notice.purpose,
+        "text": notice.text,
+        "status": notice.status,
+        "attempts": notice.attempts,
+        "via": notice.via,
+        "error": notice.error,
+        "created_at": _iso(notice.created_at),
+        "sent_at": _iso(notice.sent_at),
+    }
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidInputError("请求体必须是 JSON 对象。") from None
+    if not isinstance(body, dict):
+        raise InvalidInputError("请求体必须是 JSON 对象。")
+    return body
+
+
+def _actor(request: web.Request, body: dict[str, Any]) -> str:
+    actor = body.get("actor") or unquote(request.headers.get("X-Staff-Name", ""))
+    if not isinstance(actor, str) or not actor.strip():
+        raise InvalidInputError("请注明经办人（actor）。")
+    return actor.strip()
+
+
+def _str(body: dict[str, Any], name: str) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidInputError(f"参数 {name} 必须是字符串。")
+    return value
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"参数 {name} 须为 YYYY-MM-DD 格式的日期。") from None
+
+
+Action = Callable[[ComplaintService, str, str, dict[str, Any]], Awaitable[Complaint]]
+
+
+async def _extend(svc: ComplaintService, n: str, actor: str, b: dict[str, Any]) -> Complaint:
+    days = b.get("days")
+    if not isinstance(days, int) or isinstance(days, bool):
+        raise InvalidInputError("参数 days 必须是整数（工作日）。")
+    return await svc.extend(n, actor, days, _str(b, "reason"), _str(b, "approver"))
+
+
+async def _callback(svc: ComplaintService, n: str, actor: str, b: dict[str, Any]) -> Complaint:
+    rating = b.get("rating")
+    if rating is not None and (not isinstance(rating, int) or isinstance(rating, bool)):
+        raise InvalidInputError("参数 rating 必须是1到5的整数。")
+    return await svc.callback(n, actor, _str(b, "note"), rating)
+
+
+ACTIONS: dict[str, Action] = {
+    "accept": lambda svc, n, a, b: svc.accept(n, a, b.get("note") or None),
+    "reject": lambda svc, n, a, b: svc.reject(n, a, _str(b, "reason")),
+    "merge": lambda svc, n, a, b: svc.merge(n, _str(b, "into"), a),
+    "dispatch": lambda svc, n, a, b: svc.dispatch(n, a, _str(b, "department"), b.get("note") or None),
+    "return": lambda svc, n, a, b: svc.return_(n, a, _str(b, "reason")),
+    "start": lambda svc, n, a, b: svc.start(n, a, b.get("note") or None),
+    "extend": _extend,
+    "reply": lambda svc, n, a, b: svc.reply(n, a, _str(b, "text")),
+    "callback": _callback,
+    "close": lambda svc, n, a, b: svc.close(n, a, b.get("result") or "resolved", b.get("note") or None),
+}
+
+
+def _handle_errors(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except ComplaintError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        except ValueError as exc:  # e.g. an unknown status or kind name
+            return _error(400, "invalid", f"参数不正确：{exc}")
+
+    return wrapped
+
+
+def setup_routes(app: web.Application, key: web.AppKey[ComplaintService]) -> None:
+    """Register the ``/api/complaints`` routes; ``app[key]`` must hold the :class:`ComplaintService`."""
+
+    async def list_view(request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            limit = max(1, min(MAX_LIMIT, int(q.get("limit", "100"))))
+            offset = max(0, int(q.get("offset", "0")))
+        except ValueError:
+            raise InvalidInputError("参数 limit/offset 必须是整数。") from None
+        overdue = q.get("overdue")
+        rows, total = await request.app[key].search(
+            status=[s for s in q.get("status", "").split(",") if s] or None,
+            overdue=None if overdue is None else overdue.lower() in ("1", "true", "yes"),
+            department=q.get("department") or None,
+            kind=q.get("kind") or None,
+            received_from=_date(q.get("from"), "from"),
+            received_to=_date(q.get("to"), "to"),
+            limit=limit,
+            offset=offset,
+        )
+        return web.json_response({"total": total, "items": [complaint_json(r) for r in rows]})
+
+    async def create_view(request: web.Request) -> web.Response:
+        body = await _body(request)
+        actor = _actor(request, body)
+        channel = body.get("channel") or "window"
+        if channel not in ("window", "phone", "letter", "12345"):
+            raise InvalidInputError("channel 须为 window、phone、letter 或 12345。")
+        result = await request.app[key].create(
+            NewComplaint(
+                channel=channel,
+                sender_id=f"staff:{actor}",
+                description=_str(body, "description"),
+                kind=Kind(body.get("kind") or "complaint"),
+                category=body.get("category") or None,
+                phone=body.get("phone") or None,
+                confidential=bool(body.get("confidential", False)),
+                respondent=body.get("respondent") or None,
+                occurred=body.get("occurred") or None,
+                location=body.get("location") or None,
+            ),
+            idempotency_key=body.get("idempotency_key") or None,
+            actor=actor,
+        )
+        return web.json_response(complaint_json(result.complaint), status=201 if result.created else 200)
+
+    async def meta_view(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "statuses": [{"code": s.value, "label": STATUS_LABELS[s]} for s in Status],
+                "kinds": [{"code": k.value, "label": KIND_LABELS[k]} for k in Kind],
+                "categories": [{"code": c.code, "name": c.name, "kind": c.kind.value} for c in CATEGORIES],
+                "actions": {a: ACTION_LABELS[a] for a in ACTION_LABELS},
+                "allowed": {s.value: [a.value for a in allowed_actions(s)] for s in Status},
+                "close_results": CLOSE_RESULTS,
+                "ratings": RATING_LABELS,
+            }
+        )
+
+    async def sweep_view(request: web.Request) -> web.Response:
+        report = await request.app[key].sweep()
+        return web.json_response({"escalated": report.escalated, "delivered": report.delivered})
+
+    async def show_view(request: web.Request) -> web.Response:
+        svc = request.app[key]
+        number = request.match_info["number"].upper()
+        row = await svc.get(number)
+        if row is None:
+            return _error(404, "not_found", f"未找到投诉编号 {number}。")
+        data = complaint_json(row)
+        data["history"] = [event_json(e) for e in await svc.history(number)]
+        data["notices"] = [notice_json(n) for n in await svc.notices(number)]
+        return web.json_response(data)
+
+    async def action_view(request: web.Request) -> web.Response:
+        name = request.match_info["action"]
+        action = ACTIONS.get(name)
+        if action is None:
+            return _error(404, "unknown_action", f"不支持的操作：{name}。")
+        body = await _body(request)
+        row = await action(
+            request.app[key], request.match_info["number"].upper(), _actor(request, body), body
+        )
+        return web.json_response(complaint_json(row))
+
+    app.router.add_get("/api/complaints", _handle_errors(list_view), name="complaints_list")
+    app.router.add_post("/api/complaints", _handle_errors(create_view), name="complaints_create")
+    app.router.add_get("/api/complaints/meta", _handle_errors(meta_view), name="complaints_meta")
+    app.router.add_post("/api/complaints/sweep", _handle_errors(sweep_view), name="complaints_sweep")
+    app.router.add_get("/api/complaints/{number}", _handle_errors(show_view), name="complaints_show")
+    app.router.add_post(
+        "/api/complaints/{number}/{action}", _handle_errors(action_view), name="complaints_action"
+    )

@@ -1,0 +1,331 @@
+"""The conversational complaint intake (Rasa form ``complaint_form``) and the citizen's complaint queries.
+
+"我要投诉…" → triage (emergency → 110/119/120, litigation/复议/信访 → the lawful channel, not the center's
+business → who handles it, a question → the knowledge base) → the form asks for what happened, the
+window/department, a contact phone (not over SMS: the sender's number is known) and confidentiality → a
+read-back to confirm → a possible 并单 offer → the complaint is filed exactly once (the form's id is the
+idempotency key) and the citizen gets its number and deadlines.  "取消/算了" stops at any step; a
+service-guide question in the middle is answered and the form goes on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.core.phone import contact_phone
+from bot.domains.complaints.service import NewComplaint, confirmation_text, parse_rating
+from bot.domains.complaints.triage import Scope, triage
+from bot.gateway import messages
+from bot.gateway.actions.common import channel_of, user_text
+from bot.gateway.actions.context import ActionContext
+
+FORM_SLOTS = (
+    "complaint_description",
+    "complaint_respondent",
+    "complaint_phone",
+    "complaint_confidential",
+    "complaint_confirm",
+)
+STATE_SLOTS = ("complaint_form_id", "complaint_merge_into")
+UNKNOWN_RESPONDENT = {"不清楚", "不知道", "不记得", "不确定", "没有", "无", "跳过", "不知道是谁"}
+_INTRO_ONLY = {
+    "我要投诉",
+    "投诉",
+    "我想投诉",
+    "我要举报",
+    "举报",
+    "我要建议",
+    "建议",
+    "投诉建议",
+    "我要反映问题",
+}
+
+
+def reset_events() -> list[EventType]:
+    return [SlotSet(name, None) for name in (*FORM_SLOTS, *STATE_SLOTS)] + [SlotSet("requested_slot", None)]
+
+
+def sms_phone(tracker: Tracker) -> str | None:
+    meta = tracker.latest_message.get("metadata") or {}
+    if channel_of(tracker) != "sms":
+        return None
+    return contact_phone(str(meta.get("phone") or tracker.sender_id.removeprefix("sms:")))
+
+
+def new_complaint(tracker: Tracker) -> NewComplaint:
+    respondent = tracker.get_slot("complaint_respondent")
+    return NewComplaint(
+        channel=channel_of(tracker),
+        sender_id=tracker.sender_id,
+        description=str(tracker.get_slot("complaint_description") or ""),
+        phone=tracker.get_slot("complaint_phone") or sms_phone(tracker),
+        confidential=bool(tracker.get_slot("complaint_confidential")),
+        respondent=None if not respondent or respondent in UNKNOWN_RESPONDENT else str(respondent),
+    )
+
+
+class ActionStartComplaint(Action):
+    """Triage the first message; start the form (prefilled with the details already given)."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_start_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if self.ctx.complaints is None:
+            dispatcher.utter_message(text=messages.complaint_not_ready(self.ctx.settings))
+            return []
+        text = user_text(tracker).strip()
+        verdict = triage(text) if text else None
+        if verdict is not None and verdict.scope in (Scope.EMERGENCY, Scope.LEGAL_CHANNEL, Scope.NOT_OURS):
+            dispatcher.utter_message(text=verdict.message)
+            return []
+        if verdict is not None and verdict.scope is Scope.CONSULTATION:
+            answer = await self.ctx.kb.answer(text, channel=channel_of(tracker))
+            if answer.kind != "not_found":
+                for message in answer.messages:
+                    dispatcher.utter_message(text=message)
+                dispatcher.utter_message(text="如果您要投诉，请回复“我要投诉”。")
+                return []
+        events = [*reset_events(), SlotSet("complaint_form_id", uuid.uuid4().hex)]
+        details = text.rstrip("。！!")
+        for intro in sorted(_INTRO_ONLY, key=len, reverse=True):
+            if details.startswith(intro):
+                details = details[len(intro) :].lstrip("，,：: ")
+                break
+        if len(details) >= 6:
+            events.append(SlotSet("complaint_description", details))
+        dispatcher.utter_message(text="好的，我来帮您登记。过程中回复“取消”可随时放弃。")
+        return [*events, FollowupAction("complaint_form")]
+
+
+def _reused(tracker: Tracker, text: str, *earlier: str) -> bool:
+    """Rasa may offer one message to the next free-text slot too: it answered an earlier question."""
+    return any(text and text == str(tracker.get_slot(slot) or "").strip() for slot in earlier)
+
+
+class ValidateComplaintForm(FormValidationAction):
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "validate_complaint_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if channel_of(tracker) == "sms":  # the sender's number is the contact phone
+            return [s for s in domain_slots if s != "complaint_phone"]
+        return domain_slots
+
+    # Every validator ignores None: the start action clears the slots, and rasa-sdk validates cleared
+    # slots too when the form starts.
+
+    async def validate_complaint_description(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            return {"complaint_description": None}
+        text = str(value).strip()
+        if len(text) < 4:
+            dispatcher.utter_message(text="请再具体描述一下发生了什么（时间、地点、经过）。")
+            return {"complaint_description": None}
+        return {"complaint_description": text[:2000]}
+
+    async def validate_complaint_respondent(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            return {"complaint_respondent": None}
+        text = str(value).strip()
+        if _reused(tracker, text, "complaint_description"):
+            return {"complaint_respondent": None}
+        return {"complaint_respondent": text[:100] or "不清楚"}
+
+    async def validate_complaint_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None or _reused(
+            tracker, str(value).strip(), "complaint_description", "complaint_respondent"
+        ):
+            return {"complaint_phone": None}
+        phone = contact_phone(str(value or ""))
+        if phone is None:
+            dispatcher.utter_message(text="这个号码好像不对，请输入11位手机号或带区号的固定电话。")
+            return {"complaint_phone": None}
+        return {"complaint_phone": phone}
+
+
+class ActionAskComplaintConfirm(Action):
+    """The read-back before filing (phone masked)."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_ask_complaint_confirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(text=confirmation_text(new_complaint(tracker)))
+        return []
+
+
+ASK_TEXTS = {
+    "complaint_description": "请简要描述您遇到的问题（时间、地点、经过）：",
+    "complaint_respondent": "涉及哪个窗口、部门或工作人员？不清楚请回复“不清楚”。",
+    "complaint_phone": "请留下您的联系电话（手机或固定电话），方便我们答复您：",
+    "complaint_confidential": "是否需要为您保密（不向被投诉方透露您的身份）？请回复“是”或“否”。",
+}
+
+
+class ActionAskComplaintSlot(Action):
+    """The form's question for one slot (``action_ask_<slot>``)."""
+
+    def __init__(self, ctx: ActionContext, slot: str) -> None:
+        self.ctx = ctx
+        self.slot = slot
+
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(text=ASK_TEXTS[self.slot])
+        return []
+
+
+def complaint_actions(ctx: ActionContext) -> list[Action]:
+    return [
+        *(cls(ctx) for cls in COMPLAINT_ACTIONS),
+        *(ActionAskComplaintSlot(ctx, slot) for slot in ASK_TEXTS),
+    ]
+
+
+class ActionSubmitComplaint(Action):
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_submit_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        service = self.ctx.complaints
+        if service is None or not tracker.get_slot("complaint_confirm"):
+            dispatcher.utter_message(text="好的，已取消本次投诉登记。还有什么可以帮您？")
+            return reset_events()
+        new = new_complaint(tracker)
+        existing = await service.find_duplicate(new.sender_id, new.respondent, new.description, new.phone)
+        if existing is not None and existing.idempotency_key != form_key(tracker):
+            dispatcher.utter_message(
+                text=(
+                    f"您在近期已就同一事项提交过投诉（编号：{existing.number}），目前正在处理中。"
+                    "是否将本次内容补充到该投诉？回复“是”补充，回复“否”另行登记。"
+                )
+            )
+            return [SlotSet("complaint_merge_into", existing.number)]
+        return await file_complaint(self.ctx, dispatcher, tracker)
+
+
+def form_key(tracker: Tracker) -> str:
+    """The idempotency key of one filled-in form: a repeated "确认" files nothing new."""
+    return f"form:{tracker.sender_id}:{tracker.get_slot('complaint_form_id') or ''}"
+
+
+async def file_complaint(
+    ctx: ActionContext, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    assert ctx.complaints is not None
+    result = await ctx.complaints.create(new_complaint(tracker), idempotency_key=form_key(tracker))
+    dispatcher.utter_message(text=result.receipt)
+    return reset_events()
+
+
+async def complaint_follow_up(
+    ctx: ActionContext, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
+    """是/否 to a 并单 offer, or a 1–5 rating of an answered complaint; None when this message is neither."""
+    if ctx.complaints is None:
+        return None
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    merge_into = tracker.get_slot("complaint_merge_into")
+    if merge_into and intent in ("affirm", "deny"):
+        if intent == "deny":
+            return await file_complaint(ctx, dispatcher, tracker)
+        key = f"merge:{tracker.sender_id}:{tracker.get_slot('complaint_form_id') or ''}"
+        merged = await ctx.complaints.add_to_existing(
+            merge_into, tracker.sender_id, new_complaint(tracker).description, idempotency_key=key
+        )
+        if merged is None:
+            return await file_complaint(ctx, dispatcher, tracker)
+        dispatcher.utter_message(text=f"已将本次内容补充到投诉 {merged.number}，我们会一并处理并答复您。")
+        return reset_events()
+    score = parse_rating(user_text(tracker))
+    if score is not None:
+        pending = await ctx.complaints.awaiting_rating(tracker.sender_id)
+        if pending is not None:
+            result = await ctx.complaints.rate(pending.number, tracker.sender_id, score)
+            dispatcher.utter_message(text=result.text)
+            return []
+    return None
+
+
+class ActionCancelComplaint(Action):
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_cancel_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(text="好的，已取消本次投诉登记。还有什么可以帮您？")
+        return [ActiveLoop(None), *reset_events()]
+
+
+class ActionQueryComplaint(Action):
+    """ "查询投诉 TS…": only from the account or phone that filed it; unknown and not-yours read the same."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_query_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if self.ctx.complaints is None:
+            dispatcher.utter_message(text=messages.complaint_not_ready(self.ctx.settings))
+            return []
+        dispatcher.utter_message(text=await self.ctx.complaints.lookup(user_text(tracker), tracker.sender_id))
+        return []
+
+
+COMPLAINT_ACTIONS = (
+    ActionStartComplaint,
+    ValidateComplaintForm,
+    ActionAskComplaintConfirm,
+    ActionSubmitComplaint,
+    ActionCancelComplaint,
+    ActionQueryComplaint,
+)

@@ -1,0 +1,296 @@
+"""The aiohttp gateway: channels, staff API, health and metrics, wired from Settings.
+
+``build_app(settings)`` is used by ``govbot serve`` (one process per ``GATEWAY_WORKERS``, all on one port
+with SO_REUSEPORT) and by the tests.  No state another worker needs lives only in this process: dedup,
+turn order, tokens, quotas, metrics and "更多" parts are in Redis; records are in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.adapters.wechat.api_client import WeChatAPI, WeChatApiClient
+from bot.adapters.wechat.templates import field_map
+from bot.adapters.wechat.token_service import TokenService
+from bot.core.config import Settings
+from bot.core.db import create_engine, session_factory
+from bot.core.metrics import Metrics
+from bot.domains.complaints import app as complaints_app
+from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.complaints.delivery import (
+    DEFAULT_COMPLAINT_TEMPLATE_FIELDS,
+    ChannelReplySender,
+    SmsReplySender,
+    WeChatReplySender,
+)
+from bot.domains.complaints.service import ComplaintService
+from bot.domains.progress.factory import build_progress_notifier
+from bot.domains.progress.notifier import ProgressNotifier
+from bot.gateway.channels.base import Channel
+from bot.gateway.channels.sms import build_sms_channel
+from bot.gateway.channels.wechat.cs_quota import CsQuota
+from bot.gateway.channels.wechat.followers import FollowerStore
+from bot.gateway.channels.wechat.handler import WeChatChannel
+from bot.gateway.conversation.dialogue import Dialogue, RasaRestDialogue
+from bot.gateway.conversation.service import Conversation, Inbound
+from bot.gateway.left_messages import LeftMessageBox
+from bot.gateway.undelivered import UndeliveredLog
+from knowledge_base import staff_api as kb_staff_api
+from knowledge_base.service import KnowledgeBase
+from sms_gateway import SmsSettings
+from sms_gateway.broadcast import api as broadcast_api
+from sms_gateway.broadcast.config import BroadcastSettings
+from sms_gateway.broadcast.limiter import Priority, RateLimitedProvider, RateLimiter
+from sms_gateway.broadcast.service import BroadcastService
+from sms_gateway.providers import provider_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: aioredis.Redis
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    http: aiohttp.ClientSession
+    dialogue: Dialogue
+    metrics: Metrics
+    conversation: Conversation
+    wechat_api: WeChatAPI
+    kb: KnowledgeBase
+    channels: list[Channel] = field(default_factory=list)
+    complaints: ComplaintService | None = None
+    broadcasts: BroadcastService | None = None
+    progress_notifier: ProgressNotifier | None = None
+
+
+SERVICES = web.AppKey("services", Services)
+KB = web.AppKey("kb", KnowledgeBase)
+BROADCASTS = web.AppKey("broadcasts", BroadcastService)
+NOTIFIER_TASK = web.AppKey("progress_notifier_task", asyncio.Task)
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    redis: aioredis.Redis | None = None,
+    dialogue: Dialogue | None = None,
+    wechat_api: WeChatAPI | None = None,
+    sms_settings: SmsSettings | None = None,
+) -> Services:
+    """Everything a gateway worker needs.  The SMS channel is on when SMS_PROVIDER is set up (the demo
+    configuration points it at the Twilio fake); with SMS_PROVIDER=none, or no TWILIO_AUTH_TOKEN, it is
+    off and a warning says so."""
+    redis = redis or aioredis.from_url(settings.redis_url, decode_responses=False)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    http = aiohttp.ClientSession()
+    metrics = Metrics(redis)
+    dialogue = dialogue or RasaRestDialogue(http, settings.rasa_url, settings.rasa_timeout)
+    conversation = Conversation(settings, redis, dialogue, LeftMessageBox(sessions), metrics)
+    if wechat_api is None:
+        tokens = TokenService(
+            redis, http, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base
+        )
+        wechat_api = WeChatApiClient(http, tokens, settings.wechat_api_base)
+    kb = KnowledgeBase(sessions, redis, phone=settings.center_phone, office_hours=settings.office_hours)
+    services = Services(
+        settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api, kb
+    )
+    services.channels.append(
+        WeChatChannel(
+            settings,
+            redis,
+            conversation,
+            wechat_api,
+            CsQuota(redis, settings.wechat_app_id),
+            FollowerStore(sessions),
+            UndeliveredLog(sessions),
+            metrics,
+        )
+    )
+    sms = sms_settings or SmsSettings.from_env(os.environ)
+    sms_outbox = None
+    if sms.enabled and (sms.twilio_auth_token or sms_settings is not None):
+        bulk = BroadcastSettings.from_env(os.environ)
+        # Replies and notifications share the broadcast workers' segment budget, ahead of bulk sends.
+        provider = RateLimitedProvider(
+            provider_for(sms, http), RateLimiter(redis, bulk.rate, bulk.burst), Priority.HIGH
+        )
+        channel = build_sms_channel(
+            sms,
+            redis=redis,
+            conversation=conversation,
+            sessions=sessions,
+            metrics=metrics,
+            http=http,
+            provider=provider,
+        )
+        services.channels.append(channel)
+        sms_outbox = channel.outbox
+        services.broadcasts = BroadcastService(bulk, sessions, channel.outbox.composer)
+    elif sms.enabled:
+        log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
+    services.complaints = ComplaintService(
+        sessions,
+        settings=ComplaintSettings.from_env(),
+        sender=ChannelReplySender(
+            wechat=WeChatReplySender(
+                wechat_api,
+                os.environ.get("WECHAT_COMPLAINT_TEMPLATE_ID") or None,
+                fields=field_map(
+                    os.environ.get("WECHAT_COMPLAINT_TEMPLATE_FIELDS"),
+                    DEFAULT_COMPLAINT_TEMPLATE_FIELDS,
+                    "WECHAT_COMPLAINT_TEMPLATE_FIELDS",
+                ),
+            ),
+            sms=SmsReplySender(sms_outbox) if sms_outbox is not None else None,
+        ),
+    )
+    if os.environ.get("PROGRESS_NOTIFIER", "on").lower() not in ("off", "0", "false", "no"):
+        services.progress_notifier = build_progress_notifier(
+            settings, redis, sessions, wechat=wechat_api, sms=sms_outbox, kb=kb, metrics=metrics, http=http
+        )
+    return services
+
+
+async def close_services(services: Services) -> None:
+    for channel in services.channels:
+        await channel.close()
+    await services.http.close()
+    await services.engine.dispose()
+    await services.redis.aclose()
+
+
+def staff_auth_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Bearer-token auth on every ``/api/`` route (``STAFF_API_TOKEN``)."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ):
+        if request.path.startswith("/api/"):
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token}"
+            if not token or not hmac.compare_digest(given.encode(), expected.encode()):
+                return web.json_response(
+                    {"error": "unauthorized", "message": "需要有效的工作人员令牌 (Bearer STAFF_API_TOKEN)"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await handler(request)
+
+    return middleware
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks: dict[str, str] = {}
+    try:
+        await services.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    try:
+        async with services.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    healthy = getattr(services.dialogue, "healthy", None)
+    if healthy is not None:
+        checks["rasa"] = "ok" if await healthy() else "error: unreachable"
+    ok = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503
+    )
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = await request.app[SERVICES].metrics.render()
+    return web.Response(
+        text=body, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-store"}
+    )
+
+
+async def chat_view(request: web.Request) -> web.Response:
+    """``POST /api/chat {"sender": "...", "text": "..."}``: the console's way into the conversation."""
+    services = request.app[SERVICES]
+    try:
+        body = await request.json()
+        sender, text_in = str(body["sender"]), str(body["text"])
+    except (ValueError, KeyError, TypeError):
+        return web.json_response(
+            {"error": "bad_request", "message": "需要 JSON 字段 sender 和 text"}, status=400
+        )
+    started = time.monotonic()
+    outcome = await services.conversation.handle(Inbound(f"console:{sender}", "console", text=text_in))
+    await services.metrics.observe(
+        "govbot_request_seconds", {"channel": "console"}, time.monotonic() - started
+    )
+    return web.json_response(
+        {"texts": outcome.texts, "transfer_to_agent": outcome.transfer_to_agent, "degraded": outcome.degraded}
+    )
+
+
+def build_app(services: Services) -> web.Application:
+    settings = services.settings
+    app = web.Application(
+        client_max_size=max(settings.wechat_max_body_bytes * 2, 1024 * 1024),
+        middlewares=[staff_auth_middleware(settings.staff_api_token)],
+    )
+    app[SERVICES] = services
+    app[KB] = services.kb
+    kb_staff_api.setup_routes(app, KB)
+    if services.broadcasts is not None:
+        app[BROADCASTS] = services.broadcasts
+        broadcast_api.setup_routes(app, BROADCASTS)
+    if services.complaints is not None:
+        interval = float(os.environ.get("COMPLAINT_SWEEP_INTERVAL", "300"))
+        complaints_app.setup(app, services.complaints, sweep_interval=interval)
+    for channel in services.channels:
+        app.add_routes(channel.routes())
+    app.add_routes(
+        [
+            web.get("/healthz", healthz),
+            web.get("/metrics", metrics_view),
+            web.post("/api/chat", chat_view),
+        ]
+    )
+
+    notifier = services.progress_notifier
+    stop_notifier = asyncio.Event()
+
+    async def _start_notifier(app: web.Application) -> None:
+        if notifier is not None:
+            app[NOTIFIER_TASK] = asyncio.create_task(notifier.run_forever(stop_notifier))
+
+    async def _close(app: web.Application) -> None:
+        stop_notifier.set()
+        task = app.get(NOTIFIER_TASK)
+        if task is not None:
+            await asyncio.wait([task], timeout=10)
+        if notifier is not None:
+            await notifier.close()
+        await close_services(services)
+
+    app.on_startup.append(_start_notifier)
+    app.on_cleanup.append(_close)
+    return app
+
+
+async def create_app(settings: Settings) -> web.Application:
+    return build_app(await build_services(settings))

@@ -1,0 +1,128 @@
+"""The conversation: one path for every channel.
+
+channel → ``Conversation.handle`` → (pending "更多" parts / a message being left for staff / Rasa turn) →
+``Outcome`` → channel formatter.  Turns are serialised per sender across workers (``SenderTurns``); a
+failed or slow dialogue engine degrades to a polite answer with the center's phone number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.core.config import Settings
+from bot.core.masking import mask_sender
+from bot.core.metrics import Metrics
+from bot.core.textnorm import normalize
+from bot.gateway import messages
+from bot.gateway.conversation.dialogue import Dialogue, DialogueUnavailable
+from bot.gateway.conversation.sender_lock import SenderTurns
+from bot.gateway.left_messages import LeftMessageBox
+
+log = logging.getLogger(__name__)
+
+LEAVE_MESSAGE_TTL = 15 * 60
+MORE_TTL = 24 * 3600
+
+
+@dataclass
+class Inbound:
+    sender_id: str  # "wx:<openid>" | "sms:<E.164>" | "console:<name>"
+    channel: str
+    text: str = ""
+    intent: str | None = None  # set by menu clicks / QR scenes instead of text
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    texts: list[str] = field(default_factory=list)
+    transfer_to_agent: bool = False
+    degraded: bool = False
+
+
+class Conversation:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        dialogue: Dialogue,
+        left_messages: LeftMessageBox,
+        metrics: Metrics,
+        turns: SenderTurns | None = None,
+    ) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._dialogue = dialogue
+        self._left = left_messages
+        self._metrics = metrics
+        self._turns = turns or SenderTurns(redis)
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        async with self._turns.turn(inbound.sender_id):
+            return await self._handle(inbound)
+
+    async def stash_more(self, sender_id: str, parts: list[str]) -> None:
+        """Keep the rest of a long answer; the citizen gets it part by part by replying "更多"."""
+        key = f"more:{sender_id}"
+        pipe = self._redis.pipeline()
+        pipe.delete(key)
+        if parts:
+            pipe.rpush(key, *parts)
+            pipe.expire(key, MORE_TTL)
+        await pipe.execute()
+
+    async def _handle(self, inbound: Inbound) -> Outcome:
+        text = normalize(inbound.text)
+        if inbound.intent is None:
+            if text.lower() in messages.MORE_KEYWORDS:
+                part = await self._redis.lpop(f"more:{inbound.sender_id}")
+                if part is not None:
+                    return Outcome([part.decode() if isinstance(part, bytes) else part])
+            leave_key = f"leave:{inbound.sender_id}"
+            if text and await self._redis.getdel(leave_key):
+                if text in messages.LEAVE_MESSAGE_CANCEL:
+                    return Outcome([messages.LEAVE_MESSAGE_CANCELLED])
+                await self._left.store(inbound.sender_id, inbound.channel, inbound.text.strip())
+                return Outcome([messages.message_left(self._settings)])
+            if not text:
+                return Outcome([messages.no_reply(self._settings)])
+            # A citizen's text must never be read as a Rasa "/intent{...}" command.
+            text = text.lstrip("/") or text
+        message = f"/{inbound.intent}" if inbound.intent else text
+        metadata = {"channel": inbound.channel, **inbound.metadata}
+        started = time.monotonic()
+        try:
+            bot_messages = await self._dialogue.turn(inbound.sender_id, message, metadata)
+        except DialogueUnavailable as exc:
+            await self._metrics.inc("govbot_rasa_errors_total", {"channel": inbound.channel})
+            log.warning(
+                "dialogue unavailable",
+                extra={"sender": mask_sender(inbound.sender_id), "error": str(exc)[:200]},
+            )
+            return Outcome([messages.fallback_unavailable(self._settings)], degraded=True)
+        log.info(
+            "turn",
+            extra={
+                "sender": mask_sender(inbound.sender_id),
+                "channel": inbound.channel,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        outcome = Outcome()
+        for msg in bot_messages:
+            if msg.text:
+                outcome.texts.append(msg.text)
+            handoff = msg.custom.get("handoff")
+            if handoff == "transfer":
+                outcome.transfer_to_agent = True
+            elif handoff == "leave_message":
+                await self._redis.set(f"leave:{inbound.sender_id}", json.dumps(True), ex=LEAVE_MESSAGE_TTL)
+        if not outcome.texts and not outcome.transfer_to_agent:
+            outcome.texts.append(messages.no_reply(self._settings))
+        return outcome

@@ -1,0 +1,270 @@
+"""``govbot run`` (what ``make run`` calls): prepare and start every process in the foreground.
+
+1. Redis: ``REDIS_URL`` when set; otherwise a private ``redis-server`` on 127.0.0.1:6380 with its data
+   under ``var/redis``.
+2. Database migrations; the sample catalogue is loaded into an empty knowledge base.
+3. The Rasa model is trained when the training data changed (fingerprint under ``dialogues/models``).
+4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], [Twilio
+   fake when TWILIO_API_BASE does], [the reference approval backend when APPROVAL_API_BASE does],
+   [BROADCAST_WORKERS SMS campaign workers when SMS is configured], action server, Rasa (127.0.0.1
+   only; ``RASA_PROCESSES`` of them on consecutive ports, or one per local URL in a RASA_URL list),
+   and ``GATEWAY_WORKERS`` gateway workers sharing one port.
+   Ctrl-C (or SIGTERM) stops them all; if one dies the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bot.adapters.approval.config import ApprovalSettings
+from bot.core.config import ROOT, VAR_DIR, Settings, get_settings
+from bot.core.processes import port_open
+
+DIALOGUES = ROOT / "dialogues"
+MODELS = DIALOGUES / "models"
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+# Rasa runs through this module, which installs fast paths for its costly pieces (see its docstring).
+RASA_RUNTIME = "bot.rasa_process.runtime"
+PRIVATE_REDIS_URL = "redis://127.0.0.1:6380/0"
+LOCAL = ("127.0.0.1", "localhost")
+TEMPLATE_VARS = ("PROGRESS_TEMPLATE_ID", "WECHAT_COMPLAINT_TEMPLATE_ID")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "jieba_dict")
+
+
+def say(text: str) -> None:
+    print(f"[govbot] {text}", flush=True)
+
+
+def training_fingerprint(dialogues: Path = DIALOGUES) -> str:
+    """A hash over every file that shapes the trained model."""
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = dialogues / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if f.exists():
+                digest.update(str(f.relative_to(dialogues)).encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def model_is_current(dialogues: Path = DIALOGUES) -> bool:
+    stamp = dialogues / "models" / "fingerprint.txt"
+    model = dialogues / "models" / "govbot.tar.gz"
+    return model.exists() and stamp.exists() and stamp.read_text().strip() == training_fingerprint(dialogues)
+
+
+def train_if_needed(dialogues: Path = DIALOGUES, rasa_bin: Path = RASA_BIN, *, force: bool = False) -> bool:
+    """Train the Rasa model unless it is current. Returns True when it trained."""
+    if not force and model_is_current(dialogues):
+        say("Rasa 模型已是最新，跳过训练 (model up to date)")
+        return False
+    say("训练 Rasa 模型… (training the Rasa model, about 1-3 minutes)")
+    started = time.monotonic()
+    subprocess.run(
+        [str(rasa_bin), "train", "--fixed-model-name", "govbot", "--out", "models"],
+        cwd=dialogues,
+        check=True,
+        env={**os.environ, **rasa_env(get_settings())},
+    )
+    (dialogues / "models" / "fingerprint.txt").write_text(training_fingerprint(dialogues))
+    say(f"模型训练完成，用时 {time.monotonic() - started:.0f} 秒")
+    return True
+
+
+def rasa_env(settings: Settings) -> dict[str, str]:
+    """Environment for the Rasa process: endpoints.yml reads these."""
+    url = urlparse(settings.redis_url)
+    db = (url.path or "/0").lstrip("/") or "0"
+    return {
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{settings.actions_port}/webhook",
+        "RASA_REDIS_HOST": url.hostname or "127.0.0.1",
+        "RASA_REDIS_PORT": str(url.port or 6379),
+        "RASA_REDIS_DB": db,
+        "RASA_LOCK_REDIS_DB": db,
+        "RASA_REDIS_PASSWORD": url.password or "",
+        "SANIC_WORKERS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_INTRA_OP_PARALLELISM_THREADS": "2",
+        "TF_INTER_OP_PARALLELISM_THREADS": "1",
+        "RASA_TELEMETRY_ENABLED": "false",
+        # `python -m bot.rasa_process.runtime` imports that one module from this checkout.
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def rasa_command(port: int) -> list[str]:
+    """``rasa run`` on 127.0.0.1:port (cwd: dialogues/, environment: :func:`rasa_env`)."""
+    return [
+        str(RASA_PYTHON), "-m", RASA_RUNTIME, "run", "-i", "127.0.0.1", "-p", str(port),
+        "--model", "models", "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+    ]  # fmt: skip
+
+
+def local_rasa_servers(settings: Settings) -> list[tuple[str, int]]:
+    """(process name, port) of each Rasa server to start here: the local ones among ``settings.rasa_urls``
+    (RASA_PROCESSES of them on consecutive ports, or the local entries of a RASA_URL list)."""
+    urls = [urlparse(url) for url in settings.rasa_urls]
+    ports = [url.port or 5005 for url in urls if url.hostname in LOCAL]
+    if len(ports) == 1:
+        return [("rasa", ports[0])]
+    return [(f"rasa-{i + 1}", port) for i, port in enumerate(ports)]
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port, host):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(
+        self, name: str, cmd: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None
+    ) -> None:
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, start_new_session=True)
+        self.procs.append((name, proc))
+        say(f"已启动 {name} (pid {proc.pid})")
+
+    def first_exit(self) -> tuple[str, int] | None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                return name, proc.returncode
+        return None
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        say("所有进程已停止 (all processes stopped)")
+
+
+def start_private_redis(sup: Supervisor) -> str:
+    url = urlparse(PRIVATE_REDIS_URL)
+    if port_open(url.port or 6380):
+        say(f"私有 Redis 已在运行: {PRIVATE_REDIS_URL}")
+        return PRIVATE_REDIS_URL
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit(
+            "找不到 redis-server。请安装 (Debian/Ubuntu: apt-get install redis-server) 或设置 REDIS_URL。"
+        )
+    data = VAR_DIR / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    sup.start(
+        "redis",
+        [server, "--bind", "127.0.0.1", "--port", str(url.port), "--dir", str(data),
+         "--appendonly", "yes", "--save", "60 1", "--protected-mode", "yes"],
+    )  # fmt: skip
+    if not wait_for_port("127.0.0.1", url.port or 6380, 10):
+        raise SystemExit("私有 Redis 启动失败")
+    return PRIVATE_REDIS_URL
+
+
+def run_all() -> int:
+    from bot.core.config import load_env_files
+
+    env_file = load_env_files()
+    sup = Supervisor()
+    stopping = False
+
+    def _stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        say(f"配置文件: {env_file.name if env_file else '(仅环境变量)'}")
+        if not os.environ.get("REDIS_URL"):
+            os.environ["REDIS_URL"] = start_private_redis(sup)
+        settings = get_settings()
+        asyncio.run(_prepare_data(settings))
+        train_if_needed()
+        api = urlparse(settings.wechat_api_base)
+        if api.hostname in LOCAL:
+            templates = [t for t in (os.environ.get(k) for k in TEMPLATE_VARS) if t]
+            sup.start(
+                "wechat-api-fake",
+                [sys.executable, "-m", "bot.adapters.wechat.fake_api", "--host", "127.0.0.1",
+                 "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
+                 "--app-secret", settings.wechat_app_secret,
+                 *[arg for t in templates for arg in ("--template-id", t)]],
+            )  # fmt: skip
+        approval = ApprovalSettings.from_env()
+        if urlparse(approval.api_base).hostname in LOCAL:
+            sup.start(
+                "approval-reference-backend",
+                [sys.executable, "-m", "bot.adapters.approval.reference_backend", "--host", "127.0.0.1",
+                 "--port", str(approval.reference_port), "--db", str(approval.reference_db),
+                 *(["--token", approval.api_token] if approval.api_token else [])],
+            )  # fmt: skip
+        twilio = urlparse(os.environ.get("TWILIO_API_BASE", ""))
+        if os.environ.get("SMS_PROVIDER", "twilio") == "twilio" and twilio.hostname in (
+            "127.0.0.1",
+            "localhost",
+        ):
+            sup.start(
+                "twilio-fake",
+                [sys.executable, "-m", "sms_gateway.twilio.fake", "--host", "127.0.0.1",
+                 "--port", str(twilio.port or 80)],
+            )  # fmt: skip
+        if os.environ.get("SMS_PROVIDER", "twilio") == "twilio" and os.environ.get("TWILIO_AUTH_TOKEN"):
+            for i in range(int(os.environ.get("BROADCAST_WORKERS", "1"))):
+                sup.start(f"broadcast-worker-{i + 1}", [sys.executable, "-m", "sms_gateway.broadcast.worker"])
+        sup.start("actions", [sys.executable, "-m", "bot", "actions"])
+        for name, port in local_rasa_servers(settings):
+            sup.start(name, rasa_command(port), cwd=DIALOGUES, env=rasa_env(settings))
+        # Every gateway worker spreads turns over all Rasa servers (bot/gateway/conversation/dialogue.py).
+        gateway_env = {"RASA_URL": ",".join(settings.rasa_urls)}
+        for i in range(settings.gateway_workers):
+            sup.start(f"gateway-{i + 1}", [sys.executable, "-m", "bot", "serve"], env=gateway_env)
+        wait_for_port(settings.host, settings.port, 20)
+        say(f"网关: http://{settings.host}:{settings.port}  (微信回调 /wechat，健康检查 /healthz)")
+        say("Rasa 正在加载模型（约 20-40 秒），就绪前机器人会礼貌地回复稍后再试。")
+        say("试用: 另开终端运行 `.venv/bin/govbot chat`；Ctrl-C 停止全部进程。")
+        while not stopping:
+            exited = sup.first_exit()
+            if exited:
+                say(f"进程 {exited[0]} 已退出 (code {exited[1]})，正在停止其他进程")
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        sup.stop_all()
+
+
+async def _prepare_data(settings: Settings) -> None:
+    from bot.core.db import create_engine, session_factory
+    from bot.core.migrate import upgrade
+    from knowledge_base.cli import ensure_sample_loaded
+
+    await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        if await ensure_sample_loaded(session_factory(engine)):
+            say("已导入示例办事指南目录 (sample catalogue loaded)")
+    finally:
+        await engine.dispose()

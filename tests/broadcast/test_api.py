@@ -1,0 +1,203 @@
+"""The staff HTTP API (behind the gateway's bearer-token middleware) and the ``govbot broadcast`` CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openpyxl
+import pytest
+from aiohttp import web
+
+from bot.core.db import create_engine, session_factory
+from bot.gateway.app import staff_auth_middleware
+from sms_gateway.broadcast import cli as bcli
+from sms_gateway.broadcast.api import ROUTES, setup_routes
+from sms_gateway.broadcast.config import BroadcastSettings
+from sms_gateway.broadcast.models import CampaignState
+from sms_gateway.broadcast.service import BroadcastService
+from sms_gateway.compose import Composer
+from tests.support.broadcast import recipients_csv
+
+TOKEN = "staff-secret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SERVICE = web.AppKey("broadcast_service", BroadcastService)
+
+
+@pytest.fixture
+async def client(aiohttp_client, database_url):
+    engine = create_engine(database_url)
+    app = web.Application(middlewares=[staff_auth_middleware(TOKEN)])
+    app[SERVICE] = BroadcastService(BroadcastSettings(), session_factory(engine), Composer("县行政服务中心"))
+    setup_routes(app, SERVICE)
+    try:
+        yield await aiohttp_client(app)
+    finally:
+        await engine.dispose()
+
+
+def upload_form(data: bytes, filename: str = "名单.csv", **fields: str) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    for k, v in fields.items():
+        form.add_field(k, v)
+    form.add_field("file", data, filename=filename, content_type="text/csv")
+    return form
+
+
+async def test_every_route_requires_the_staff_token(client) -> None:
+    for method, path in ROUTES:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            resp = await client.request(method, path, headers=headers)
+            assert resp.status == 401, (method, path, headers)
+    assert (await client.get("/api/broadcasts", headers=AUTH)).status == 200
+
+
+async def test_api_flow(client) -> None:
+    alice = {**AUTH, "X-Staff-User": "alice"}
+    bob = {**AUTH, "X-Staff-User": "bob"}
+    resp = await client.post(
+        "/api/broadcasts",
+        json={"name": "年报提醒", "template": "{姓名}您好：{企业}年报请于6月30日前报送。", "purpose": "提醒"},
+        headers=alice,
+    )
+    assert resp.status == 201
+    cid = (await resp.json())["id"]
+    resp = await client.post(
+        f"/api/broadcasts/{cid}/recipients", data=upload_form(b"xx,yy\n1,2"), headers=alice
+    )
+    assert resp.status == 400 and "找不到手机号列" in (await resp.json())["message"]
+    resp = await client.post(
+        f"/api/broadcasts/{cid}/recipients", data=upload_form(recipients_csv(5)), headers=alice
+    )
+    assert resp.status == 200 and (await resp.json())["eligible"] == 5
+    preview = await (await client.get(f"/api/broadcasts/{cid}/preview", headers=AUTH)).json()
+    assert preview["recipients"] == 5 and preview["blockers"] == [] and len(preview["samples"]) == 3
+    assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=AUTH)).status == 400  # who?
+    assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=alice)).status == 200
+    resp = await client.post(f"/api/broadcasts/{cid}/approve", headers=alice)
+    assert resp.status == 403 and "起草人不能审核" in (await resp.json())["message"]
+    assert (await (await client.post(f"/api/broadcasts/{cid}/approve", headers=bob)).json())[
+        "state"
+    ] == "已排期"
+    resp = await client.post(f"/api/broadcasts/{cid}/start", json={"at": "2099-01-01T09:00:00"}, headers=bob)
+    assert resp.status == 400 and "时区" in (await resp.json())["message"]
+    resp = await client.post(f"/api/broadcasts/{cid}/start", headers=bob)
+    assert (await resp.json())["state"] == CampaignState.SENDING
+    assert (await (await client.post(f"/api/broadcasts/{cid}/pause", headers=bob)).json())[
+        "state"
+    ] == "已暂停"
+    assert (await (await client.post(f"/api/broadcasts/{cid}/resume", headers=bob)).json())[
+        "state"
+    ] == "发送中"
+    progress = await (await client.get(f"/api/broadcasts/{cid}/progress", headers=AUTH)).json()
+    assert progress["queued"] == 5 and progress["eligible"] == 5
+    resp = await client.post(f"/api/broadcasts/{cid}/cancel", json={"reason": "测试"}, headers=bob)
+    assert (await resp.json())["state"] == "已取消"
+    resp = await client.post(f"/api/broadcasts/{cid}/resume", headers=bob)
+    assert resp.status == 409
+    detail = await (await client.get(f"/api/broadcasts/{cid}", headers=AUTH)).json()
+    assert detail["state"] == "已取消" and detail["progress"]["eligible"] == 5
+    resp = await client.get(f"/api/broadcasts/{cid}/export", headers=AUTH)
+    assert resp.status == 200
+    wb = openpyxl.load_workbook(io.BytesIO(await resp.read()))
+    rows = list(wb.active.iter_rows(values_only=True))
+    assert rows[0][:5] == ("序号", "来源", "原始号码", "号码(E.164)", "结果")
+    assert len(rows) == 6 and rows[1][4] == "未发送（已取消）"
+    assert (await client.get("/api/broadcasts/nope", headers=AUTH)).status == 404
+    assert (await client.post(f"/api/broadcasts/{cid}/explode", headers=bob)).status == 404
+    resp = await client.post(
+        "/api/broadcasts/groups", data=upload_form(recipients_csv(3), name="重点企业"), headers=alice
+    )
+    assert resp.status == 201 and (await resp.json())["members"] == 3
+    groups = await (await client.get("/api/broadcasts/groups", headers=AUTH)).json()
+    assert groups["groups"][0]["members"] == 3
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def run_cli(database_url: str) -> Callable[..., tuple[int, str, str]]:
+    def wrap(handler: Any) -> Callable[[argparse.Namespace], int]:
+        def run(args: argparse.Namespace) -> int:
+            async def go() -> int:
+                engine = create_engine(database_url)
+                try:
+                    return int(await handler(args, session_factory(engine)))
+                finally:
+                    await engine.dispose()
+
+            return asyncio.run(go())
+
+        return run
+
+    parser = argparse.ArgumentParser(prog="govbot")
+    bcli.register(parser.add_subparsers(dest="command", required=True), wrap)
+
+    def call(*argv: str, capsys: Any) -> tuple[int, str, str]:
+        args = parser.parse_args(["broadcast", *argv])
+        code = args.func(args)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
+
+
+@pytest.fixture
+def cli(sqlite_url) -> Callable[..., tuple[int, str, str]]:
+    return run_cli(sqlite_url)
+
+
+async def test_cli_flow(cli, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SMS_SIGNATURE", "县行政服务中心")
+    listing = tmp_path / "名单.csv"
+    listing.write_bytes(recipients_csv(4, encoding="gbk"))
+
+    def call(*argv: str) -> tuple[int, str, str]:
+        return cli(*argv, capsys=capsys)
+
+    code, out, _ = await asyncio.to_thread(
+        call, "create", "--name", "普法", "--template", "{姓名}您好：宪法宣传周。", "--purpose", "普法",
+        "--recipients", str(listing), "--by", "alice",
+    )  # fmt: skip
+    assert code == 0 and "收件人已导入（编码 gb18030）：共 4 行，可发送 4" in out
+    cid = out.split()[1].split("（")[0]
+    code, out, err = await asyncio.to_thread(call, "preview", cid)
+    assert code == 0 and "收件人：4 人" in out and "✓ 可以提交审核" in out, err
+    assert (await asyncio.to_thread(call, "submit", cid, "--by", "alice"))[0] == 0
+    code, _, err = await asyncio.to_thread(call, "approve", cid, "--by", "alice")
+    assert code == 1 and "起草人不能审核" in err
+    assert (await asyncio.to_thread(call, "approve", cid, "--by", "bob"))[0] == 0
+    code, out, _ = await asyncio.to_thread(
+        call, "start", cid, "--by", "bob", "--at", "2099-06-01T09:00+08:00"
+    )
+    assert code == 0 and "已排期" in out
+    assert "已暂停" in (await asyncio.to_thread(call, "pause", cid, "--by", "bob"))[1]
+    assert "已取消" in (await asyncio.to_thread(call, "cancel", cid, "--by", "bob", "--reason", "改期"))[1]
+    code, out, _ = await asyncio.to_thread(call, "status", cid, "--follow", "--interval", "0.1")
+    assert code == 0 and "░" in out and "已取消" in out
+    code, out, _ = await asyncio.to_thread(call, "status")
+    assert cid in out
+    target = tmp_path / "结果.xlsx"
+    code, out, _ = await asyncio.to_thread(call, "export", cid, str(target))
+    assert code == 0 and "4 个收件人" in out
+    ws = openpyxl.load_workbook(target).active
+    assert ws is not None and ws.max_row == 5
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x80\x81\xff")
+    code, _, err = await asyncio.to_thread(call, "recipients", cid, str(bad), "--by", "alice")
+    assert code == 1 and "错误" in err
+
+
+def test_progress_bar() -> None:
+    line = bcli.progress_line(
+        {
+            "eligible": 10, "done": 5, "percent": 50.0, "state": "发送中", "sent": 5, "delivered": 2,
+            "queued": 5, "in_flight": 0, "failed": 0, "opted_out_during": 0, "waiting_for_window": None,
+        }
+    )  # fmt: skip
+    assert line.startswith("[" + "█" * 15 + "░" * 15 + "]  50.0%  发送中")

@@ -1,0 +1,215 @@
+"""Open311 GeoReport v2 over complaints: the spec's request and response shapes and its error cases,
+in JSON and XML."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+from aiohttp import web
+
+from bot.domains.complaints import open311
+from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.complaints.service import ComplaintService
+from tests.support.complaints import Clock, local, new
+
+KEY = web.AppKey("complaints", ComplaintService)
+API_KEYS = ComplaintSettings.from_env({"OPEN311_API_KEYS": "xyz, second-key"}).open311_api_keys
+SPEC_POST = {  # the spec's example request, with our service code and description
+    "api_key": "xyz",
+    "jurisdiction_id": "city.gov",
+    "service_code": "attitude",
+    "lat": "37.76524078",
+    "long": "-122.4212043",
+    "address_string": "县政务服务中心3号窗口",
+    "email": "smit333@sfgov.edu",
+    "device_id": "tt222111",
+    "account_id": "123456",
+    "first_name": "john",
+    "last_name": "smith",
+    "phone": "13812345678",
+    "description": "3号窗口工作人员态度生硬，不耐烦",
+    "media_url": "http://farm3.static.flickr.com/2002/2212426634_5ed477a060.jpg",
+    "attribute[respondent]": "3号窗口",
+}
+REQUEST_FIELDS = [
+    "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
+    "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
+    "address", "address_id", "zipcode", "lat", "long", "media_url",
+]  # fmt: skip
+
+
+@pytest.fixture(name="o311")
+async def o311_fixture(aiohttp_client, service: ComplaintService):
+    app = web.Application()
+    app[KEY] = service
+    open311.setup_routes(app, KEY, API_KEYS)
+    return await aiohttp_client(app)
+
+
+def _xml(text: str) -> ET.Element:
+    assert text.startswith('<?xml version="1.0" encoding="utf-8"?>')
+    return ET.fromstring(text.split("\n", 1)[1])
+
+
+async def _error(resp, status: int, fmt: str = "json") -> str:
+    assert resp.status == status
+    if fmt == "xml":
+        assert resp.content_type == "text/xml"
+        root = _xml(await resp.text())
+        assert root.tag == "errors" and [c.tag for c in root] == ["error"]
+        assert root.find("error/code").text == str(status)  # type: ignore[union-attr]
+        return root.find("error/description").text or ""  # type: ignore[union-attr]
+    body = await resp.json()
+    assert isinstance(body, list) and len(body) == 1 and set(body[0]) == {"code", "description"}
+    assert body[0]["code"] == status
+    return body[0]["description"]
+
+
+async def test_service_list_and_definition(o311) -> None:
+    services = await (await o311.get("/open311/v2/services.json")).json()
+    codes = [s["service_code"] for s in services]
+    assert "attitude" in codes and "suggestion" in codes
+    first = services[0]
+    assert set(first) == {
+        "service_code",
+        "service_name",
+        "description",
+        "metadata",
+        "type",
+        "keywords",
+        "group",
+    }
+    assert first["type"] == "realtime" and first["metadata"] is True and first["service_name"] == "服务态度"
+    root = _xml(await (await o311.get("/open311/v2/services.xml")).text())
+    assert root.tag == "services" and len(root.findall("service")) == len(services)
+    assert root.find("service/metadata").text == "true"  # type: ignore[union-attr]
+    assert root.find("service/service_name").text == "服务态度"  # type: ignore[union-attr]
+
+    definition = await (await o311.get("/open311/v2/services/attitude.json")).json()
+    assert definition["service_code"] == "attitude"
+    (attr,) = definition["attributes"]
+    assert attr["code"] == "respondent" and attr["required"] is True and attr["variable"] is True
+    assert attr["datatype"] == "string" and attr["order"] == 1
+    root = _xml(await (await o311.get("/open311/v2/services/attitude.xml")).text())
+    assert root.tag == "service_definition" and root.find("attributes/attribute/code").text == "respondent"  # type: ignore[union-attr]
+    assert "not found" in await _error(await o311.get("/open311/v2/services/potholes.json"), 404)
+    assert "not found" in await _error(await o311.get("/open311/v2/services/potholes.xml"), 404, "xml")
+    assert "format" in await _error(await o311.get("/open311/v2/services.yaml"), 404)
+    await _error(await o311.get("/open311/v2/nothing-here"), 404)
+
+
+async def test_post_request_like_the_spec(o311, service: ComplaintService) -> None:
+    resp = await o311.post("/open311/v2/requests.json", data=SPEC_POST)
+    assert resp.status == 201
+    (created,) = await resp.json()
+    assert set(created) == {"service_request_id", "service_notice", "account_id"} and "token" not in created
+    number = created["service_request_id"]
+    assert number.startswith("TS") and "1个工作日内" in created["service_notice"]
+    row = await service.get(number)
+    assert row is not None and row.channel == "open311" and row.respondent == "3号窗口"
+    assert (
+        row.category == "attitude" and row.location == "县政务服务中心3号窗口" and row.phone == "13812345678"
+    )
+
+    resp = await o311.post("/open311/v2/requests.xml", data={**SPEC_POST, "api_key": "second-key"})
+    assert resp.status == 201
+    root = _xml(await resp.text())
+    assert root.tag == "service_requests"
+    assert [c.tag for c in root.find("request")] == ["service_request_id", "service_notice", "account_id"]  # type: ignore[union-attr]
+
+    # retried with the same Idempotency-Key: one complaint
+    headers = {"Idempotency-Key": "retry-1"}
+    a = await (await o311.post("/open311/v2/requests.json", data=SPEC_POST, headers=headers)).json()
+    b_resp = await o311.post("/open311/v2/requests.json", data=SPEC_POST, headers=headers)
+    assert (
+        b_resp.status == 200 and (await b_resp.json())[0]["service_request_id"] == a[0]["service_request_id"]
+    )
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_post_errors(o311, fmt: str) -> None:
+    url = f"/open311/v2/requests.{fmt}"
+
+    async def post(**changes: Any) -> Any:
+        data = {k: v for k, v in {**SPEC_POST, **changes}.items() if v is not None}
+        return await o311.post(url, data=data)
+
+    assert "missing" in await _error(await post(api_key=None), 403, fmt)
+    description = await _error(await post(api_key="wrong"), 403, fmt)
+    assert description == "Invalid api_key received -- can't proceed with create_request."
+    assert "not provided" in await _error(await post(service_code=None), 400, fmt)
+    assert "not found" in await _error(await post(service_code="999"), 404, fmt)
+    assert "location" in await _error(await post(lat=None, long=None, address_string=None), 400, fmt)
+    assert "numbers" in await _error(await post(lat="north", address_string=None), 400, fmt)
+    assert "respondent" in await _error(await post(**{"attribute[respondent]": None}), 400, fmt)
+    assert "4,000" in await _error(await post(description="投" * 4001), 400, fmt)
+    assert "HTML" in await _error(await post(description="<b>差</b>"), 400, fmt)
+    assert "description" in await _error(await post(description=" "), 400, fmt)
+    assert "联系电话" in await _error(await post(phone="123"), 400, fmt)
+
+
+async def test_no_keys_configured_refuses_every_post(aiohttp_client, service: ComplaintService) -> None:
+    app = web.Application()
+    app[KEY] = service
+    open311.setup_routes(app, KEY, ComplaintSettings.from_env({}).open311_api_keys)
+    client = await aiohttp_client(app)
+    await _error(await client.post("/open311/v2/requests.json", data=SPEC_POST), 403)
+
+
+async def test_get_requests_and_filters(o311, service: ComplaintService, clock: Clock) -> None:
+    a = (await service.create(new(phone="13812345678", respondent="3号窗口"), idempotency_key="a")).complaint
+    await service.accept(a.number, "张科员")
+    await service.dispatch(a.number, "张科员", "县市场监管局")
+    clock.now = local(2026, 3, 3, 9)
+    b = (await service.create(new("建议增加自助机", category="suggestion"), idempotency_key="b")).complaint
+    await service.reject(b.number, "王主任", "已由其他渠道办理")
+
+    one = await (await o311.get(f"/open311/v2/requests/{a.number}.json")).json()
+    (req,) = one
+    assert list(req) == REQUEST_FIELDS
+    assert req["status"] == "open" and req["status_notes"] == "已派单"
+    assert req["agency_responsible"] == "县市场监管局" and req["service_code"] == "other"
+    assert req["expected_datetime"] == "2026-03-09T23:59:59+08:00"
+    assert req["requested_datetime"] == "2026-03-02T02:00:00+00:00"
+    text = str(one)
+    for personal in ("13812345678", "态度很差", "wx:", "oUser", "3号窗口"):
+        assert personal not in text  # no personal data (nor the complaint text) in GET responses
+
+    root = _xml(await (await o311.get(f"/open311/v2/requests/{b.number}.xml")).text())
+    assert root.tag == "service_requests" and [c.tag for c in root.find("request")] == REQUEST_FIELDS  # type: ignore[union-attr]
+    assert root.find("request/status").text == "closed"  # type: ignore[union-attr]
+    assert root.find("request/status_notes").text.startswith("不予受理")  # type: ignore[union-attr]
+    assert root.find("request/description").text is None  # type: ignore[union-attr]
+
+    async def ids(query: str, fmt: str = "json") -> list[str]:
+        resp = await o311.get(f"/open311/v2/requests.{fmt}?{query}")
+        assert resp.status == 200, await resp.text()
+        if fmt == "xml":
+            return [r.find("service_request_id").text for r in _xml(await resp.text())]  # type: ignore[misc, union-attr]
+        return [r["service_request_id"] for r in await resp.json()]
+
+    assert await ids("") == [b.number, a.number]
+    assert await ids("", "xml") == [b.number, a.number]
+    assert await ids("status=open") == [a.number]
+    assert await ids("status=closed", "xml") == [b.number]
+    assert await ids("status=open,closed") == [b.number, a.number]
+    assert await ids("service_code=suggestion") == [b.number]
+    assert await ids("start_date=2026-03-03T00:00:00Z") == [b.number]
+    assert await ids("end_date=2026-03-02T12:00:00%2B08:00") == [a.number]
+    # service_request_id overrides the other filters
+    assert await ids(f"service_request_id={a.number},{b.number.lower()}&status=closed") == [
+        b.number,
+        a.number,
+    ]
+    clock.now = local(2026, 9, 1)
+    assert await ids("") == []  # the default window is the last 90 days
+
+    assert "not found" in await _error(await o311.get("/open311/v2/requests/TS2345678ABC.json"), 404)
+    assert "not found" in await _error(await o311.get("/open311/v2/requests/123.xml"), 404, "xml")
+    assert "status" in await _error(await o311.get("/open311/v2/requests.json?status=pending"), 400)
+    bad = "/open311/v2/requests.xml?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z"
+    assert "90 days" in await _error(await o311.get(bad), 400, "xml")
+    assert "datetime" in await _error(await o311.get("/open311/v2/requests.json?start_date=yesterday"), 400)
+    assert "not found" in await _error(await o311.get("/open311/v2/requests.json?service_code=zzz"), 404)

@@ -1,0 +1,59 @@
+"""How ``govbot run`` starts Rasa: through bot.rasa_process.runtime, one or RASA_PROCESSES servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from bot.core.config import Settings
+from bot.gateway.launcher import DIALOGUES, RASA_PYTHON, local_rasa_servers, rasa_command, rasa_env
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env(env)
+
+
+def test_rasa_urls_from_rasa_url_and_rasa_processes() -> None:
+    assert settings().rasa_urls == ["http://127.0.0.1:5005", "http://127.0.0.1:5006"]  # two by default
+    assert settings(RASA_PROCESSES="1").rasa_urls == ["http://127.0.0.1:5005"]
+    assert settings(RASA_URL="http://localhost:7000/", RASA_PROCESSES="3").rasa_urls == [
+        "http://localhost:7000",
+        "http://localhost:7001",
+        "http://localhost:7002",
+    ]
+    # Another machine's Rasa is taken as given, as is a list.
+    assert settings(RASA_URL="http://rasa.internal:5005").rasa_urls == ["http://rasa.internal:5005"]
+    listed = settings(RASA_URL="http://10.0.0.5:5005, http://127.0.0.1:5006", RASA_PROCESSES="4")
+    assert listed.rasa_urls == ["http://10.0.0.5:5005", "http://127.0.0.1:5006"]
+    assert settings(RASA_PROCESSES="0").rasa_urls == ["http://127.0.0.1:5005"]
+
+
+def test_launcher_starts_the_local_rasa_servers() -> None:
+    assert local_rasa_servers(settings()) == [("rasa-1", 5005), ("rasa-2", 5006)]
+    assert local_rasa_servers(settings(RASA_PROCESSES="1")) == [("rasa", 5005)]
+    listed = settings(RASA_URL="http://10.0.0.5:5005,http://127.0.0.1:5006,http://localhost:5007")
+    assert local_rasa_servers(listed) == [("rasa-1", 5006), ("rasa-2", 5007)]
+    assert local_rasa_servers(settings(RASA_URL="http://rasa.internal:5005")) == []
+
+
+def test_rasa_command_runs_rasa_with_the_fast_paths() -> None:
+    """The launcher's command line and environment: Rasa's interpreter finds the runtime module, which
+    installs its fast paths and hands over to Rasa's own command line."""
+    assert RASA_PYTHON.exists(), "the Rasa virtualenv is missing: run `make test` (scripts/setup.sh)"
+    command = rasa_command(5005)
+    assert command[:3] == [str(RASA_PYTHON), "-m", "bot.rasa_process.runtime"]
+    check = (
+        "import runpy, sys; from bot.rasa_process import runtime as r; print('installed', *r.install()); "
+        "sys.argv = ['rasa', '--version']; runpy.run_module('bot.rasa_process.runtime', run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [str(RASA_PYTHON), "-c", check],
+        cwd=DIALOGUES,
+        env={**os.environ, **rasa_env(Settings())},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "installed compiled_response_validator compact_session_carry_over" in proc.stdout
+    assert "Rasa Version      :         3.6.21" in proc.stdout

@@ -1,0 +1,116 @@
+"""Search: normalisation, synonyms, typos, aspects, decisions (no database: index built from the sample)."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge_base.aspects import detect_aspects
+from knowledge_base.importer import read_aliases, read_catalogue
+from knowledge_base.search import SearchIndex, name_variants
+from knowledge_base.textproc import normalize_text
+from tests.support.kb import SAMPLE_ALIASES, SAMPLE_CATALOGUE
+
+
+@pytest.fixture(scope="module")
+def index() -> SearchIndex:
+    return SearchIndex(
+        read_catalogue(SAMPLE_CATALOGUE).items, read_aliases(SAMPLE_ALIASES).aliases, version=7
+    )
+
+
+def test_normalisation() -> None:
+    assert normalize_text("辦理護照，要多少錢？？") == "办理护照 要多少钱"
+    assert normalize_text("ＫＴＶ　１２３号!!") == "ktv 123号"
+    assert normalize_text("户口本丢了😭") == "户口簿丢了"
+    assert normalize_text("身分證") == "身份证"
+
+
+def test_name_variants() -> None:
+    assert name_variants("出生登记（新生儿落户）") == ["出生登记", "新生儿落户"]
+    assert "网吧" in name_variants("互联网上网服务营业场所经营单位设立审批（网吧）")
+    assert "变更" not in name_variants("食品经营许可延续、变更")
+    assert "营业执照换发" in name_variants("营业执照遗失补领/换发")
+
+
+@pytest.mark.parametrize(
+    ("question", "code"),
+    [
+        ("身份证丢了咋整", "36072200-QR-035"),  # alias + colloquial
+        ("身份证掉了怎么补", "36072200-QR-035"),  # synonym 掉了 → 补领
+        ("户口本不见了", "36072200-GG-038"),  # rewrite 户口本 → 户口簿 + synonym
+        ("社保卡補辦要帶什麼", "36072200-GG-066"),  # Traditional
+        ("公基金租房提取", "36072200-GG-077"),  # homophone typo 基 → 积
+        ("营业直照丢了", "36072200-XK-008"),  # homophone typo 直 → 执
+        ("开个小饭馆要办什么证", "36072200-XK-009"),  # colloquial 饭馆 → 食品经营许可
+        ("自由职业者怎么交社保", "36072200-GG-062"),  # synonym inside an unknown word
+        ("新生儿落户", "36072200-QR-030"),  # bracketed name variant
+        ("低保 材料", "36072200-JF-047"),  # SMS brevity
+        ("领了执照去税务局报到在哪个窗口", "36072200-GG-016"),  # no false typo fix across 税务局
+    ],
+)
+def test_top_hit(index: SearchIndex, question: str, code: str) -> None:
+    result = index.search(question)
+    assert result.hits[0].code == code, [(h.name, h.score) for h in result.hits[:3]]
+    assert result.decision == "answer"
+
+
+def test_ambiguous_gives_choices(index: SearchIndex) -> None:
+    result = index.search("身份证")
+    assert result.decision == "choices"
+    assert {h.code for h in result.choices} == {
+        "36072200-QR-033",
+        "36072200-QR-034",
+        "36072200-QR-035",
+        "36072200-QR-036",
+    }
+
+
+@pytest.mark.parametrize("question", ["今天天气怎么样", "给我讲个笑话", "股票怎么买", "怎么申请专利", "你好"])
+def test_out_of_scope_not_found(index: SearchIndex, question: str) -> None:
+    assert index.search(question).decision == "not_found"
+
+
+def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
+    result = index.search("丢了怎么办")
+    assert result.decision == "not_found" and not result.subject_matched
+
+
+@pytest.mark.parametrize(
+    ("question", "aspects"),
+    [
+        ("办身份证要带什么材料，多少钱", ["materials", "fee"]),
+        ("护照要多久能拿到", ["time_limit"]),
+        ("结婚登记在几楼", ["location"]),
+        ("周六上班吗", ["office_hours"]),
+        ("能不能在手机上办", ["online"]),
+        ("低保申请条件", ["conditions"]),
+        ("户口迁入的办理流程", ["process"]),
+        ("身份证丢了咋整", ["process"]),
+        ("依据哪个法规", ["legal_basis"]),
+        ("咨询电话多少", ["phone"]),
+        ("退休手续在哪里办", ["location"]),  # 手续 is a weak cue
+        ("网上能办吗", ["online"]),  # so is 能办吗
+        ("外地人能办吗", ["conditions"]),
+        ("营业执照", []),
+    ],
+)
+def test_aspects(question: str, aspects: list[str]) -> None:
+    assert detect_aspects(normalize_text(question)) == aspects
+
+
+def test_catalogue_terms_are_not_aspect_cues(index: SearchIndex) -> None:
+    assert index.search("教师资格认定").query.aspects == []
+    assert index.search("互联网上网服务营业场所").query.aspects == []
+    assert index.search("医疗费用手工报销要哪些材料").query.aspects == ["materials"]
+
+
+def test_hits_carry_aspect_and_department(index: SearchIndex) -> None:
+    hit = index.search("護照多少錢").hits[0]
+    assert (hit.code, hit.aspect, hit.department) == ("36072200-XK-041", "fee", "信丰县公安局出入境管理大队")
+    assert 0 < hit.score <= 1.5
+
+
+def test_empty_and_punctuation_only(index: SearchIndex) -> None:
+    for q in ("", "？？？", "   "):
+        result = index.search(q)
+        assert result.decision == "not_found" and not result.query.has_content
