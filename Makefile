@@ -1,8 +1,9 @@
 # The two commands: `make run` and `make test`.  Everything else is a helper.
 .PHONY: run test setup eval bench lint format clean
 
+# Demo mode unless GOVBOT_MODE or a .env file says otherwise (the launcher says which mode it runs in).
 run: setup
-	.venv/bin/govbot run
+	@if [ -z "$${GOVBOT_MODE:-}" ] && [ ! -f .env ]; then export GOVBOT_MODE=demo; fi; exec .venv/bin/govbot run
 
 test: setup
 	scripts/test.sh

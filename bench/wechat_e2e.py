@@ -81,15 +81,19 @@ def signed_request(openid: str, text: str, seq: int) -> tuple[str, bytes]:
         "timestamp": ts,
         "nonce": nonce,
         "openid": openid,
-        "signature": hashlib.sha1("".join(sorted([s.wechat_token, ts, nonce])).encode()).hexdigest(),
+        "signature": hashlib.sha1(
+            "".join(sorted([s.wechat_token.get_secret_value(), ts, nonce])).encode()
+        ).hexdigest(),
     }
     body = xml.encode()
     if s.wechat_message_mode != "plain":
-        crypto = WeChatCrypto(s.wechat_token, s.wechat_encoding_aes_key, s.wechat_app_id)
+        crypto = WeChatCrypto(
+            s.wechat_token.get_secret_value(), s.wechat_encoding_aes_key.get_secret_value(), s.wechat_app_id
+        )
         encrypt = xmltodict.parse(crypto.encrypt_message(xml, nonce, ts))["xml"]["Encrypt"]
         query["encrypt_type"] = "aes"
         query["msg_signature"] = hashlib.sha1(
-            "".join(sorted([s.wechat_token, ts, nonce, encrypt])).encode()
+            "".join(sorted([s.wechat_token.get_secret_value(), ts, nonce, encrypt])).encode()
         ).hexdigest()
         body = xmltodict.unparse(
             {"xml": {"ToUserName": "gh_bench", "Encrypt": encrypt}}, full_document=False

@@ -1,36 +1,23 @@
 """SMS settings from the environment (names are part of the project's interface; see sms_gateway/README.md).
 
-``SmsSettings.from_env(os.environ)`` reads every SMS variable; unset or empty variables take the defaults
-below.  The demo values in ``.env.example`` point the Twilio client at the local fake
-(``python -m sms_gateway.twilio.fake``), so ``make run`` works without a Twilio account.
+``SmsSettings.from_env(env)`` reads every SMS variable through :class:`bot.core.env.Env`; unset or empty
+variables take the defaults below.  The demo values in ``.env.example`` point the Twilio client at the local
+fake (``python -m sms_gateway.twilio.fake``), so ``make run`` works without a Twilio account.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.core.env import Env, Secret
 
 PROVIDERS = frozenset({"twilio"})
 DISABLED = frozenset({"", "none", "off", "disabled"})
 # 10 GSM-7 segments (1530 characters) stay under Twilio's 1600-character body limit (error 21617).
 MAX_SEGMENTS = 10
 _SIGNATURE_BRACKETS = re.compile(r"^【(.*)】$")
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = (env.get(name) or "").strip()
-    return float(raw) if raw else default
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    return int(raw) if raw else default
-
-
-def _str(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = env.get(name)
-    return raw.strip() if raw is not None and raw.strip() else default
 
 
 def parse_signature(raw: str) -> str:
@@ -63,7 +50,7 @@ def _delays(raw: str) -> tuple[float, ...]:
 class SmsSettings:
     provider: str = "twilio"  # SMS_PROVIDER: twilio | none
     twilio_account_sid: str = "AC00000000000000000000000000000000"
-    twilio_auth_token: str = ""
+    twilio_auth_token: Secret = field(default_factory=Secret)
     twilio_from_number: str = ""
     twilio_messaging_service_sid: str = ""
     twilio_api_base: str = "https://api.twilio.com"
@@ -91,47 +78,48 @@ class SmsSettings:
         return f"【{self.signature}】" if self.signature else ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SmsSettings:
+    def from_env(cls, env: Mapping[str, str] | Env | None = None) -> SmsSettings:
+        e = Env.of(env)
         d = cls()
-        provider = _str(env, "SMS_PROVIDER", d.provider).lower()
+        provider = e.text("SMS_PROVIDER", d.provider).lower()
         if provider in DISABLED:
             provider = "none"
         elif provider not in PROVIDERS:
             raise ValueError(f"SMS_PROVIDER must be one of {sorted(PROVIDERS)} or none, not {provider!r}")
-        budget = _int(env, "SMS_REPLY_SEGMENT_BUDGET", d.reply_segment_budget)
-        per_message = _int(env, "SMS_MAX_SEGMENTS_PER_MESSAGE", d.max_segments_per_message)
+        budget = e.integer("SMS_REPLY_SEGMENT_BUDGET", d.reply_segment_budget)
+        per_message = e.integer("SMS_MAX_SEGMENTS_PER_MESSAGE", d.max_segments_per_message)
         if not (1 <= budget <= MAX_SEGMENTS and 1 <= per_message <= MAX_SEGMENTS):
             raise ValueError(
                 f"SMS_REPLY_SEGMENT_BUDGET and SMS_MAX_SEGMENTS_PER_MESSAGE must be 1-{MAX_SEGMENTS}"
             )
-        raw_delays = env.get("SMS_RETRY_DELAYS")
-        delays = _delays(raw_delays) if raw_delays and raw_delays.strip() else d.retry_delays
+        raw_delays = e.raw("SMS_RETRY_DELAYS")
+        delays = _delays(raw_delays) if raw_delays else d.retry_delays
         if len(delays) > 2:
             raise ValueError("SMS_RETRY_DELAYS allows at most two delayed retries")
-        signature = env.get("SMS_SIGNATURE")
+        signature = e.given("SMS_SIGNATURE")
         settings = cls(
             provider=provider,
-            twilio_account_sid=_str(env, "TWILIO_ACCOUNT_SID", d.twilio_account_sid),
-            twilio_auth_token=_str(env, "TWILIO_AUTH_TOKEN", d.twilio_auth_token),
-            twilio_from_number=_str(env, "TWILIO_FROM_NUMBER", d.twilio_from_number),
-            twilio_messaging_service_sid=_str(
-                env, "TWILIO_MESSAGING_SERVICE_SID", d.twilio_messaging_service_sid
+            twilio_account_sid=e.text("TWILIO_ACCOUNT_SID", d.twilio_account_sid),
+            twilio_auth_token=e.secret("TWILIO_AUTH_TOKEN"),
+            twilio_from_number=e.text("TWILIO_FROM_NUMBER", d.twilio_from_number),
+            twilio_messaging_service_sid=e.text(
+                "TWILIO_MESSAGING_SERVICE_SID", d.twilio_messaging_service_sid
             ),
-            twilio_api_base=_str(env, "TWILIO_API_BASE", d.twilio_api_base).rstrip("/"),
+            twilio_api_base=e.text("TWILIO_API_BASE", d.twilio_api_base).rstrip("/"),
             signature=parse_signature(signature) if signature is not None else d.signature,
-            public_base_url=_str(env, "PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
-            center_phone=_str(env, "CENTER_PHONE", d.center_phone),
+            public_base_url=e.text("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
+            center_phone=e.text("CENTER_PHONE", d.center_phone),
             reply_segment_budget=budget,
             max_segments_per_message=max(per_message, budget),
-            sync_reply_deadline=_float(env, "SMS_SYNC_REPLY_DEADLINE", d.sync_reply_deadline),
-            send_timeout=_float(env, "SMS_SEND_TIMEOUT", d.send_timeout),
+            sync_reply_deadline=e.number("SMS_SYNC_REPLY_DEADLINE", d.sync_reply_deadline),
+            send_timeout=e.number("SMS_SEND_TIMEOUT", d.send_timeout),
             retry_delays=delays,
-            reconcile_delay=_float(env, "SMS_RECONCILE_DELAY", d.reconcile_delay),
-            throttle_backoff=_float(env, "SMS_THROTTLE_BACKOFF", d.throttle_backoff),
-            throttle_max_retries=_int(env, "SMS_THROTTLE_MAX_RETRIES", d.throttle_max_retries),
-            max_attempts=max(1, _int(env, "SMS_MAX_ATTEMPTS", d.max_attempts)),
-            worker_interval=_float(env, "SMS_WORKER_INTERVAL", d.worker_interval),
-            inbound_dedup_ttl=_int(env, "SMS_INBOUND_DEDUP_TTL", d.inbound_dedup_ttl),
+            reconcile_delay=e.number("SMS_RECONCILE_DELAY", d.reconcile_delay),
+            throttle_backoff=e.number("SMS_THROTTLE_BACKOFF", d.throttle_backoff),
+            throttle_max_retries=e.integer("SMS_THROTTLE_MAX_RETRIES", d.throttle_max_retries),
+            max_attempts=max(1, e.integer("SMS_MAX_ATTEMPTS", d.max_attempts)),
+            worker_interval=e.number("SMS_WORKER_INTERVAL", d.worker_interval),
+            inbound_dedup_ttl=e.integer("SMS_INBOUND_DEDUP_TTL", d.inbound_dedup_ttl),
         )
         if settings.enabled and settings.twilio_messaging_service_sid:
             settings.check_format()

@@ -1,56 +1,72 @@
-"""Settings from the environment.
+"""The gateway's settings, and how the environment is loaded.
 
-Every variable the system reads is declared here (and listed in README.md).  When no ``.env`` file exists
-the demo values in ``.env.example`` are loaded, so a fresh clone runs out of the box.  Real environment
-variables always win over both files.
+Each package declares its own settings class (``SmsSettings``, ``BroadcastSettings``, ``ComplaintSettings``,
+``ApprovalSettings``, ``ProgressSettings``); every one reads the environment through
+:class:`bot.core.env.Env`, and README's "Configuration" table lists every variable they read (a test keeps
+the two equal).
+
+**Modes.** ``GOVBOT_MODE=demo`` runs with the public demo values of ``.env.example`` (read only when there is
+no ``.env``); ``make run`` chooses demo mode when neither ``GOVBOT_MODE`` nor ``.env`` says otherwise, and
+says so on start.  Any other mode is production: ``.env.example`` is never read, and the gateway refuses
+to start while a required secret is empty or equal to a value published in ``.env.example``
+(:mod:`bot.gateway.startup`).  The same refusal applies in demo mode whenever the gateway binds an address
+other than loopback.  Real environment variables always win over ``.env``.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bot.core.env import Env, Secret
+
 ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = ROOT / "var"
+ENV_FILE = ".env"
+DEMO_ENV_FILE = ".env.example"
+MODES = ("demo", "production")
 
 
 def load_env_files(root: Path = ROOT) -> Path | None:
-    """Load ``.env`` (or ``.env.example`` when there is no ``.env``) without overriding real env vars."""
+    """Load ``.env`` when it exists, else ``.env.example`` in demo mode only; real variables win.
+
+    Returns the file loaded, if any."""
+    import os
+
     from dotenv import load_dotenv
 
-    for name in (".env", ".env.example"):
-        path = root / name
-        if path.is_file():
-            load_dotenv(path, override=False)
-            return path
+    env_file = root / ENV_FILE
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+        return env_file
+    demo_file = root / DEMO_ENV_FILE
+    if Env().text("GOVBOT_MODE").lower() == "demo" and demo_file.is_file():
+        load_dotenv(demo_file, override=False)
+        os.environ.setdefault("GOVBOT_MODE", "demo")
+        return demo_file
     return None
 
 
-def _bool(value: str | None, default: bool = False) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+def published_demo_values(root: Path = ROOT) -> dict[str, str]:
+    """The values ``.env.example`` publishes (anyone who read our repository knows them)."""
+    from dotenv import dotenv_values
 
-
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    return float(raw) if raw not in (None, "") else default
-
-
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    return int(raw) if raw not in (None, "") else default
+    path = root / DEMO_ENV_FILE
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v}
 
 
 @dataclass(frozen=True)
 class Settings:
+    mode: str = "production"  # GOVBOT_MODE: demo | production
     # WeChat official account
-    wechat_token: str = "govbot-demo-token"
-    wechat_app_id: str = "wxdemo0000000000"
-    wechat_app_secret: str = "demo-app-secret"
-    wechat_encoding_aes_key: str = ""
+    wechat_token: Secret = field(default_factory=Secret)
+    wechat_app_id: str = ""
+    wechat_app_secret: Secret = field(default_factory=Secret)
+    wechat_encoding_aes_key: Secret = field(default_factory=Secret)
     wechat_message_mode: str = "safe"  # plain | compatible | safe
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timestamp_window: int = 300
@@ -58,7 +74,7 @@ class Settings:
     wechat_max_body_bytes: int = 64 * 1024
     # Service
     public_base_url: str = "http://127.0.0.1:8080"
-    staff_api_token: str = ""
+    staff_api_token: Secret = field(default_factory=Secret)
     redis_url: str = "redis://127.0.0.1:6380/0"  # the private Redis `make run` starts
     database_url: str = f"sqlite+aiosqlite:///{VAR_DIR / 'govbot.db'}"
     rasa_url: str = "http://127.0.0.1:5005"  # one URL, or several comma-separated
@@ -74,43 +90,48 @@ class Settings:
     center_phone: str = "0797-3322110"
     office_hours: str = "周一至周五 上午8:30-12:00，下午14:30-17:30（法定节假日除外）"
     office_hours_spec: str = "mon-fri 08:30-12:00,14:30-17:30"
+    calendar_file: str = ""  # CENTER_CALENDAR_FILE
     timezone: str = "Asia/Shanghai"
-    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def demo(self) -> bool:
+        return self.mode == "demo"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        e = dict(os.environ if env is None else env)
+    def from_env(cls, env: Mapping[str, str] | Env | None = None) -> Settings:
+        e = Env.of(env)
         d = cls()
-        mode = (e.get("WECHAT_MESSAGE_MODE") or d.wechat_message_mode).strip().lower()
-        if mode not in {"plain", "compatible", "safe"}:
-            raise ValueError(f"WECHAT_MESSAGE_MODE must be plain, compatible or safe, not {mode!r}")
         return cls(
-            wechat_token=e.get("WECHAT_TOKEN") or d.wechat_token,
-            wechat_app_id=e.get("WECHAT_APP_ID") or d.wechat_app_id,
-            wechat_app_secret=e.get("WECHAT_APP_SECRET") or d.wechat_app_secret,
-            wechat_encoding_aes_key=e.get("WECHAT_ENCODING_AES_KEY") or d.wechat_encoding_aes_key,
-            wechat_message_mode=mode,
-            wechat_api_base=(e.get("WECHAT_API_BASE") or d.wechat_api_base).rstrip("/"),
-            wechat_timestamp_window=_int(e, "WECHAT_TIMESTAMP_WINDOW", d.wechat_timestamp_window),
-            wechat_reply_deadline=_float(e, "WECHAT_REPLY_DEADLINE", d.wechat_reply_deadline),
-            wechat_max_body_bytes=_int(e, "WECHAT_MAX_BODY_BYTES", d.wechat_max_body_bytes),
-            public_base_url=(e.get("PUBLIC_BASE_URL") or d.public_base_url).rstrip("/"),
-            staff_api_token=e.get("STAFF_API_TOKEN") or d.staff_api_token,
-            redis_url=e.get("REDIS_URL") or d.redis_url,
-            database_url=e.get("DATABASE_URL") or d.database_url,
-            rasa_url=(e.get("RASA_URL") or d.rasa_url).rstrip("/"),
-            rasa_processes=max(1, _int(e, "RASA_PROCESSES", d.rasa_processes)),
-            rasa_timeout=_float(e, "RASA_TIMEOUT", d.rasa_timeout),
-            actions_port=_int(e, "ACTIONS_PORT", d.actions_port),
-            host=e.get("HOST") or d.host,
-            port=_int(e, "PORT", d.port),
-            gateway_workers=max(1, _int(e, "GATEWAY_WORKERS", d.gateway_workers)),
-            log_level=(e.get("LOG_LEVEL") or d.log_level).upper(),
-            center_name=e.get("CENTER_NAME") or d.center_name,
-            center_phone=e.get("CENTER_PHONE") or d.center_phone,
-            office_hours=e.get("CENTER_OFFICE_HOURS") or d.office_hours,
-            office_hours_spec=e.get("CENTER_OFFICE_HOURS_SPEC") or d.office_hours_spec,
-            timezone=e.get("TZ_NAME") or d.timezone,
+            mode=e.choice("GOVBOT_MODE", d.mode, MODES),
+            wechat_token=e.secret("WECHAT_TOKEN"),
+            wechat_app_id=e.text("WECHAT_APP_ID", d.wechat_app_id),
+            wechat_app_secret=e.secret("WECHAT_APP_SECRET"),
+            wechat_encoding_aes_key=e.secret("WECHAT_ENCODING_AES_KEY"),
+            wechat_message_mode=e.choice(
+                "WECHAT_MESSAGE_MODE", d.wechat_message_mode, ("plain", "compatible", "safe")
+            ),
+            wechat_api_base=e.text("WECHAT_API_BASE", d.wechat_api_base).rstrip("/"),
+            wechat_timestamp_window=e.integer("WECHAT_TIMESTAMP_WINDOW", d.wechat_timestamp_window, 1),
+            wechat_reply_deadline=e.number("WECHAT_REPLY_DEADLINE", d.wechat_reply_deadline, 0.0),
+            wechat_max_body_bytes=e.integer("WECHAT_MAX_BODY_BYTES", d.wechat_max_body_bytes, 1),
+            public_base_url=e.text("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
+            staff_api_token=e.secret("STAFF_API_TOKEN"),
+            redis_url=e.text("REDIS_URL", d.redis_url),
+            database_url=e.text("DATABASE_URL", d.database_url),
+            rasa_url=e.text("RASA_URL", d.rasa_url).rstrip("/"),
+            rasa_processes=max(1, e.integer("RASA_PROCESSES", d.rasa_processes)),
+            rasa_timeout=e.number("RASA_TIMEOUT", d.rasa_timeout, 0.1),
+            actions_port=e.integer("ACTIONS_PORT", d.actions_port, 1),
+            host=e.text("HOST", d.host),
+            port=e.integer("PORT", d.port, 0),
+            gateway_workers=max(1, e.integer("GATEWAY_WORKERS", d.gateway_workers)),
+            log_level=e.text("LOG_LEVEL", d.log_level).upper(),
+            center_name=e.text("CENTER_NAME", d.center_name),
+            center_phone=e.text("CENTER_PHONE", d.center_phone),
+            office_hours=e.text("CENTER_OFFICE_HOURS", d.office_hours),
+            office_hours_spec=e.text("CENTER_OFFICE_HOURS_SPEC", d.office_hours_spec),
+            calendar_file=e.text("CENTER_CALENDAR_FILE"),
+            timezone=e.text("TZ_NAME", d.timezone),
         )
 
     @property

@@ -72,6 +72,13 @@ class Env:
         value = self._environ.get(name)
         return value.strip() if value is not None and value.strip() else None
 
+    def given(self, name: str) -> str | None:
+        """The value as set, blank included (None only when unset): for a variable whose empty value
+        means something (``SMS_SIGNATURE=`` switches the signature off)."""
+        self.names.add(name)
+        value = self._environ.get(name)
+        return value.strip() if value is not None else None
+
     def text(self, name: str, default: str = "") -> str:
         value = self.raw(name)
         return default if value is None else value

@@ -13,7 +13,6 @@ the plain week, with a warning in the log.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -53,7 +52,7 @@ class OfficeHours:
     overrides: dict[date, bool] = field(default_factory=dict, hash=False, compare=False)
 
     @classmethod
-    def parse(cls, spec: str, tz: str = "Asia/Shanghai") -> OfficeHours:
+    def parse(cls, spec: str, tz: str = "Asia/Shanghai", calendar_file: str | None = None) -> OfficeHours:
         days_part, _, times_part = spec.strip().partition(" ")
         first, _, last = days_part.partition("-")
         start, end = _DAYS.index(first.lower()), _DAYS.index((last or first).lower())
@@ -61,7 +60,7 @@ class OfficeHours:
         for chunk in times_part.split(","):
             a, _, b = chunk.strip().partition("-")
             periods.append((time.fromisoformat(a), time.fromisoformat(b)))
-        overrides = load_calendar_overrides(os.environ.get("CENTER_CALENDAR_FILE"))
+        overrides = load_calendar_overrides(calendar_file)
         return cls(frozenset(range(start, end + 1)), tuple(periods), ZoneInfo(tz), overrides)
 
     def is_working_day(self, day: date) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapters.wechat.api_client import WeChatAPI, WeChatApiClient
-from bot.adapters.wechat.templates import field_map
 from bot.adapters.wechat.token_service import TokenService
 from bot.core.config import Settings
 from bot.core.db import create_engine, session_factory
@@ -30,12 +28,12 @@ from bot.core.metrics import Metrics
 from bot.domains.complaints import app as complaints_app
 from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.delivery import (
-    DEFAULT_COMPLAINT_TEMPLATE_FIELDS,
     ChannelReplySender,
     SmsReplySender,
     WeChatReplySender,
 )
 from bot.domains.complaints.service import ComplaintService
+from bot.domains.progress.config import ProgressSettings
 from bot.domains.progress.factory import build_progress_notifier
 from bot.domains.progress.notifier import ProgressNotifier
 from bot.gateway.channels.base import Channel
@@ -103,7 +101,11 @@ async def build_services(
     conversation = Conversation(settings, redis, dialogue, LeftMessageBox(sessions), metrics)
     if wechat_api is None:
         tokens = TokenService(
-            redis, http, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base
+            redis,
+            http,
+            settings.wechat_app_id,
+            settings.wechat_app_secret.get_secret_value(),
+            settings.wechat_api_base,
         )
         wechat_api = WeChatApiClient(http, tokens, settings.wechat_api_base)
     kb = KnowledgeBase(sessions, redis, phone=settings.center_phone, office_hours=settings.office_hours)
@@ -122,10 +124,10 @@ async def build_services(
             metrics,
         )
     )
-    sms = sms_settings or SmsSettings.from_env(os.environ)
+    sms = sms_settings or SmsSettings.from_env()
     sms_outbox = None
     if sms.enabled and (sms.twilio_auth_token or sms_settings is not None):
-        bulk = BroadcastSettings.from_env(os.environ)
+        bulk = BroadcastSettings.from_env()
         # Replies and notifications share the broadcast workers' segment budget, ahead of bulk sends.
         provider = RateLimitedProvider(
             provider_for(sms, http), RateLimiter(redis, bulk.rate, bulk.burst), Priority.HIGH
@@ -144,23 +146,18 @@ async def build_services(
         services.broadcasts = BroadcastService(bulk, sessions, channel.outbox.composer)
     elif sms.enabled:
         log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
+    complaint_settings = ComplaintSettings.from_env()
     services.complaints = ComplaintService(
         sessions,
-        settings=ComplaintSettings.from_env(),
+        settings=complaint_settings,
         sender=ChannelReplySender(
             wechat=WeChatReplySender(
-                wechat_api,
-                os.environ.get("WECHAT_COMPLAINT_TEMPLATE_ID") or None,
-                fields=field_map(
-                    os.environ.get("WECHAT_COMPLAINT_TEMPLATE_FIELDS"),
-                    DEFAULT_COMPLAINT_TEMPLATE_FIELDS,
-                    "WECHAT_COMPLAINT_TEMPLATE_FIELDS",
-                ),
+                wechat_api, complaint_settings.template_id or None, fields=complaint_settings.template_fields
             ),
             sms=SmsReplySender(sms_outbox) if sms_outbox is not None else None,
         ),
     )
-    if os.environ.get("PROGRESS_NOTIFIER", "on").lower() not in ("off", "0", "false", "no"):
+    if ProgressSettings.from_env().notifier_enabled:
         services.progress_notifier = build_progress_notifier(
             settings, redis, sessions, wechat=wechat_api, sms=sms_outbox, kb=kb, metrics=metrics, http=http
         )
@@ -181,7 +178,7 @@ def staff_auth_middleware(token: str) -> Callable[..., Awaitable[web.StreamRespo
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ):
+    ) -> web.StreamResponse:
         if request.path.startswith("/api/"):
             given = request.headers.get("Authorization", "")
             expected = f"Bearer {token}"
@@ -250,7 +247,7 @@ def build_app(services: Services) -> web.Application:
     settings = services.settings
     app = web.Application(
         client_max_size=max(settings.wechat_max_body_bytes * 2, 1024 * 1024),
-        middlewares=[staff_auth_middleware(settings.staff_api_token)],
+        middlewares=[staff_auth_middleware(settings.staff_api_token.get_secret_value())],
     )
     app[SERVICES] = services
     app[KB] = services.kb
@@ -259,7 +256,7 @@ def build_app(services: Services) -> web.Application:
         app[BROADCASTS] = services.broadcasts
         broadcast_api.setup_routes(app, BROADCASTS)
     if services.complaints is not None:
-        interval = float(os.environ.get("COMPLAINT_SWEEP_INTERVAL", "300"))
+        interval = services.complaints.settings.sweep_interval
         complaints_app.setup(app, services.complaints, sweep_interval=interval)
     for channel in services.channels:
         app.add_routes(channel.routes())

@@ -27,8 +27,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.gateway.app import build_app, build_services
+    from bot.gateway.startup import check_startup
 
     settings = get_settings()
+    check_startup(settings)
     setup_logging(settings.log_level)
 
     async def _start() -> None:
@@ -81,7 +83,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     url = args.url or f"http://127.0.0.1:{settings.port}"
-    return asyncio.run(chat(url, settings.staff_api_token, args.sender))
+    return asyncio.run(chat(url, settings.staff_api_token.get_secret_value(), args.sender))
 
 
 def _cmd_menu(args: argparse.Namespace) -> int:
@@ -102,7 +104,11 @@ def _cmd_menu(args: argparse.Namespace) -> int:
         redis = aioredis.from_url(settings.redis_url)
         async with aiohttp.ClientSession() as http:
             tokens = TokenService(
-                redis, http, settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base
+                redis,
+                http,
+                settings.wechat_app_id,
+                settings.wechat_app_secret.get_secret_value(),
+                settings.wechat_api_base,
             )
             await WeChatApiClient(http, tokens, settings.wechat_api_base).create_menu(menu.menu)
         await redis.aclose()

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -27,7 +28,12 @@ from urllib.parse import urlparse
 
 from bot.adapters.approval.config import ApprovalSettings
 from bot.core.config import ROOT, VAR_DIR, Settings, get_settings
+from bot.core.env import Env
 from bot.core.processes import port_open
+from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.progress.config import ProgressSettings
+from sms_gateway.broadcast.config import BroadcastSettings
+from sms_gateway.config import SmsSettings
 
 DIALOGUES = ROOT / "dialogues"
 MODELS = DIALOGUES / "models"
@@ -37,7 +43,6 @@ RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 RASA_RUNTIME = "bot.rasa_process.runtime"
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6380/0"
 LOCAL = ("127.0.0.1", "localhost")
-TEMPLATE_VARS = ("PROGRESS_TEMPLATE_ID", "WECHAT_COMPLAINT_TEMPLATE_ID")
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "jieba_dict")
 
 
@@ -185,8 +190,10 @@ def start_private_redis(sup: Supervisor) -> str:
 
 def run_all() -> int:
     from bot.core.config import load_env_files
+    from bot.gateway.startup import check_startup
 
     env_file = load_env_files()
+    check_startup(get_settings())
     sup = Supervisor()
     stopping = False
 
@@ -198,19 +205,31 @@ def run_all() -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         say(f"配置文件: {env_file.name if env_file else '(仅环境变量)'}")
-        if not os.environ.get("REDIS_URL"):
-            os.environ["REDIS_URL"] = start_private_redis(sup)
         settings = get_settings()
+        if settings.demo:
+            say(
+                "演示模式 (GOVBOT_MODE=demo)：使用 .env.example 中公开的演示值，只监听本机；"
+                "生产请设置 GOVBOT_MODE=production"
+            )
+        if not Env().raw("REDIS_URL"):
+            redis_url = start_private_redis(sup)
+            os.environ["REDIS_URL"] = redis_url  # for every process started below
+            settings = dataclasses.replace(settings, redis_url=redis_url)
+        sms = SmsSettings.from_env()
         asyncio.run(_prepare_data(settings))
         train_if_needed()
         api = urlparse(settings.wechat_api_base)
         if api.hostname in LOCAL:
-            templates = [t for t in (os.environ.get(k) for k in TEMPLATE_VARS) if t]
+            templates = [
+                t
+                for t in (ProgressSettings.from_env().template_id, ComplaintSettings.from_env().template_id)
+                if t
+            ]
             sup.start(
                 "wechat-api-fake",
                 [sys.executable, "-m", "bot.adapters.wechat.fake_api", "--host", "127.0.0.1",
                  "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
-                 "--app-secret", settings.wechat_app_secret,
+                 "--app-secret", settings.wechat_app_secret.get_secret_value(),
                  *[arg for t in templates for arg in ("--template-id", t)]],
             )  # fmt: skip
         approval = ApprovalSettings.from_env()
@@ -219,20 +238,17 @@ def run_all() -> int:
                 "approval-reference-backend",
                 [sys.executable, "-m", "bot.adapters.approval.reference_backend", "--host", "127.0.0.1",
                  "--port", str(approval.reference_port), "--db", str(approval.reference_db),
-                 *(["--token", approval.api_token] if approval.api_token else [])],
+                 *(["--token", approval.api_token.get_secret_value()] if approval.api_token else [])],
             )  # fmt: skip
-        twilio = urlparse(os.environ.get("TWILIO_API_BASE", ""))
-        if os.environ.get("SMS_PROVIDER", "twilio") == "twilio" and twilio.hostname in (
-            "127.0.0.1",
-            "localhost",
-        ):
+        twilio = urlparse(sms.twilio_api_base)
+        if sms.provider == "twilio" and twilio.hostname in LOCAL:
             sup.start(
                 "twilio-fake",
                 [sys.executable, "-m", "sms_gateway.twilio.fake", "--host", "127.0.0.1",
                  "--port", str(twilio.port or 80)],
             )  # fmt: skip
-        if os.environ.get("SMS_PROVIDER", "twilio") == "twilio" and os.environ.get("TWILIO_AUTH_TOKEN"):
-            for i in range(int(os.environ.get("BROADCAST_WORKERS", "1"))):
+        if sms.provider == "twilio" and sms.twilio_auth_token:
+            for i in range(BroadcastSettings.from_env().workers):
                 sup.start(f"broadcast-worker-{i + 1}", [sys.executable, "-m", "sms_gateway.broadcast.worker"])
         sup.start("actions", [sys.executable, "-m", "bot", "actions"])
         for name, port in local_rasa_servers(settings):

@@ -22,9 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -45,9 +44,8 @@ EXCLUSION_TEXT = {"invalid": "号码无效", "duplicate": "号码重复", "opted
 
 
 def make_service(
-    sessions: async_sessionmaker[AsyncSession], env: dict[str, str] | None = None
+    sessions: async_sessionmaker[AsyncSession], env: Mapping[str, str] | None = None
 ) -> BroadcastService:
-    env = dict(os.environ) if env is None else env
     sms = SmsSettings.from_env(env)
     composer = Composer(
         sms.signature,

@@ -1,4 +1,4 @@
-"""Broadcast settings from the environment (``BroadcastSettings.from_env(os.environ)``).
+"""Broadcast settings from the environment (``BroadcastSettings.from_env(env)``).
 
 | Variable | Default | Meaning |
 | --- | --- | --- |
@@ -12,6 +12,8 @@
 | ``BROADCAST_CLAIM_IDLE`` | ``60`` | seconds before another worker reclaims unacknowledged queue entries |
 | ``BROADCAST_MAX_RECIPIENTS`` | ``50000`` | largest list per campaign (larger uploads are rejected whole) |
 | ``BROADCAST_MAX_UPLOAD_MB`` | ``20`` | largest upload |
+| ``BROADCAST_POLL_INTERVAL`` | ``0.25`` | seconds between workers' reads of campaign states |
+| ``BROADCAST_WORKERS`` | ``1`` | worker processes ``make run`` starts |
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
+
+from bot.core.env import Env
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -40,17 +44,6 @@ def format_window(start: int, end: int) -> str:
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
 
 
-def _on(raw: str | None, default: bool) -> bool:
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in ("1", "on", "true", "yes"):
-        return True
-    if value in ("0", "off", "false", "no"):
-        return False
-    raise ValueError(f"expected on/off, got {raw!r}")
-
-
 @dataclass(frozen=True)
 class BroadcastSettings:
     approval_required: bool = True
@@ -64,36 +57,34 @@ class BroadcastSettings:
     max_recipients: int = 50_000
     max_upload_bytes: int = 20 * 1024 * 1024
     poll_interval: float = 0.25  # how often workers re-read campaign states (pause/cancel latency)
+    workers: int = 1  # worker processes `make run` starts
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BroadcastSettings:
+    def from_env(cls, env: Mapping[str, str] | Env | None = None) -> BroadcastSettings:
+        e = Env.of(env)
         d = cls()
-
-        def num(name: str, default: float) -> float:
-            raw = (env.get(name) or "").strip()
-            return float(raw) if raw else default
-
-        rate = num("BROADCAST_RATE", d.rate)
-        burst = num("BROADCAST_BURST", d.burst)
+        rate = e.number("BROADCAST_RATE", d.rate)
+        burst = e.number("BROADCAST_BURST", d.burst)
         if rate <= 0 or burst < 1:
             raise ValueError("BROADCAST_RATE must be > 0 and BROADCAST_BURST >= 1")
-        tz = (env.get("BROADCAST_TIMEZONE") or "").strip() or d.timezone
+        tz = e.text("BROADCAST_TIMEZONE", d.timezone)
         ZoneInfo(tz)  # raises for an unknown zone
-        window = env.get("BROADCAST_WINDOW")
+        window = e.raw("BROADCAST_WINDOW")
         return cls(
-            approval_required=_on(env.get("BROADCAST_APPROVAL"), d.approval_required),
+            approval_required=e.flag("BROADCAST_APPROVAL", d.approval_required),
             rate=rate,
             burst=burst,
-            window=parse_window(window) if window and window.strip() else d.window,
+            window=parse_window(window) if window else d.window,
             timezone=tz,
-            concurrency=max(1, int(num("BROADCAST_CONCURRENCY", d.concurrency))),
-            batch=max(1, int(num("BROADCAST_BATCH", d.batch))),
-            claim_idle=max(0.5, num("BROADCAST_CLAIM_IDLE", d.claim_idle)),
-            max_recipients=max(1, int(num("BROADCAST_MAX_RECIPIENTS", d.max_recipients))),
-            max_upload_bytes=int(num("BROADCAST_MAX_UPLOAD_MB", d.max_upload_bytes / 1048576) * 1048576),
-            poll_interval=num("BROADCAST_POLL_INTERVAL", d.poll_interval),
+            concurrency=max(1, int(e.number("BROADCAST_CONCURRENCY", d.concurrency))),
+            batch=max(1, int(e.number("BROADCAST_BATCH", d.batch))),
+            claim_idle=max(0.5, e.number("BROADCAST_CLAIM_IDLE", d.claim_idle)),
+            max_recipients=max(1, int(e.number("BROADCAST_MAX_RECIPIENTS", d.max_recipients))),
+            max_upload_bytes=int(e.number("BROADCAST_MAX_UPLOAD_MB", d.max_upload_bytes / 1048576) * 1048576),
+            poll_interval=e.number("BROADCAST_POLL_INTERVAL", d.poll_interval),
+            workers=e.integer("BROADCAST_WORKERS", d.workers, 0),
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import eventloop
 from bot.core.db import create_engine, session_factory
+from bot.core.env import Env
 from bot.core.metrics import Metrics
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.engine import BroadcastWorker
@@ -77,8 +77,8 @@ async def main_async(concurrency: int | None = None) -> None:
     from bot.core.config import get_settings
 
     base = get_settings()
-    sms = SmsSettings.from_env(os.environ)
-    settings = BroadcastSettings.from_env(os.environ)
+    sms = SmsSettings.from_env()
+    settings = BroadcastSettings.from_env()
     async with open_stack(base.database_url, base.redis_url, sms, settings) as stack:
         worker = BroadcastWorker(
             stack.service, stack.outbox, stack.redis, stack.limiter, concurrency=concurrency
@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         "--concurrency", type=int, default=None, help="sends in flight (BROADCAST_CONCURRENCY)"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=Env().text("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(name)s %(message)s"
+    )
     eventloop.run(main_async(args.concurrency))
 
 

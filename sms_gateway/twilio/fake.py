@@ -10,7 +10,7 @@ state.  As its own process (defaults from the TWILIO_* environment variables)::
         [--callbacks-before-response]
 
 Twilio API (fields, status values and the resource shape follow Twilio's OpenAPI description, a copy of
-which is in ``spec/``; ``tests/test_sms_fake_conformance.py`` keeps the two in step):
+which is in ``spec/``; ``tests/sms/test_fake_conformance.py`` keeps the two in step):
 
 * Basic auth (AccountSid / AuthToken) on every call: 401 ``20003`` otherwise; another account's path: 404.
 * ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form): ``To`` required (21604) and E.164
@@ -55,7 +55,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import os
 import re
 import secrets
 import time
@@ -72,6 +71,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from bot.core.env import Env
 from bot.core.eventloop import new_event_loop
 from sms_gateway.segments import count as count_segments
 
@@ -768,23 +768,24 @@ def build_app(
 
 
 def main(argv: list[str] | None = None) -> None:
-    env = os.environ
+    env = Env()
     parser = argparse.ArgumentParser(description="Fake Twilio Messages API for tests and demos")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8182)
-    parser.add_argument("--account-sid", default=env.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT_SID)
-    parser.add_argument("--auth-token", default=env.get("TWILIO_AUTH_TOKEN") or DEFAULT_AUTH_TOKEN)
+    parser.add_argument("--account-sid", default=env.text("TWILIO_ACCOUNT_SID", DEFAULT_ACCOUNT_SID))
+    parser.add_argument("--auth-token", default=env.text("TWILIO_AUTH_TOKEN", DEFAULT_AUTH_TOKEN))
     parser.add_argument("--from-number", action="append", default=None)
-    parser.add_argument("--messaging-service-sid", default=env.get("TWILIO_MESSAGING_SERVICE_SID") or None)
+    parser.add_argument("--messaging-service-sid", default=env.raw("TWILIO_MESSAGING_SERVICE_SID"))
     parser.add_argument("--inbound-url", default=None, help="where inbound SMS are posted (our /sms/twilio)")
     parser.add_argument("--callback-delay", type=float, default=0.2)
     parser.add_argument("--callback-on-queued", action="store_true")
     parser.add_argument("--callbacks-before-response", action="store_true")
     args = parser.parse_args(argv)
-    from_numbers = tuple(args.from_number or [env.get("TWILIO_FROM_NUMBER") or DEFAULT_FROM])
+    from_numbers = tuple(args.from_number or [env.text("TWILIO_FROM_NUMBER", DEFAULT_FROM)])
     inbound_url = args.inbound_url
-    if inbound_url is None and env.get("PUBLIC_BASE_URL"):
-        inbound_url = env["PUBLIC_BASE_URL"].rstrip("/") + "/sms/twilio"
+    public_base_url = env.raw("PUBLIC_BASE_URL")
+    if inbound_url is None and public_base_url:
+        inbound_url = public_base_url.rstrip("/") + "/sms/twilio"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s fake-twilio %(levelname)s %(message)s")
     app = build_app(
         args.account_sid,

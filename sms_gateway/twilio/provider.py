@@ -152,12 +152,12 @@ class TwilioProvider:
 
     def __init__(self, settings: SmsSettings, http: aiohttp.ClientSession) -> None:
         self._s = settings
-        self._validator = RequestValidator(settings.twilio_auth_token)
+        self._validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
         self._timeout = settings.send_timeout
         self._http = SharedSessionTwilioHttpClient(http, settings.send_timeout)
         self._client = Client(
             settings.twilio_account_sid,
-            settings.twilio_auth_token,
+            settings.twilio_auth_token.get_secret_value(),
             http_client=self._http,
             # not os.environ: TWILIO_EDGE/TWILIO_REGION there would rewrite the API host
             environment={"TWILIO_ACCOUNT_SID": settings.twilio_account_sid},
@@ -167,7 +167,9 @@ class TwilioProvider:
         account = settings.twilio_account_sid
         base = settings.twilio_api_base.rstrip("/")
         self._messages_url = f"{base}/2010-04-01/Accounts/{account}/Messages.json"
-        token = base64.b64encode(f"{account}:{settings.twilio_auth_token}".encode()).decode("ascii")
+        token = base64.b64encode(
+            f"{account}:{settings.twilio_auth_token.get_secret_value()}".encode()
+        ).decode("ascii")
         self._headers = {
             "Authorization": f"Basic {token}",
             "User-Agent": f"twilio-python/{twilio_version} (govbot) Python/{platform.python_version()}",

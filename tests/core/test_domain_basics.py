@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.core.config import Settings
 from bot.core.office_hours import OfficeHours
 from bot.core.textnorm import normalize
 from bot.gateway.channels.textsplit import pack, split_by_bytes, utf8_len
@@ -104,17 +105,17 @@ def test_training_fingerprint_tracks_training_inputs(tmp_path: Path) -> None:
     assert model_is_current(tmp_path)
 
 
-def test_calendar_overrides_cover_years_the_package_lacks(tmp_path: Path, monkeypatch) -> None:
+def test_calendar_overrides_cover_years_the_package_lacks(tmp_path: Path) -> None:
     from datetime import date
 
     path = tmp_path / "calendar.txt"
     path.write_text("# 2027 schedule\n2027-01-01 holiday\n2027-02-06 workday  # 调休\n", encoding="utf-8")
-    monkeypatch.setenv("CENTER_CALENDAR_FILE", str(path))
-    hours = OfficeHours.parse("mon-fri 08:30-12:00,14:30-17:30")
+    settings = Settings.from_env({"CENTER_CALENDAR_FILE": str(path)})
+    hours = OfficeHours.parse("mon-fri 08:30-12:00,14:30-17:30", calendar_file=settings.calendar_file)
     assert hours.is_working_day(date(2027, 1, 1)) is False  # a Friday, but 元旦
     assert hours.is_working_day(date(2027, 2, 6)) is True  # a Saturday made a workday
     assert hours.is_working_day(date(2027, 1, 4)) is True  # plain week otherwise
     assert hours.is_working_day(date(2026, 10, 1)) is False  # the package still answers for 2026
     path.write_text("2027-01-01 maybe\n", encoding="utf-8")
     with pytest.raises(ValueError, match="expected"):
-        OfficeHours.parse("mon-fri 08:30-12:00")
+        OfficeHours.parse("mon-fri 08:30-12:00", calendar_file=str(path))

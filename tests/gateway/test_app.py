@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from bot.core.config import Settings
+from bot.core.env import Secret
 from bot.core.logs import JsonFormatter
 from bot.core.masking import mask_name, mask_phone, mask_sender, mask_text
 from bot.gateway.app import build_app, build_services
@@ -26,7 +27,11 @@ from bot.gateway.conversation.sender_lock import SenderTurns
 @pytest.fixture
 def make_app(aiohttp_client, redis_client, sqlite_url):
     async def _make(dialogue=None, **overrides):
-        values = {"database_url": sqlite_url, "staff_api_token": "s3cret", "wechat_message_mode": "plain"}
+        values = {
+            "database_url": sqlite_url,
+            "staff_api_token": Secret("s3cret"),
+            "wechat_message_mode": "plain",
+        }
         settings = dataclasses.replace(Settings(), **{**values, **overrides})
         services = await build_services(settings, redis=redis_client, dialogue=dialogue or ScriptedDialogue())
         return await aiohttp_client(build_app(services))
@@ -55,7 +60,7 @@ async def test_staff_api_requires_bearer_token(make_app, label, headers, status)
 
 
 async def test_staff_api_disabled_without_token(make_app) -> None:
-    client = await make_app(staff_api_token="")
+    client = await make_app(staff_api_token=Secret(""))
     resp = await client.post(
         "/api/chat", json={"sender": "t", "text": "x"}, headers={"Authorization": "Bearer "}
     )
@@ -216,13 +221,13 @@ def test_settings_from_env_reads_every_name() -> None:
         }
     )  # fmt: skip
     assert (s.wechat_token, s.wechat_app_id, s.wechat_app_secret, s.wechat_encoding_aes_key) == (
-        "t",
+        Secret("t"),
         "wxa",
-        "sec",
-        "k",
+        Secret("sec"),
+        Secret("k"),
     )
     assert s.wechat_message_mode == "compatible" and s.wechat_api_base == "http://x"
-    assert s.public_base_url == "https://bot.example.gov.cn" and s.staff_api_token == "st"
+    assert s.public_base_url == "https://bot.example.gov.cn" and s.staff_api_token == Secret("st")
     assert (s.redis_url, s.database_url, s.rasa_url) == (
         "redis://r:1/2",
         "postgresql+asyncpg://u@h/db",
@@ -243,7 +248,8 @@ def test_env_example_configures_a_working_demo() -> None:
 
     values = dotenv_values(ROOT / ".env.example")
     s = Settings.from_env({k: v or "" for k, v in values.items()})
-    assert s.wechat_message_mode == "safe" and len(s.wechat_encoding_aes_key) == 43
+    assert s.demo and s.wechat_message_mode == "safe"
+    assert len(s.wechat_encoding_aes_key.get_secret_value()) == 43
     assert s.staff_api_token and s.wechat_api_base.startswith("http://127.0.0.1")
 
 

@@ -26,6 +26,7 @@ from bot.adapters.approval import (
 )
 from bot.adapters.approval.reference_backend import ReferenceBackend, build_app
 from bot.adapters.approval.ticket import make_ticket
+from bot.core.env import Secret
 from bot.core.metrics import Metrics
 from tests.support.progress import APPLICANT_PHONE, ID_NUMBER, ITEM_3D, RefHarness, fast_settings
 
@@ -207,7 +208,8 @@ async def test_mapping_file_maps_a_differently_shaped_backend(
     server = await aiohttp_server(vendor_app(statuses))
     mapping_file = tmp_path / "vendor.json"
     mapping_file.write_text(json.dumps(VENDOR_MAPPING, ensure_ascii=False), encoding="utf-8")
-    settings = fast_settings(str(server.make_url("")).rstrip("/"), mapping_file=mapping_file, api_token="k1")
+    url = str(server.make_url("")).rstrip("/")
+    settings = fast_settings(url, mapping_file=mapping_file, api_token=Secret("k1"))
     backend = HttpApprovalBackend(settings, redis_client)
     try:
         case = await backend.get_case(VENDOR_TICKET, fresh=True)
@@ -414,7 +416,7 @@ async def test_auth_token(aiohttp_server, redis_client: aioredis.Redis, tmp_path
     url = str(server.make_url("")).rstrip("/")
     case = await ref.create_case(item_code=ITEM_3D, applicant_name="王五", applicant_phone="13700001111")
     without = HttpApprovalBackend(fast_settings(url), redis_client)
-    with_token = HttpApprovalBackend(fast_settings(url, api_token="s3cret-token"), redis_client)
+    with_token = HttpApprovalBackend(fast_settings(url, api_token=Secret("s3cret-token")), redis_client)
     caplog.set_level(logging.INFO)
     try:
         with pytest.raises(ApprovalUnavailable) as info:

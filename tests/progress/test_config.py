@@ -13,6 +13,7 @@ from bot.adapters.approval.config import ApprovalSettings
 from bot.adapters.approval.mapping import DEFAULT_MAPPING_FILE
 from bot.core.config import Settings
 from bot.core.db import create_engine, session_factory
+from bot.core.env import Secret
 from bot.domains.progress.config import DEFAULT_TEMPLATE_FIELDS, ProgressSettings
 from bot.domains.progress.factory import build_progress_notifier, build_progress_service
 from bot.domains.progress.service import LookupResult
@@ -44,7 +45,7 @@ def test_approval_settings_defaults_and_env(tmp_path: Path) -> None:
         "APPROVAL_REFERENCE_DB": str(tmp_path / "a.db"),
     }
     s = ApprovalSettings.from_env(env)
-    assert s.api_base == "https://spxt.example.gov.cn/api" and s.api_token == "t0k"
+    assert s.api_base == "https://spxt.example.gov.cn/api" and s.api_token == Secret("t0k")
     assert s.mapping_file == tmp_path / "m.json" and s.timeout == 0.8 and s.budget == 2.0
     assert s.retries == 0 and s.breaker_failures == 1  # clamped
     assert (s.cache_ttl, s.breaker_window, s.breaker_open) == (10.0, 60.0, 45.0)

@@ -19,6 +19,7 @@ from bot.adapters.wechat.api_client import WeChatApiClient
 from bot.adapters.wechat.token_service import TokenService
 from bot.core.config import Settings
 from bot.core.db import create_engine, session_factory
+from bot.core.env import Secret
 from bot.domains.progress.config import ProgressSettings
 from bot.domains.progress.notifier import ProgressNotifier
 from bot.domains.progress.replies import Replies, ReplyContext
@@ -73,10 +74,10 @@ async def test_signed_wechat_lookup_then_one_notification_with_two_workers(
     api_base = str(fake_wechat.make_url("")).rstrip("/")
     settings = dataclasses.replace(
         Settings(),
-        wechat_token=TOKEN,
+        wechat_token=Secret(TOKEN),
         wechat_app_id=APP_ID,
-        wechat_app_secret=APP_SECRET,
-        wechat_encoding_aes_key=AES_KEY,
+        wechat_app_secret=Secret(APP_SECRET),
+        wechat_encoding_aes_key=Secret(AES_KEY),
         wechat_message_mode="safe",
         wechat_api_base=api_base,
         database_url=database_url,

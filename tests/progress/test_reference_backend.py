@@ -24,6 +24,7 @@ from bot.adapters.approval.reference_backend import (
 )
 from bot.adapters.approval.ticket import is_valid_ticket, make_ticket
 from bot.core.config import ROOT
+from bot.core.env import Secret
 from bot.core.processes import module_process
 from tests.support.progress import ITEM_3D, ITEM_NOW, TZ, RefHarness, fast_settings, local, working_days
 
@@ -215,7 +216,8 @@ async def backend_process(tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_real_process_through_the_adapter(backend_process: str, redis_client: aioredis.Redis) -> None:
-    adapter = HttpApprovalBackend(fast_settings(backend_process, api_token="proc-token"), redis_client)
+    settings = fast_settings(backend_process, api_token=Secret("proc-token"))
+    adapter = HttpApprovalBackend(settings, redis_client)
     headers = {"Authorization": "Bearer proc-token"}
     try:
         batch = await adapter.changes_since(None, limit=500)

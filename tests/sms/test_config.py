@@ -10,6 +10,7 @@ from sqlalchemy import inspect
 
 from bot.core.config import ROOT
 from bot.core.db import Base, create_engine
+from bot.core.env import Secret
 from bot.core.phone import to_e164
 from bot.gateway.channels.sms import build_sms_channel
 from sms_gateway import models  # noqa: F401 - registers the SMS tables on Base.metadata
@@ -43,7 +44,7 @@ def test_every_variable_is_read() -> None:
     s = SmsSettings.from_env(DEMO_ENV)
     assert s.provider == "twilio" and s.enabled
     assert s.twilio_account_sid == DEMO_ENV["TWILIO_ACCOUNT_SID"]
-    assert s.twilio_auth_token == "demo-twilio-auth-token"
+    assert s.twilio_auth_token == Secret("demo-twilio-auth-token")
     assert s.twilio_from_number == "+15005550006" and s.twilio_messaging_service_sid == ""
     assert s.twilio_api_base == "http://127.0.0.1:8182"
     assert s.signature == "县行政服务中心" and s.signature_prefix == "【县行政服务中心】"

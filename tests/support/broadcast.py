@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import unused_port
 
 from bot.core.config import ROOT
+from bot.core.env import Secret
 from bot.core.processes import module_process
 from sms_gateway.config import SmsSettings
 from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
@@ -37,7 +38,7 @@ async def fake_twilio_process(callback_delay: float = 3600.0) -> AsyncIterator[s
 def sms_settings(api_base: str, **overrides: Any) -> SmsSettings:
     values: dict[str, Any] = {
         "twilio_account_sid": ACCOUNT_SID,
-        "twilio_auth_token": AUTH_TOKEN,
+        "twilio_auth_token": Secret(AUTH_TOKEN),
         "twilio_from_number": FROM_NUMBER,
         "twilio_api_base": api_base,
         "public_base_url": f"http://127.0.0.1:{unused_port()}",  # nobody listens: callbacks are lost

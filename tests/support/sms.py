@@ -1,6 +1,6 @@
 """A test harness for the SMS channel over real HTTP: the Twilio fake and the gateway's SMS routes each on
 their own local port, a real database and Redis, the scripted dialogue engine, and requests signed the way
-Twilio signs them.  Used by tests/test_sms_*.py (and handy for benchmarks)."""
+Twilio signs them.  Used by tests/sms/, tests/complaints/ and tests/progress/ (and handy for benchmarks)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.core.clock import utcnow
 from bot.core.config import Settings
 from bot.core.db import create_engine, session_factory
+from bot.core.env import Secret
 from bot.core.metrics import Metrics
 from bot.gateway.channels.sms import SmsChannel, build_sms_channel
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
@@ -224,7 +225,7 @@ async def start_harness(
         SmsSettings(),
         provider="twilio",
         twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
+        twilio_auth_token=Secret(AUTH_TOKEN),
         twilio_from_number=FROM_NUMBER,
         twilio_api_base=api_base,
         signature=SIGNATURE,

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from wechatpy.crypto import WeChatCrypto
 
 from bot.core.config import Settings
+from bot.core.env import Secret
 
 TOKEN = "test-token"
 APP_ID = "wx1234567890abcdef"
@@ -108,14 +109,14 @@ def decrypt_reply(
 def settings_for(mode: str, api_base: str, db_url: str, **overrides: Any) -> Settings:
     return dataclasses.replace(
         Settings(),
-        wechat_token=TOKEN,
+        wechat_token=Secret(TOKEN),
         wechat_app_id=APP_ID,
-        wechat_app_secret=APP_SECRET,
-        wechat_encoding_aes_key=AES_KEY,
+        wechat_app_secret=Secret(APP_SECRET),
+        wechat_encoding_aes_key=Secret(AES_KEY),
         wechat_message_mode=mode,
         wechat_api_base=api_base,
         database_url=db_url,
-        staff_api_token="staff-token",
+        staff_api_token=Secret("staff-token"),
         **overrides,
     )
 

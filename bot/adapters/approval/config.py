@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.adapters.approval.mapping import DEFAULT_MAPPING_FILE
 from bot.core.config import VAR_DIR
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    return float(raw) if raw not in (None, "") else default
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    return int(raw) if raw not in (None, "") else default
+from bot.core.env import Env, Secret
 
 
 @dataclass(frozen=True)
@@ -32,7 +22,7 @@ class ApprovalSettings:
     ``APPROVAL_REFERENCE_DB`` (the demo backend's port and SQLite file)."""
 
     api_base: str = "http://127.0.0.1:8183"
-    api_token: str = ""
+    api_token: Secret = field(default_factory=Secret)
     mapping_file: Path = DEFAULT_MAPPING_FILE
     timeout: float = 1.5
     retries: int = 2
@@ -46,20 +36,20 @@ class ApprovalSettings:
     reference_db: Path = VAR_DIR / "approval.db"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ApprovalSettings:
-        e = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str] | Env | None = None) -> ApprovalSettings:
+        e = Env.of(env)
         d = cls()
         return cls(
-            api_base=(e.get("APPROVAL_API_BASE") or d.api_base).rstrip("/"),
-            api_token=e.get("APPROVAL_API_TOKEN") or d.api_token,
-            mapping_file=Path(e.get("APPROVAL_MAPPING_FILE") or d.mapping_file),
-            timeout=_float(e, "APPROVAL_TIMEOUT", d.timeout),
-            retries=max(0, _int(e, "APPROVAL_RETRIES", d.retries)),
-            budget=_float(e, "APPROVAL_BUDGET", d.budget),
-            cache_ttl=_float(e, "APPROVAL_CACHE_TTL", d.cache_ttl),
-            breaker_failures=max(1, _int(e, "APPROVAL_BREAKER_FAILURES", d.breaker_failures)),
-            breaker_window=_float(e, "APPROVAL_BREAKER_WINDOW", d.breaker_window),
-            breaker_open=_float(e, "APPROVAL_BREAKER_OPEN", d.breaker_open),
-            reference_port=_int(e, "APPROVAL_REFERENCE_PORT", d.reference_port),
-            reference_db=Path(e.get("APPROVAL_REFERENCE_DB") or d.reference_db),
+            api_base=e.text("APPROVAL_API_BASE", d.api_base).rstrip("/"),
+            api_token=e.secret("APPROVAL_API_TOKEN"),
+            mapping_file=Path(e.text("APPROVAL_MAPPING_FILE", str(d.mapping_file))),
+            timeout=e.number("APPROVAL_TIMEOUT", d.timeout, 0.01),
+            retries=max(0, e.integer("APPROVAL_RETRIES", d.retries)),
+            budget=e.number("APPROVAL_BUDGET", d.budget, 0.01),
+            cache_ttl=e.number("APPROVAL_CACHE_TTL", d.cache_ttl, 0.0),
+            breaker_failures=max(1, e.integer("APPROVAL_BREAKER_FAILURES", d.breaker_failures)),
+            breaker_window=e.number("APPROVAL_BREAKER_WINDOW", d.breaker_window, 0.0),
+            breaker_open=e.number("APPROVAL_BREAKER_OPEN", d.breaker_open, 0.0),
+            reference_port=e.integer("APPROVAL_REFERENCE_PORT", d.reference_port, 1),
+            reference_db=Path(e.text("APPROVAL_REFERENCE_DB", str(d.reference_db))),
         )

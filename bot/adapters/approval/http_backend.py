@@ -84,7 +84,7 @@ class HttpApprovalBackend:
         headers = {"Accept": "application/json"}
         if self.settings.api_token:
             scheme = self.mapping.auth_scheme
-            token = self.settings.api_token
+            token = self.settings.api_token.get_secret_value()
             headers[self.mapping.auth_header] = f"{scheme} {token}" if scheme else token
         return headers
 

@@ -60,7 +60,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import re
 import secrets
 import time
@@ -71,6 +70,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+
+from bot.core.env import Env
 
 log = logging.getLogger(__name__)
 
@@ -721,8 +722,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8181)
-    parser.add_argument("--app-id", default=os.environ.get("WECHAT_APP_ID") or DEFAULT_APP_ID)
-    parser.add_argument("--app-secret", default=os.environ.get("WECHAT_APP_SECRET") or DEFAULT_APP_SECRET)
+    parser.add_argument("--app-id", default=Env().text("WECHAT_APP_ID", DEFAULT_APP_ID))
+    parser.add_argument("--app-secret", default=Env().text("WECHAT_APP_SECRET", DEFAULT_APP_SECRET))
     parser.add_argument(
         "--enforce-cs-window", action="store_true", help="45015/45047 outside the customer-service window"
     )

@@ -6,16 +6,29 @@ COMPLAINT_MAX_EXTENSION_DAYS total extension allowed (default 10)
 COMPLAINT_RECTIFY_DAYS       working days to rectify after a 差评 (default 5)
 COMPLAINT_DUPLICATE_HOURS    same citizen + same respondent within this many hours → offer 并单 (default 72)
 COMPLAINT_ESCALATE_EVERY     working days overdue per further 督办 level (default 2; levels 1–3)
-OPEN311_API_KEYS             comma-separated API keys accepted by Open311 POST /requests
+COMPLAINT_SWEEP_INTERVAL     seconds between sweeps (督办 escalation, notice retries; default 300)
+OPEN311_API_KEYS             comma-separated API keys accepted by Open311 POST /requests (a secret)
+WECHAT_COMPLAINT_TEMPLATE_ID      WeChat template telling the citizen a complaint was answered
+WECHAT_COMPLAINT_TEMPLATE_FIELDS  JSON mapping roles (number, status, result, time) to the template's keys
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.adapters.wechat.templates import field_map
+from bot.core.env import ConfigError, Env
 from bot.domains.complaints.states import Kind
+
+# Role → the WeChat template's field key.  The defaults fit a 政务服务 "投诉处理结果通知" template with the
+# fields 投诉编号 (character_string), 处理状态 (phrase), 处理结果 (thing), 答复时间 (time).
+DEFAULT_TEMPLATE_FIELDS: dict[str, str] = {
+    "number": "character_string1",
+    "status": "phrase2",
+    "result": "thing3",
+    "time": "time4",
+}
 
 
 def _answer_days(raw: str) -> dict[Kind, int]:
@@ -23,7 +36,10 @@ def _answer_days(raw: str) -> dict[Kind, int]:
     for part in raw.split(","):
         name, sep, value = part.partition("=")
         if sep:
-            days[Kind(name.strip())] = int(value)
+            try:
+                days[Kind(name.strip())] = int(value)
+            except ValueError:
+                raise ConfigError(f"COMPLAINT_ANSWER_DAYS: {part.strip()!r} is not kind=days") from None
     return days
 
 
@@ -38,19 +54,27 @@ class ComplaintSettings:
     max_supervision_level: int = 3
     max_reopens: int = 1
     notice_max_attempts: int = 5
-    open311_api_keys: frozenset[str] = frozenset()
+    open311_api_keys: frozenset[str] = field(default=frozenset(), repr=False)  # secrets: never printed
+    sweep_interval: float = 300.0
+    template_id: str = ""  # WECHAT_COMPLAINT_TEMPLATE_ID; empty: no template notices
+    template_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ComplaintSettings:
-        e = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str] | Env | None = None) -> ComplaintSettings:
+        e = Env.of(env)
+        d = cls()
+        var = "WECHAT_COMPLAINT_TEMPLATE_FIELDS"
         return cls(
-            answer_days=_answer_days(e.get("COMPLAINT_ANSWER_DAYS", "")),
-            accept_days=int(e.get("COMPLAINT_ACCEPT_DAYS", "1")),
-            max_extension_days=int(e.get("COMPLAINT_MAX_EXTENSION_DAYS", "10")),
-            rectify_days=int(e.get("COMPLAINT_RECTIFY_DAYS", "5")),
-            duplicate_hours=int(e.get("COMPLAINT_DUPLICATE_HOURS", "72")),
-            escalate_every=int(e.get("COMPLAINT_ESCALATE_EVERY", "2")),
+            answer_days=_answer_days(e.text("COMPLAINT_ANSWER_DAYS")),
+            accept_days=e.integer("COMPLAINT_ACCEPT_DAYS", d.accept_days, 0),
+            max_extension_days=e.integer("COMPLAINT_MAX_EXTENSION_DAYS", d.max_extension_days, 0),
+            rectify_days=e.integer("COMPLAINT_RECTIFY_DAYS", d.rectify_days, 1),
+            duplicate_hours=e.integer("COMPLAINT_DUPLICATE_HOURS", d.duplicate_hours, 0),
+            escalate_every=e.integer("COMPLAINT_ESCALATE_EVERY", d.escalate_every, 1),
             open311_api_keys=frozenset(
-                k.strip() for k in e.get("OPEN311_API_KEYS", "").split(",") if k.strip()
+                k.strip() for k in e.secret("OPEN311_API_KEYS").get_secret_value().split(",") if k.strip()
             ),
+            sweep_interval=e.number("COMPLAINT_SWEEP_INTERVAL", d.sweep_interval, 1.0),
+            template_id=e.text("WECHAT_COMPLAINT_TEMPLATE_ID"),
+            template_fields=field_map(e.raw(var), DEFAULT_TEMPLATE_FIELDS, var),
         )

@@ -8,7 +8,7 @@ retry idempotent (WeChat template ``client_msg_id``, SMS ledger key).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.adapters.wechat.api_client import WeChatAPI, WeChatAPIError
 from bot.adapters.wechat.templates import template_data, time_value
+from bot.domains.complaints.config import DEFAULT_TEMPLATE_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,6 @@ def _openid(recipient: Recipient) -> str | None:
     return ident if channel == "wx" and ident else None
 
 
-# Role → the template's field key.  The defaults fit a 政务服务 "投诉处理结果通知" template with the fields
-# 投诉编号 (character_string), 处理状态 (phrase), 处理结果 (thing), 答复时间 (time).
-DEFAULT_COMPLAINT_TEMPLATE_FIELDS: dict[str, str] = {
-    "number": "character_string1",
-    "status": "phrase2",
-    "result": "thing3",
-    "time": "time4",
-}
 TEMPLATE_RESULT_HINT = "已答复，回复“查询投诉”查看"  # a thing value: at most 20 characters
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -73,12 +66,12 @@ class WeChatReplySender:
         api: WeChatAPI,
         template_id: str | None = None,
         detail_url: str | None = None,
-        fields: dict[str, str] | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> None:
         self._api = api
         self._template_id = template_id
         self._url = detail_url
-        self._fields = fields or dict(DEFAULT_COMPLAINT_TEMPLATE_FIELDS)
+        self._fields = dict(fields or DEFAULT_TEMPLATE_FIELDS)
 
     async def send(self, recipient: Recipient, text: str, *, key: str) -> str:
         openid = _openid(recipient)

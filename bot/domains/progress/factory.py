@@ -23,7 +23,9 @@ from knowledge_base.service import KnowledgeBase
 
 
 def working_days_for(settings: Settings) -> WorkingDays:
-    return WorkingDays(OfficeHours.parse(settings.office_hours_spec, settings.timezone))
+    return WorkingDays(
+        OfficeHours.parse(settings.office_hours_spec, settings.timezone, settings.calendar_file)
+    )
 
 
 def build_approval_backend(

@@ -55,7 +55,7 @@ def build_context(settings: Settings) -> ActionContext:
         engine=engine,
         sessions=sessions,
         kb=kb,
-        office_hours=OfficeHours.parse(settings.office_hours_spec, settings.timezone),
+        office_hours=OfficeHours.parse(settings.office_hours_spec, settings.timezone, settings.calendar_file),
         clock=lambda: datetime.now(UTC),
         progress=build_progress_service(settings, redis, sessions, kb=kb, metrics=Metrics(redis)),
         # Filing only: notices to citizens are delivered by the gateway's complaint sweep.

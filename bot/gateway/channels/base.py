@@ -1,5 +1,7 @@
-"""The small interface every channel implements (WeChat now, SMS next): it owns its HTTP routes,
-turns inbound requests into ``conversation.Inbound`` and formats ``Outcome`` for its medium."""
+"""The small interface every channel implements (WeChat, SMS): it owns its HTTP routes, verifies and
+parses inbound requests into ``conversation.Inbound``, renders ``Outcome`` for its medium and pushes late
+replies.  Claiming, deadlines, cached replies for retries and late delivery are the shared protocol in
+:mod:`bot.gateway.channels.webhook`."""
 
 from __future__ import annotations
 

@@ -98,9 +98,10 @@ class WeChatChannel:
         self._metrics = metrics
         self._menu = menu or MenuConfig.load()
         self._crypto: WeChatCrypto | None = None
+        self._token = settings.wechat_token.get_secret_value()
         if settings.wechat_encoding_aes_key:
             self._crypto = WeChatCrypto(
-                settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id
+                self._token, settings.wechat_encoding_aes_key.get_secret_value(), settings.wechat_app_id
             )
         elif settings.wechat_message_mode != "plain":
             raise ValueError("WECHAT_ENCODING_AES_KEY is required in compatible and safe mode")
@@ -129,7 +130,7 @@ class WeChatChannel:
             raise Forbidden("missing timestamp or nonce")
         if abs(time.time() - int(timestamp)) > self._s.wechat_timestamp_window:
             raise Forbidden("stale timestamp")
-        expected = sha1_signature(self._s.wechat_token, timestamp, nonce)
+        expected = sha1_signature(self._token, timestamp, nonce)
         if not signature_ok(expected, q.get("signature")):
             raise Forbidden("bad signature")
         return timestamp, nonce
@@ -165,7 +166,7 @@ class WeChatChannel:
         encrypt = _xml_field(body, "Encrypt")
         if encrypt is None:
             raise BadRequest("no Encrypt element")
-        expected = sha1_signature(self._s.wechat_token, timestamp, nonce, encrypt)
+        expected = sha1_signature(self._token, timestamp, nonce, encrypt)
         if not signature_ok(expected, request.query.get("msg_signature")):
             raise Forbidden("bad msg_signature")
         try:
