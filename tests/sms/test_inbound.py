@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.compose import MORE_HINT
 from sms_gateway.models import LedgerStatus, Purpose
 from sms_gateway.twilio.fake import NumberRule
+from tests.support.channel_table import ChannelCase, Observed, check
 from tests.support.sms import OTHER_PHONE, PHONE, SmsHarness, new_message_sid, start_harness
 
 SIG = "【县行政服务中心】"
@@ -47,14 +47,8 @@ def messages_of(twiml: str) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------- table
 
 
-@dataclass
-class Case:
-    label: str
-    body: str
-    status: int
-    reply: str | None  # a substring of the one <Message>; None: an empty <Response/>
-    dialogue_text: str | None = None  # what the dialogue engine was sent; None: it was not called
-    knobs: dict[str, Any] = field(default_factory=dict)
+# request: the SMS body; options: signing knobs for SmsHarness.inbound (forged signatures, other URLs, …)
+Case = ChannelCase[str]
 
 
 OPT_OUT_REPLY = "您已退订"
@@ -66,24 +60,26 @@ CASES = [
     Case(
         "traditional and full-width normalised", "營業執照　ＡＢＣ", 200, "收到：营业执照 ABC", "营业执照 ABC"
     ),
-    Case("forged signature", "你好", 403, None, knobs={"signature": "bm90IGEgc2lnbmF0dXJlIGF0IGFsbA=="}),
-    Case("signed for another URL", "你好", 403, None, knobs={"sign_url": "https://evil.example/sms/twilio"}),
-    Case("signed with another token", "你好", 403, None, knobs={"auth_token": "someone-elses-token"}),
-    Case("missing signature header", "你好", 403, None, knobs={"omit_signature": True}),
-    Case("body changed after signing", "你好", 403, None, knobs={"after_signing": {"Body": "T"}}),
+    Case("forged signature", "你好", 403, None, options={"signature": "bm90IGEgc2lnbmF0dXJlIGF0IGFsbA=="}),
+    Case(
+        "signed for another URL", "你好", 403, None, options={"sign_url": "https://evil.example/sms/twilio"}
+    ),
+    Case("signed with another token", "你好", 403, None, options={"auth_token": "someone-elses-token"}),
+    Case("missing signature header", "你好", 403, None, options={"omit_signature": True}),
+    Case("body changed after signing", "你好", 403, None, options={"after_signing": {"Body": "T"}}),
     Case(
         "another account's webhook",
         "你好",
         403,
         None,
-        knobs={"extra": {"AccountSid": "ACffffffffffffffffffffffffffffffff"}},
+        options={"extra": {"AccountSid": "ACffffffffffffffffffffffffffffffff"}},
     ),
     Case(
         "signed but without MessageSid",
         "你好",
         400,
         None,
-        knobs={"extra": {"MessageSid": "", "SmsMessageSid": "", "SmsSid": ""}},
+        options={"extra": {"MessageSid": "", "SmsMessageSid": "", "SmsSid": ""}},
     ),
     *[
         Case(f"opt-out keyword {kw}", kw, 200, OPT_OUT_REPLY)
@@ -102,30 +98,18 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
 async def test_inbound(sms, case: Case) -> None:
     harness = await sms()
-    status, body = await harness.inbound(case.body, **case.knobs)
-    assert status == case.status, case.label
-    calls = harness.dialogue.calls
-    if case.dialogue_text is None:
-        assert calls == [], case.label
-    else:
-        assert [c[1] for c in calls] == [case.dialogue_text]
-        sender, _, metadata = calls[0]
-        assert sender == f"sms:{PHONE}"
-        assert (
-            metadata["channel"] == "sms" and metadata["phone"] == PHONE and metadata["provider"] == "twilio"
-        )
-    if case.status != 200:
-        assert await harness.ledger() == []
-        return
-    replies = messages_of(body)
-    if case.reply is None:
-        assert replies == []
-        return
-    assert len(replies) == 1, body
-    text, action = replies[0]
-    assert case.reply in text
-    assert text.startswith(SIG) and text.count("【") == 1
+    status, body = await harness.inbound(case.request, **case.options)
+    replies = messages_of(body) if status == 200 else []
+    seen = Observed(status, body, [text for text, _ in replies], harness.dialogue.calls)
+    check(case, seen, sender=f"sms:{PHONE}", channel="sms")
+    for _, _, metadata in harness.dialogue.calls:
+        assert metadata["phone"] == PHONE and metadata["provider"] == "twilio"
     entries = await harness.ledger()
+    if not replies:
+        assert entries == []
+        return
+    ((text, action),) = replies
+    assert text.startswith(SIG) and text.count("【") == 1
     assert len(entries) == 1
     assert entries[0].body == text and entries[0].status == LedgerStatus.SENDING and entries[0].via == "sync"
     assert action == f"{harness.base_url}/sms/twilio/status?lid={entries[0].id}&n=1"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -19,6 +18,7 @@ from bot.gateway.app import build_app, build_services
 from bot.gateway.conversation.dialogue import BotMessage
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from bot.gateway.models import Follower, LeftMessage, UndeliveredReply
+from tests.support.channel_table import ChannelCase, Observed, check
 from tests.support.wechat import (
     APP_ID,
     OPENID,
@@ -49,14 +49,7 @@ def make_client(aiohttp_client, redis_client, sqlite_url, fake_wechat):
 # ---------------------------------------------------------------------------------------------- table
 
 
-@dataclass
-class Case:
-    label: str
-    request: WeChatRequest
-    status: int
-    reply: str | None  # expected text reply content (substring); None → "success" / no reply
-    mode: str = "safe"
-    dialogue_text: str | None = None  # what the dialogue engine must have been sent
+Case = ChannelCase[WeChatRequest]  # options: {"mode": the server's WECHAT_MESSAGE_MODE}
 
 
 def text_xml(content: str) -> str:
@@ -64,28 +57,42 @@ def text_xml(content: str) -> str:
 
 
 CASES = [
-    Case("text, safe mode", WeChatRequest(text_xml("你好")), 200, "收到：你好", dialogue_text="你好"),
-    Case("text, plain mode", WeChatRequest(text_xml("你好"), mode="plain"), 200, "收到：你好", mode="plain"),
+    Case("text, safe mode", WeChatRequest(text_xml("你好")), 200, "收到：你好", "你好"),
+    Case(
+        "text, plain mode",
+        WeChatRequest(text_xml("你好"), mode="plain"),
+        200,
+        "收到：你好",
+        "你好",
+        options={"mode": "plain"},
+    ),
     Case(
         "text, compatible mode",
         WeChatRequest(text_xml("办营业执照"), mode="compatible"),
         200,
         "收到：办营业执照",
-        mode="compatible",
+        "办营业执照",
+        options={"mode": "compatible"},
     ),
     Case(
         "traditional and full-width normalised",
         WeChatRequest(text_xml("營業執照　ＡＢＣ１２３")),
         200,
         "收到：营业执照 ABC123",
-        dialogue_text="营业执照 ABC123",
+        "营业执照 ABC123",
     ),
     Case("forged signature", WeChatRequest(text_xml("你好"), signature="0" * 40), 403, None),
     Case("wrong msg_signature", WeChatRequest(text_xml("你好"), msg_signature="f" * 40), 403, None),
     Case("stale timestamp", WeChatRequest(text_xml("你好"), timestamp=int(time.time()) - 3600), 403, None),
     Case("future timestamp", WeChatRequest(text_xml("你好"), timestamp=int(time.time()) + 3600), 403, None),
     Case("plaintext to a safe-mode server", WeChatRequest(text_xml("你好"), mode="plain"), 403, None),
-    Case("malformed XML", WeChatRequest("<xml><ToUserName>oops", mode="plain"), 400, None, mode="plain"),
+    Case(
+        "malformed XML",
+        WeChatRequest("<xml><ToUserName>oops", mode="plain"),
+        400,
+        None,
+        options={"mode": "plain"},
+    ),
     Case(
         "DOCTYPE with an entity",
         WeChatRequest(
@@ -95,15 +102,21 @@ CASES = [
         ),
         400,
         None,
-        mode="plain",
+        options={"mode": "plain"},
     ),
-    Case("empty body", WeChatRequest(text_xml("x"), mode="plain", raw_body=b""), 400, None, mode="plain"),
+    Case(
+        "empty body",
+        WeChatRequest(text_xml("x"), mode="plain", raw_body=b""),
+        400,
+        None,
+        options={"mode": "plain"},
+    ),
     Case(
         "huge body",
         WeChatRequest(text_xml("x"), mode="plain", raw_body=b"<xml>" + b"a" * 200_000 + b"</xml>"),
         413,
         None,
-        mode="plain",
+        options={"mode": "plain"},
     ),
     Case(
         "garbage ciphertext",
@@ -116,7 +129,7 @@ CASES = [
         WeChatRequest(message_xml("voice", MediaId="m1", Format="amr", Recognition="社保卡怎么补办")),
         200,
         "收到：社保卡怎么补办",
-        dialogue_text="社保卡怎么补办",
+        "社保卡怎么补办",
     ),
     Case(
         "voice without recognition",
@@ -140,7 +153,7 @@ CASES = [
         WeChatRequest(message_xml("event", Event="CLICK", EventKey="GUIDE")),
         200,
         "收到：/ask_service_guide",
-        dialogue_text="/ask_service_guide",
+        "/ask_service_guide",
     ),
     Case(
         "unknown menu key",
@@ -153,7 +166,7 @@ CASES = [
         WeChatRequest(message_xml("event", Event="SCAN", EventKey="progress", Ticket="t")),
         200,
         "收到：/check_progress",
-        dialogue_text="/check_progress",
+        "/check_progress",
     ),
     Case("view event", WeChatRequest(message_xml("event", Event="VIEW", EventKey="http://x")), 200, None),
     Case("location event", WeChatRequest(message_xml("event", Event="LOCATION", Latitude="1")), 200, None),
@@ -163,32 +176,24 @@ CASES = [
         WeChatRequest(text_xml('/human_handoff{"x":1}')),
         200,
         "收到：human_handoff",
-        dialogue_text='human_handoff{"x":1}',
+        'human_handoff{"x":1}',
     ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
 async def test_wechat_table(case: Case, make_client) -> None:
-    client, dialogue = await make_client(case.mode)
+    mode = case.options.get("mode", "safe")
+    client, dialogue = await make_client(mode)
     status, body = await post(client, case.request)
-    assert status == case.status, body
-    if status != 200:
-        assert "Traceback" not in body
-        return
-    reply = decrypt_reply(body, case.mode)
-    if case.reply is None:
-        assert body == "success"
-    else:
-        assert reply["MsgType"] == "text"
-        assert case.reply in reply["Content"]
-        assert reply["ToUserName"] == OPENID
-        if case.mode == "safe":
-            assert "<Encrypt>" in body and case.reply not in body
-    if case.dialogue_text is not None:
-        assert [c[1] for c in dialogue.calls] == [case.dialogue_text]
-        assert dialogue.calls[0][0] == f"wx:{OPENID}"
-        assert dialogue.calls[0][2]["channel"] == "wechat"
+    replies: list[str] = []
+    if status == 200 and body != "success":
+        reply = decrypt_reply(body, mode)
+        assert reply["MsgType"] == "text" and reply["ToUserName"] == OPENID
+        replies.append(reply["Content"])
+        if mode == "safe":
+            assert "<Encrypt>" in body and reply["Content"] not in body
+    check(case, Observed(status, body, replies, dialogue.calls), sender=f"wx:{OPENID}", channel="wechat")
 
 
 # ---------------------------------------------------------------------------------------------- URL check
