@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from tests.support.services import TEST_POSTGRES_URL, TEST_REDIS_URL
+
 # Gateways built by tests do not poll the approval backend unless a test asks for it.
 os.environ.setdefault("PROGRESS_NOTIFIER", "off")
 
@@ -26,9 +27,6 @@ async def redis_client() -> AsyncIterator[aioredis.Redis]:
     finally:
         await client.flushdb()
         await client.aclose()
-
-
-TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 
 
 async def _reset_postgres(url: str) -> None:

@@ -22,7 +22,7 @@ from bot.core.config import ROOT, Settings
 from bot.gateway.app import build_app, build_services
 from bot.gateway.conversation.dialogue import RasaRestDialogue
 from bot.gateway.launcher import DIALOGUES, RASA_PYTHON, model_is_current, rasa_command, rasa_env
-from tests.conftest import TEST_REDIS_URL
+from tests.support.services import TEST_REDIS_URL
 from tests.support.wechat import OPENID, WeChatRequest, decrypt_reply, message_xml, post, settings_for
 
 pytestmark = pytest.mark.e2e

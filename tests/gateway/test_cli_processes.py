@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 
 from bot.core.config import ROOT
-from tests.conftest import TEST_REDIS_URL
+from tests.support.services import TEST_REDIS_URL
 from tests.support.wechat import APP_ID, APP_SECRET
 
 

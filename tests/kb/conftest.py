@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.db import create_engine, session_factory
-from tests.support.kb import TEST_POSTGRES_URL, create_kb_tables, drop_kb_tables
+from tests.support.kb import create_kb_tables, drop_kb_tables
+from tests.support.services import TEST_POSTGRES_URL
 
 
 @pytest.fixture(params=["sqlite", "postgres"], name="kb_sessions")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,7 @@ from sqlalchemy import inspect, text
 from bot.core.db import create_engine
 from bot.core.migrate import upgrade
 from knowledge_base.models import KB_TABLES
-
-TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
+from tests.support.services import TEST_POSTGRES_URL
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.conftest import TEST_REDIS_URL
 from tests.support.rasa_interpreter import run_in_rasa
+from tests.support.services import TEST_REDIS_URL
 
 CHECK = r"""
 import asyncio, itertools, json, sys, time

@@ -20,6 +20,7 @@ from bot.core.config import ROOT
 from bot.core.env import Secret
 from bot.core.processes import module_process
 from sms_gateway.config import SmsSettings
+from tests.support.services import TEST_REDIS_URL
 from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 
@@ -122,9 +123,7 @@ def recipients_csv(n: int, start: int = 0, encoding: str = "utf-8") -> bytes:
 
 # The broadcast tests use their own database (12) on the test Redis server: other suites flush DB 15 per
 # test, and a flush in the middle of a campaign would (correctly, but slowly) rebuild the queue.
-BROADCAST_REDIS_URL = os.environ.get("BROADCAST_TEST_REDIS_URL") or (
-    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/12"
-)
+BROADCAST_REDIS_URL = os.environ.get("BROADCAST_TEST_REDIS_URL") or (TEST_REDIS_URL.rsplit("/", 1)[0] + "/12")
 
 
 @asynccontextmanager

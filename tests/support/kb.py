@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +21,6 @@ from knowledge_base.importer import (
 from knowledge_base.models import KB_TABLES
 from knowledge_base.schema import HEADERS
 
-TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 SAMPLE_CSV = DATA_DIR / "service_guides.csv"
 SAMPLE_GBK = DATA_DIR / "service_guides_gbk.csv"
 

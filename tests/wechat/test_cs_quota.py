@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -13,12 +12,12 @@ import redis.asyncio as aioredis
 
 from bot.adapters.wechat.fake_api import build_app
 from bot.gateway.channels.wechat.cs_quota import CsQuota
+from tests.support.services import TEST_REDIS_URL
 
 APP_ID = "wxquota000000001"
 OPENID = "oQuotaUser0123456789abcdefg"
 T0 = 1_750_000_000.0
 H48 = 48 * 3600
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")  # as in conftest
 
 
 @pytest.fixture
