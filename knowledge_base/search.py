@@ -570,8 +570,8 @@ class SearchIndex:
                     word_groups.append(group)
                     group_is_action.append(False)
                 else:  # unknown compound: its known parts are separate words
-                    for s in dict.fromkeys(x for x in subs if x not in STOPWORDS):
-                        word_groups.append([(s, 1.0)])
+                    for part in dict.fromkeys(x for x in subs if x not in STOPWORDS):
+                        word_groups.append([(part, 1.0)])
                         group_is_action.append(False)
                 content.append(tok)
                 subject.append(tok)
@@ -680,9 +680,9 @@ class SearchIndex:
         cmp_text = text.replace(" ", "")
         found: list[tuple[int, int, str]] = []
         for i in range(len(cmp_text) - 1):
-            for s in self._exact_by_prefix.get(cmp_text[i : i + 2], ()):
-                if cmp_text.startswith(s, i):
-                    found.append((i, i + len(s), s))
+            for word in self._exact_by_prefix.get(cmp_text[i : i + 2], ()):
+                if cmp_text.startswith(word, i):
+                    found.append((i, i + len(word), word))
         if not found:
             return {}
         # Keep maximal matches only (a match inside a longer one is not evidence of its own).
