@@ -228,14 +228,13 @@ class FieldMapping:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            parsed = None
             for fmt in (*self.datetime_formats, *self.date_formats):
                 try:
                     parsed = datetime.strptime(text, fmt)
                     break
                 except ValueError:
                     continue
-            if parsed is None:
+            else:
                 raise MappingError(f"not a date-time: {text[:30]!r}") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=self._tz())
 
