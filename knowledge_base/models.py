@@ -19,7 +19,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.core.clock import utcnow
-from bot.core.db import Base
+from bot.core.db import Base, mapped_table
 
 
 class KbItem(Base):
@@ -90,4 +90,4 @@ class KbUnanswered(Base):
     __table_args__ = (Index("ix_kb_unanswered_created_at", "created_at"),)
 
 
-KB_TABLES = (KbItem.__table__, KbAlias.__table__, KbVersion.__table__, KbUnanswered.__table__)
+KB_TABLES = tuple(mapped_table(m) for m in (KbItem, KbAlias, KbVersion, KbUnanswered))

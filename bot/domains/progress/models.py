@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, DateTime, Index, Integer, String, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.core.clock import utcnow
-from bot.core.db import Base
+from bot.core.db import Base, mapped_table
 
 
 class ProgressBinding(Base):
@@ -82,9 +82,6 @@ class ProgressAudit(Base):
     detail: Mapped[str | None] = mapped_column(String(120))
 
 
-PROGRESS_TABLES = (
-    ProgressBinding.__table__,
-    ProgressNotification.__table__,
-    ProgressFeedCursor.__table__,
-    ProgressAudit.__table__,
+PROGRESS_TABLES = tuple(
+    mapped_table(m) for m in (ProgressBinding, ProgressNotification, ProgressFeedCursor, ProgressAudit)
 )
