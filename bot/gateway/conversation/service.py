@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -81,7 +81,8 @@ class Conversation:
         text = normalize(inbound.text)
         if inbound.intent is None:
             if text.lower() in messages.MORE_KEYWORDS:
-                part = await self._redis.lpop(f"more:{inbound.sender_id}")
+                # redis-py types lpop for its ``count`` form too (a list); without a count it is one item.
+                part = cast(bytes | str | None, await self._redis.lpop(f"more:{inbound.sender_id}"))
                 if part is not None:
                     return Outcome([part.decode() if isinstance(part, bytes) else part])
             leave_key = f"leave:{inbound.sender_id}"
