@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -55,6 +56,10 @@ GROUP = "senders"
 ENQUEUE_CHUNK = 1000
 STREAM_TTL = 7 * 86400
 BACKOFF_KEY = "bcast:backoff"
+
+# One stream entry as our client (decode_responses=False, RESP2) returns it: the id and the fields, which
+# are None (or empty) for an entry deleted while it was pending.
+StreamEntry = tuple[bytes, dict[bytes, bytes] | None]
 
 
 def stream_key(campaign_id: str) -> str:
@@ -256,6 +261,7 @@ class BroadcastWorker:
                     return  # lost the lock (took longer than its TTL): the new holder continues
                 pipe = self.redis.pipeline(transaction=True)
                 for seq, address, variables in batch:
+                    assert address is not None  # only invalid numbers have none, and they are excluded
                     pipe.xadd(
                         stream_key(rt.campaign_id),
                         {"c": rt.campaign_id, "r": seq, "a": address, "v": variables},
@@ -321,13 +327,7 @@ class BroadcastWorker:
                 await self.limiter.refund(prepaid, rt.rate)
                 continue
             try:
-                reply = await self.redis.xreadgroup(
-                    GROUP,
-                    consumer,
-                    {stream_key(rt.campaign_id): "0" if own else ">"},
-                    count=count,
-                    block=None if own else 100,
-                )
+                entries = await self._read(rt.campaign_id, consumer, own=own, count=count)
             except ResponseError as exc:
                 await self.limiter.refund(prepaid, rt.rate)
                 log.warning("broadcast read failed: %s", exc)
@@ -335,7 +335,6 @@ class BroadcastWorker:
                     self.runtimes.pop(rt.campaign_id, None)
                 await asyncio.sleep(0.2)
                 continue
-            entries = reply[0][1] if reply else []
             if own and len(entries) < count:
                 rt.pending_for.discard(index)  # this sender's own unacknowledged entries are all re-read
             deleted = [entry_id for entry_id, fields in entries if not fields]  # deleted while pending
@@ -355,6 +354,21 @@ class BroadcastWorker:
                 await asyncio.sleep(0.2)
             if not done:
                 rt.pending_for.add(index)
+
+    async def _read(self, campaign_id: str, consumer: str, *, own: bool, count: int) -> list[StreamEntry]:
+        """Up to ``count`` entries for ``consumer``: its unacknowledged ones again (``own``) or new ones."""
+        reply = await self.redis.xreadgroup(
+            GROUP,
+            consumer,
+            {stream_key(campaign_id): "0" if own else ">"},
+            count=count,
+            block=None if own else 100,
+        )
+        # redis-py types the reply for every protocol and decode_responses setting; ours (RESP2, bytes)
+        # answers [[stream name, entries]] for the one stream read, or [] when nothing came in time.
+        streams = cast(list[list[Any]], reply)
+        entries: list[StreamEntry] = streams[0][1] if streams else []
+        return entries
 
     async def _process(
         self, rt: Runtime, entry_id: bytes, fields: dict[bytes, bytes], prepaid: int = 0

@@ -174,7 +174,7 @@ def classify(
     out: list[RecipientRow] = []
     for source, raw, values in entries:
         try:
-            address: str | None = to_e164(raw)
+            address = to_e164(raw)
         except ValueError:
             out.append(RecipientRow(source, raw[:64], None, values, Exclusion.INVALID))
             continue
