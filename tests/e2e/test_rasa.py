@@ -71,6 +71,7 @@ def rasa_stack(tmp_path_factory) -> Iterator[Stack]:
     subprocess.run([sys.executable, "-c", prepare, database_url], check=True, cwd=ROOT)
     actions_port, rasa_port, approval_port = unused_port(), unused_port(), unused_port()
     redis = urlparse(TEST_REDIS_URL)
+    assert redis.hostname is not None, TEST_REDIS_URL
     # The e2e stack's own Redis database: start clean (trackers, rate limits and bindings of earlier runs
     # would otherwise leak in, e.g. the per-ticket failure count of the same seeded ticket numbers).
     import redis as redis_sync
@@ -209,7 +210,9 @@ async def age_conversation(sender_id: str, seconds: float) -> None:
     client = aioredis.Redis(host=url.hostname or "127.0.0.1", port=url.port or 6379, db=int(RASA_REDIS_DB))
     try:
         key = f"govbot:tracker:{sender_id}"
-        dialogue = json.loads(await client.get(key))
+        stored = await client.get(key)
+        assert stored is not None, key
+        dialogue = json.loads(stored)
         for event in dialogue["events"]:
             if event.get("timestamp"):
                 event["timestamp"] -= seconds

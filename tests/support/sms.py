@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -24,6 +24,7 @@ from bot.core.db import create_engine, session_factory
 from bot.core.env import Secret
 from bot.core.metrics import Metrics
 from bot.gateway.channels.sms import SmsChannel, build_sms_channel
+from bot.gateway.conversation.dialogue import Dialogue
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from bot.gateway.conversation.service import Conversation
 from bot.gateway.left_messages import LeftMessageBox
@@ -38,6 +39,8 @@ FROM_NUMBER = "+15005550006"
 PHONE = "+8613812345678"
 OTHER_PHONE = "+8613987654321"
 SIGNATURE = "县行政服务中心"
+
+DialogueT = TypeVar("DialogueT", bound=Dialogue)
 
 FAST = {
     "send_timeout": 1.0,
@@ -54,14 +57,14 @@ def new_message_sid() -> str:
 
 
 @dataclass
-class SmsHarness:
+class SmsHarness(Generic[DialogueT]):
     settings: SmsSettings
     fake: fake_twilio.FakeTwilio
     fake_server: TestServer | None
     app_server: TestServer
     http: aiohttp.ClientSession
     channel: SmsChannel
-    dialogue: ScriptedDialogue
+    dialogue: DialogueT  # the scripted one unless the test passes another (e.g. Rasa's REST client)
     redis: aioredis.Redis
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
@@ -194,15 +197,39 @@ class SmsHarness:
         await self.engine.dispose()
 
 
+@overload
 async def start_harness(
     redis: aioredis.Redis,
     database_url: str,
     *,
-    dialogue: ScriptedDialogue | None = None,
+    dialogue: None = None,
     fake_options: dict[str, Any] | None = None,
     api_base: str | None = None,
     **overrides: Any,
-) -> SmsHarness:
+) -> SmsHarness[ScriptedDialogue]: ...
+
+
+@overload
+async def start_harness(
+    redis: aioredis.Redis,
+    database_url: str,
+    *,
+    dialogue: DialogueT,
+    fake_options: dict[str, Any] | None = None,
+    api_base: str | None = None,
+    **overrides: Any,
+) -> SmsHarness[DialogueT]: ...
+
+
+async def start_harness(
+    redis: aioredis.Redis,
+    database_url: str,
+    *,
+    dialogue: Dialogue | None = None,
+    fake_options: dict[str, Any] | None = None,
+    api_base: str | None = None,
+    **overrides: Any,
+) -> SmsHarness[Any]:
     """Start the fake (unless ``api_base`` points at one already running) and the SMS routes."""
     app_port = unused_port()
     public = overrides.pop("public_base_url", None) or f"http://127.0.0.1:{app_port}"
