@@ -221,7 +221,7 @@ def test_option_number(text: str, number: int | None) -> None:
 
 # ---------------------------------------------------------------------------------------------- complaints
 
-FORM = {
+FORM: dict[str, Any] = {
     "complaint_description": "窗口工作人员态度恶劣，对我大声呵斥",
     "complaint_respondent": "5号窗口",
     "complaint_phone": "13812345678",

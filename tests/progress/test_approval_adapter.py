@@ -40,7 +40,7 @@ async def test_every_status_maps_to_ours(reference: RefHarness, adapter: HttpApp
     assert case.item_code == ITEM_3D and case.item_name == "食品经营许可（新办）"
     assert case.window == "一楼3-6号窗口（市场监管）" and case.window_phone == "0797-3312315"
     assert case.time_limit_days == 3
-    walk = [
+    walk: list[tuple[str, CaseStatus, dict[str, Any]]] = [
         ("受理", CaseStatus.ACCEPTED, {}),
         ("补正", CaseStatus.CORRECTION, {"missing_materials": ["经营场所使用证明复印件1份"]}),
         ("审核", CaseStatus.REVIEW, {}),
@@ -186,7 +186,7 @@ def vendor_app(statuses: list[str]) -> web.Application:
 
     async def changes(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": n, "sblsh": VENDOR_TICKET, "blzt": s, "sj": "2026-02-14 15:00:00"}
             for n, s in enumerate(statuses, 1)
         ]

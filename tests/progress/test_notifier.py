@@ -149,7 +149,7 @@ async def test_exactly_one_notification_per_status_with_two_notifiers(hub: Hub) 
     one, two = hub.notifier(), hub.notifier()
     await asyncio.gather(one.run_once(), two.run_once())
     assert hub.wechat.sent == [] and hub.sms.sent == []  # 受理 was shown in the lookups: not pushed again
-    steps = [
+    steps: list[tuple[str, str, dict[str, Any]]] = [
         (first, "补正", {"missing_materials": ["经营场所使用证明复印件1份"]}),
         (second, "审核", {}),
         (first, "审核", {}),
@@ -294,11 +294,12 @@ async def test_a_second_correction_round_is_a_new_notification(hub: Hub) -> None
     ticket = (await hub.reference.create())["ticket_no"]
     await hub.subscribe_wechat(WX_A, ticket)
     notifier = hub.notifier()
-    for status, extra in (
+    rounds: list[tuple[str, dict[str, Any]]] = [
         ("补正", {"missing_materials": ["材料一1份"]}),
         ("审核", {}),
         ("补正", {"missing_materials": ["材料二1份"]}),
-    ):
+    ]
+    for status, extra in rounds:
         await hub.reference.change(ticket, status, **extra)
         await notifier.run_once()
     assert [d["phrase3"] for _, d, _ in hub.wechat.sent] == ["需补正", "审核中", "需补正"]
