@@ -122,10 +122,12 @@ async def test_a_failing_turn_is_not_repeated_elsewhere(start: Start, aiohttp_se
     server_broken = await aiohttp_server(app)
     async with ClientSession() as http:
         dialogue = RasaRestDialogue(http, f"{url(server_broken)},{url(server_b)}", 5.0)
-        outcomes = []
+        outcomes: list[str] = []
         for n in range(2):
             try:
-                outcomes.append((await dialogue.turn(f"wx:{n}", "你好", {}))[0].text)
+                text = (await dialogue.turn(f"wx:{n}", "你好", {}))[0].text
+                assert text is not None
+                outcomes.append(text)
             except DialogueUnavailable as exc:
                 outcomes.append(str(exc))
     assert sorted(outcomes) == ["Rasa answered HTTP 500", "b: 你好"]

@@ -105,6 +105,7 @@ async def test_new_catalogue_seen_by_every_instance(kb_sessions, tmp_path: Path)
     for kb in (kb1, kb2):
         assert "工本费20元" in (await kb.answer("身份证补办多少钱")).text
     version = kb1.version
+    assert version is not None
     rows = sample_rows()
     row = next(r for r in rows if r[0] == "36072200-QR-035")
     row[10] = "工本费25元/证（测试）"

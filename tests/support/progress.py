@@ -39,8 +39,8 @@ WX_A = "wx:oAlice00000000000000000001"
 WX_B = "wx:oBob0000000000000000000002"
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=TZ)  # type: ignore[misc]
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=TZ)
 
 
 class Clock:
