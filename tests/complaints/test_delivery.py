@@ -13,7 +13,8 @@ from bot.adapters.wechat.api_client import WeChatApiClient
 from bot.adapters.wechat.token_service import TokenService
 from bot.core.db import create_engine, session_factory
 from bot.domains.complaints.delivery import ChannelReplySender, Recipient, SmsReplySender, WeChatReplySender
-from bot.domains.complaints.service import ComplaintService, NewComplaint
+from bot.domains.complaints.intake import NewComplaint
+from bot.domains.complaints.service import ComplaintService
 from tests.support.complaints import WX, Clock, local, new
 from tests.support.sms import PHONE, start_harness
 from tests.support.wechat import APP_ID, APP_SECRET

@@ -9,17 +9,14 @@ from datetime import date
 
 import pytest
 
+from bot.domains.complaints.citizen import UNKNOWN_OR_NOT_YOURS
 from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.complaints.errors import ComplaintError, IllegalTransitionError, InvalidInputError
+from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.models import ComplaintEvent, HistoryIsAppendOnlyError
-from bot.domains.complaints.service import (
-    UNKNOWN_OR_NOT_YOURS,
-    ComplaintError,
-    ComplaintService,
-    IllegalTransitionError,
-    InvalidInputError,
-    NewComplaint,
-)
+from bot.domains.complaints.service import ComplaintService
 from bot.domains.complaints.states import Kind, Status
+from bot.domains.complaints.store import ComplaintStore
 from tests.support.complaints import OTHER, WX, Clock, Recorder, local, new
 
 Step = Callable[[ComplaintService, str], Awaitable[object]]
@@ -313,7 +310,7 @@ async def test_supplement_racing_a_staff_change_is_not_lost(
 ) -> None:
     number = (await service.create(new(), idempotency_key="race2")).complaint.number
     await service.accept(number, "张科员")
-    original = ComplaintService._load
+    original = ComplaintStore.load
     raced: list[bool] = []
 
     async def racing_load(s, num):
@@ -323,7 +320,7 @@ async def test_supplement_racing_a_staff_change_is_not_lost(
             await service.extend(num, "张科员", 1, "核实", "王主任")
         return row
 
-    monkeypatch.setattr(ComplaintService, "_load", staticmethod(racing_load))
+    monkeypatch.setattr(ComplaintStore, "load", staticmethod(racing_load))
     added = await service.add_to_existing(number, WX, "补充说明", idempotency_key="sup-race")
     assert raced and added is not None and added.extension_days == 1
     history = await service.history(number)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domains.complaints.service import NewComplaint, confirmation_text, parse_rating
+from bot.domains.complaints.citizen import confirmation_text, parse_rating
+from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.states import Kind
 from bot.domains.complaints.triage import Scope, triage
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domains.complaints.delivery import DeliveryError, Recipient
-from bot.domains.complaints.service import NewComplaint
+from bot.domains.complaints.intake import NewComplaint
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WX = "wx:oUser0000000000000000000001"

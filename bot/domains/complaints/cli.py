@@ -36,13 +36,9 @@ from bot.core.clock import as_utc
 from bot.core.masking import mask_phone, mask_sender
 from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.delivery import ReplySender
+from bot.domains.complaints.errors import ComplaintError, InvalidInputError
 from bot.domains.complaints.models import Complaint
-from bot.domains.complaints.service import (
-    CLOSE_RESULTS,
-    ComplaintError,
-    ComplaintService,
-    InvalidInputError,
-)
+from bot.domains.complaints.service import CLOSE_RESULTS, ComplaintService
 from bot.domains.complaints.states import ACTION_LABELS, KIND_LABELS, STATUS_LABELS, Action, Kind, Status
 
 Handler = Callable[[argparse.Namespace, async_sessionmaker[AsyncSession]], Awaitable[int]]

@@ -30,8 +30,10 @@ from aiohttp import web
 from bot.core.clock import as_utc
 from bot.domains.complaints import numbers
 from bot.domains.complaints.categories import BY_CODE, CATEGORIES, Category
+from bot.domains.complaints.errors import ComplaintError
+from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.models import Complaint
-from bot.domains.complaints.service import ComplaintError, ComplaintService, NewComplaint
+from bot.domains.complaints.service import ComplaintService
 from bot.domains.complaints.states import CLOSED_FOR_OPEN311, IN_HANDLING, STATUS_LABELS, Status
 
 PREFIX = "/open311/v2"

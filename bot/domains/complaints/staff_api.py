@@ -27,14 +27,10 @@ from aiohttp import web
 from bot.core.clock import as_utc
 from bot.core.masking import mask_phone, mask_sender
 from bot.domains.complaints.categories import CATEGORIES
+from bot.domains.complaints.errors import ComplaintError, InvalidInputError
+from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.models import Complaint, ComplaintEvent, ComplaintNotice
-from bot.domains.complaints.service import (
-    CLOSE_RESULTS,
-    ComplaintError,
-    ComplaintService,
-    InvalidInputError,
-    NewComplaint,
-)
+from bot.domains.complaints.service import CLOSE_RESULTS, ComplaintService
 from bot.domains.complaints.states import (
     ACTION_LABELS,
     KIND_LABELS,

@@ -19,7 +19,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.core.phone import contact_phone
-from bot.domains.complaints.service import NewComplaint, confirmation_text, parse_rating
+from bot.domains.complaints.citizen import confirmation_text, parse_rating
+from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.triage import Scope, triage
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
