@@ -1,8 +1,8 @@
 """Delivering notices to the citizen: the :class:`ReplySender` protocol and its WeChat and SMS adapters.
 
-The service writes every notice to ``complaint_notices`` first and then calls a ``ReplySender``; a failed
-send stays in the outbox and the sweep retries it.  ``key`` is stable per notice, so an adapter can make a
-retry idempotent (WeChat template ``client_msg_id``, SMS ledger key).
+The service writes every notice to ``complaint_notices`` first and then the :class:`.outbox.Outbox` calls a
+``ReplySender``; a failed send stays in the outbox and the sweep retries it.  ``key`` is stable per notice,
+so an adapter can make a retry idempotent (WeChat template ``client_msg_id``, SMS ledger key).
 """
 
 from __future__ import annotations
