@@ -20,7 +20,8 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -181,163 +182,224 @@ def _key_ok(given: str, keys: Collection[str]) -> bool:
     return bool(given) and any(hmac.compare_digest(given.encode(), k.encode()) for k in keys)
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    service: web.AppKey[ComplaintService]  # where the application holds the service
+    api_keys: frozenset[str]  # accepted for POST
+
+
+_SETUP = web.AppKey("open311", _Setup)
+
+
+def _service(request: web.Request) -> ComplaintService:
+    return request.app[request.app[_SETUP].service]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Errors as Open311 error lists, in the requested format (JSON when it is not known)."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        fmt = request.match_info.get("fmt", "json")
+        try:
+            return await handler(request)
+        except Open311Error as exc:
+            return _errors(fmt, exc)
+        except ComplaintError as exc:
+            return _errors(fmt, Open311Error(400, exc.message))
+
+    return wrapped
+
+
+async def _services(request: web.Request) -> web.Response:
+    fmt = _fmt(request)
+    return _respond(fmt, "services", "service", [_service_json(c) for c in CATEGORIES])
+
+
+async def _definition(request: web.Request) -> web.Response:
+    fmt = _fmt(request)
+    code = request.match_info["code"]
+    if code not in BY_CODE:
+        raise Open311Error(404, f"service_code {code} not found")
+    attributes = [
+        {
+            "variable": True,
+            "code": attr,
+            "datatype": "string",
+            "required": required,
+            "datatype_description": None,
+            "order": i,
+            "description": text,
+        }
+        for i, (attr, text, required) in enumerate(ATTRIBUTES.get(code, []), start=1)
+    ]
+    return _respond(fmt, "service_definition", None, {"service_code": code, "attributes": attributes})
+
+
+def _api_key(request: web.Request, form: Mapping[str, Any]) -> str:
+    """The caller's ``api_key`` (form or query), checked against the accepted keys."""
+    given = str(form.get("api_key") or request.query.get("api_key") or "")
+    if not given:
+        raise Open311Error(403, "api_key missing -- can't proceed with create_request.")
+    if not _key_ok(given, request.app[_SETUP].api_keys):
+        raise Open311Error(403, "Invalid api_key received -- can't proceed with create_request.")
+    return given
+
+
+def _category(form: Mapping[str, Any]) -> Category:
+    code = str(form.get("service_code") or "")
+    if not code:
+        raise Open311Error(400, "service_code was not provided")
+    category = BY_CODE.get(code)
+    if category is None:
+        raise Open311Error(404, f"service_code {code} not found")
+    return category
+
+
+def _location(form: Mapping[str, Any]) -> str:
+    """The address, or the coordinates as text; one of them is required."""
+    lat, lon = str(form.get("lat") or ""), str(form.get("long") or "")
+    address = str(form.get("address_string") or form.get("address_id") or "").strip()
+    if lat or lon:
+        try:
+            flat, flon = float(lat), float(lon)
+        except ValueError:
+            raise Open311Error(400, "lat and long must both be numbers") from None
+        if not (math.isfinite(flat) and math.isfinite(flon) and -90 <= flat <= 90 and -180 <= flon <= 180):
+            raise Open311Error(400, "lat/long out of range")
+        address = address or f"{flat:.6f},{flon:.6f}"
+    if not address:
+        raise Open311Error(400, "a location is required: lat & long, address_string or address_id")
+    return address
+
+
+def _description(form: Mapping[str, Any]) -> str:
+    description = str(form.get("description") or "").strip()
+    if not description:
+        raise Open311Error(400, "description is required")
+    if len(description) > 4000:
+        raise Open311Error(400, "description is limited to 4,000 characters")
+    if "<" in description and ">" in description:
+        raise Open311Error(400, "description must not contain HTML or code")
+    return description
+
+
+def _attributes(form: Mapping[str, Any], code: str) -> dict[str, str]:
+    """The category's ``attribute[…]`` values; a missing required one is an error."""
+    attrs = {
+        attr: str(form.get(f"attribute[{attr}]") or "").strip() for attr, _, _ in ATTRIBUTES.get(code, [])
+    }
+    missing = [attr for attr, _, required in ATTRIBUTES.get(code, []) if required and not attrs.get(attr)]
+    if missing:
+        raise Open311Error(400, f"attribute[{missing[0]}] is required for service_code {code}")
+    return attrs
+
+
+async def _create(request: web.Request) -> web.Response:
+    fmt = _fmt(request)
+    form = await request.post()
+    given = _api_key(request, form)
+    category = _category(form)
+    code = category.code
+    address = _location(form)
+    description = _description(form)
+    attrs = _attributes(form, code)
+    account = str(form.get("account_id") or form.get("device_id") or "anonymous")[:60]
+    idem = request.headers.get("Idempotency-Key")
+    client = hashlib.sha256(given.encode()).hexdigest()[:12]
+    svc = _service(request)
+    result = await svc.create(
+        NewComplaint(
+            channel="open311",
+            sender_id=f"open311:{account}",
+            description=description,
+            kind=category.kind,
+            category=code,
+            phone=str(form.get("phone") or "") or None,
+            respondent=attrs.get("respondent") or None,
+            location=address,
+        ),
+        idempotency_key=f"open311:{client}:{idem}" if idem else None,
+        actor=f"open311:{client}",
+    )
+    row = result.complaint
+    notice = (
+        f"已登记，将在{svc.settings.accept_days}个工作日内（{row.accept_due.isoformat()}前）决定是否受理，"
+        f"受理后{svc.answer_days(category.kind)}个工作日内答复。"
+    )
+    payload = [{"service_request_id": row.number, "service_notice": notice, "account_id": None}]
+    return _respond(fmt, "service_requests", "request", payload, status=201 if result.created else 200)
+
+
+def _statuses(q: Mapping[str, str]) -> list[str] | None:
+    """``status=open,closed`` as our states (None: any)."""
+    if not q.get("status"):
+        return None
+    wanted = {s.strip() for s in q["status"].split(",") if s.strip()}
+    if not wanted <= {"open", "closed"}:
+        raise Open311Error(400, "status must be open, closed or open,closed")
+    return [s.value for s in Status if ("closed" if s in CLOSED_FOR_OPEN311 else "open") in wanted]
+
+
+def _window(q: Mapping[str, str], now: datetime) -> tuple[datetime, datetime | None]:
+    """``start_date``/``end_date``, at most 90 days apart; without both, the 90 days before ``now`` or
+    around the one given."""
+    end = _parse_dt(q["end_date"], "end_date") if q.get("end_date") else None
+    start = _parse_dt(q["start_date"], "start_date") if q.get("start_date") else None
+    if start is None and end is None:
+        return now - MAX_RANGE, None
+    if start is not None and end is not None:
+        if end < start:
+            raise Open311Error(400, "end_date must not be before start_date")
+        if end - start > MAX_RANGE:
+            raise Open311Error(400, "start_date and end_date may span at most 90 days")
+        return start, end
+    if start is None:
+        assert end is not None
+        return end - MAX_RANGE, end
+    return start, start + MAX_RANGE
+
+
+async def _query(request: web.Request) -> web.Response:
+    fmt = _fmt(request)
+    q = request.query
+    svc = _service(request)
+    ids = [i.strip().upper() for i in q.get("service_request_id", "").split(",") if i.strip()]
+    if ids:
+        rows, _ = await svc.search(numbers_in=ids, limit=MAX_ROWS)
+    else:
+        statuses = _statuses(q)
+        code = q.get("service_code") or None
+        if code and code not in BY_CODE:
+            raise Open311Error(404, f"service_code {code} not found")
+        start, end = _window(q, svc.clock().astimezone(UTC))
+        rows, _ = await svc.search(status=statuses, category=code, since=start, until=end, limit=MAX_ROWS)
+    payload = [_request_json(r, svc) for r in rows]
+    return _respond(fmt, "service_requests", "request", payload)
+
+
+async def _one(request: web.Request) -> web.Response:
+    fmt = _fmt(request)
+    number = request.match_info["id"].upper()
+    svc = _service(request)
+    row = await svc.get(number) if numbers.is_valid(number) else None
+    if row is None:
+        raise Open311Error(404, f"service_request_id {request.match_info['id']} not found")
+    return _respond(fmt, "service_requests", "request", [_request_json(row, svc)])
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    raise Open311Error(404, "resource not found")
+
+
 def setup_routes(app: web.Application, key: web.AppKey[ComplaintService], api_keys: Collection[str]) -> None:
     """Register the Open311 routes; ``app[key]`` holds the service, ``api_keys`` the accepted POST keys."""
-    keys = frozenset(api_keys)
-
-    def guarded(handler):  # type: ignore[no-untyped-def]
-        async def wrapped(request: web.Request) -> web.Response:
-            fmt = request.match_info.get("fmt", "json")
-            try:
-                return await handler(request)
-            except Open311Error as exc:
-                return _errors(fmt, exc)
-            except ComplaintError as exc:
-                return _errors(fmt, Open311Error(400, exc.message))
-
-        return wrapped
-
-    async def services(request: web.Request) -> web.Response:
-        fmt = _fmt(request)
-        return _respond(fmt, "services", "service", [_service_json(c) for c in CATEGORIES])
-
-    async def definition(request: web.Request) -> web.Response:
-        fmt = _fmt(request)
-        code = request.match_info["code"]
-        if code not in BY_CODE:
-            raise Open311Error(404, f"service_code {code} not found")
-        attributes = [
-            {
-                "variable": True,
-                "code": attr,
-                "datatype": "string",
-                "required": required,
-                "datatype_description": None,
-                "order": i,
-                "description": text,
-            }
-            for i, (attr, text, required) in enumerate(ATTRIBUTES.get(code, []), start=1)
-        ]
-        return _respond(fmt, "service_definition", None, {"service_code": code, "attributes": attributes})
-
-    async def create(request: web.Request) -> web.Response:
-        fmt = _fmt(request)
-        form = await request.post()
-        given = str(form.get("api_key") or request.query.get("api_key") or "")
-        if not given:
-            raise Open311Error(403, "api_key missing -- can't proceed with create_request.")
-        if not _key_ok(given, keys):
-            raise Open311Error(403, "Invalid api_key received -- can't proceed with create_request.")
-        code = str(form.get("service_code") or "")
-        if not code:
-            raise Open311Error(400, "service_code was not provided")
-        category = BY_CODE.get(code)
-        if category is None:
-            raise Open311Error(404, f"service_code {code} not found")
-        lat, lon = str(form.get("lat") or ""), str(form.get("long") or "")
-        address = str(form.get("address_string") or form.get("address_id") or "").strip()
-        if lat or lon:
-            try:
-                flat, flon = float(lat), float(lon)
-            except ValueError:
-                raise Open311Error(400, "lat and long must both be numbers") from None
-            if not (
-                math.isfinite(flat) and math.isfinite(flon) and -90 <= flat <= 90 and -180 <= flon <= 180
-            ):
-                raise Open311Error(400, "lat/long out of range")
-            address = address or f"{flat:.6f},{flon:.6f}"
-        if not address:
-            raise Open311Error(400, "a location is required: lat & long, address_string or address_id")
-        description = str(form.get("description") or "").strip()
-        if not description:
-            raise Open311Error(400, "description is required")
-        if len(description) > 4000:
-            raise Open311Error(400, "description is limited to 4,000 characters")
-        if "<" in description and ">" in description:
-            raise Open311Error(400, "description must not contain HTML or code")
-        attrs = {
-            attr: str(form.get(f"attribute[{attr}]") or "").strip() for attr, _, _ in ATTRIBUTES.get(code, [])
-        }
-        missing = [attr for attr, _, required in ATTRIBUTES.get(code, []) if required and not attrs.get(attr)]
-        if missing:
-            raise Open311Error(400, f"attribute[{missing[0]}] is required for service_code {code}")
-        account = str(form.get("account_id") or form.get("device_id") or "anonymous")[:60]
-        idem = request.headers.get("Idempotency-Key")
-        client = hashlib.sha256(given.encode()).hexdigest()[:12]
-        result = await request.app[key].create(
-            NewComplaint(
-                channel="open311",
-                sender_id=f"open311:{account}",
-                description=description,
-                kind=category.kind,
-                category=code,
-                phone=str(form.get("phone") or "") or None,
-                respondent=attrs.get("respondent") or None,
-                location=address,
-            ),
-            idempotency_key=f"open311:{client}:{idem}" if idem else None,
-            actor=f"open311:{client}",
-        )
-        row = result.complaint
-        svc = request.app[key]
-        notice = (
-            f"已登记，将在{svc.settings.accept_days}个工作日内（{row.accept_due.isoformat()}前）决定是否受理，"
-            f"受理后{svc.answer_days(category.kind)}个工作日内答复。"
-        )
-        payload = [{"service_request_id": row.number, "service_notice": notice, "account_id": None}]
-        return _respond(fmt, "service_requests", "request", payload, status=201 if result.created else 200)
-
-    async def query(request: web.Request) -> web.Response:
-        fmt = _fmt(request)
-        q = request.query
-        svc = request.app[key]
-        ids = [i.strip().upper() for i in q.get("service_request_id", "").split(",") if i.strip()]
-        if ids:
-            rows, _ = await svc.search(numbers_in=ids, limit=MAX_ROWS)
-        else:
-            statuses: list[str] | None = None
-            if q.get("status"):
-                wanted = {s.strip() for s in q["status"].split(",") if s.strip()}
-                if not wanted <= {"open", "closed"}:
-                    raise Open311Error(400, "status must be open, closed or open,closed")
-                statuses = [
-                    s.value for s in Status if ("closed" if s in CLOSED_FOR_OPEN311 else "open") in wanted
-                ]
-            code = q.get("service_code") or None
-            if code and code not in BY_CODE:
-                raise Open311Error(404, f"service_code {code} not found")
-            end = _parse_dt(q["end_date"], "end_date") if q.get("end_date") else None
-            start = _parse_dt(q["start_date"], "start_date") if q.get("start_date") else None
-            if start is None and end is None:
-                start = svc.clock().astimezone(UTC) - MAX_RANGE
-            elif start is not None and end is not None:
-                if end < start:
-                    raise Open311Error(400, "end_date must not be before start_date")
-                if end - start > MAX_RANGE:
-                    raise Open311Error(400, "start_date and end_date may span at most 90 days")
-            elif start is None:
-                assert end is not None
-                start = end - MAX_RANGE
-            else:
-                end = start + MAX_RANGE
-            rows, _ = await svc.search(status=statuses, category=code, since=start, until=end, limit=MAX_ROWS)
-        payload = [_request_json(r, svc) for r in rows]
-        return _respond(fmt, "service_requests", "request", payload)
-
-    async def one(request: web.Request) -> web.Response:
-        fmt = _fmt(request)
-        number = request.match_info["id"].upper()
-        row = await request.app[key].get(number) if numbers.is_valid(number) else None
-        if row is None:
-            raise Open311Error(404, f"service_request_id {request.match_info['id']} not found")
-        return _respond(fmt, "service_requests", "request", [_request_json(row, request.app[key])])
-
-    async def not_found(request: web.Request) -> web.Response:
-        raise Open311Error(404, "resource not found")
-
-    app.router.add_get(PREFIX + "/services.{fmt}", guarded(services))
-    app.router.add_get(PREFIX + "/services/{code}.{fmt}", guarded(definition))
-    app.router.add_post(PREFIX + "/requests.{fmt}", guarded(create))
-    app.router.add_get(PREFIX + "/requests.{fmt}", guarded(query))
-    app.router.add_get(PREFIX + "/requests/{id}.{fmt}", guarded(one))
-    app.router.add_route("*", PREFIX + "/{tail:.*}", guarded(not_found))
+    app[_SETUP] = _Setup(key, frozenset(api_keys))
+    app.router.add_get(PREFIX + "/services.{fmt}", _guarded(_services))
+    app.router.add_get(PREFIX + "/services/{code}.{fmt}", _guarded(_definition))
+    app.router.add_post(PREFIX + "/requests.{fmt}", _guarded(_create))
+    app.router.add_get(PREFIX + "/requests.{fmt}", _guarded(_query))
+    app.router.add_get(PREFIX + "/requests/{id}.{fmt}", _guarded(_one))
+    app.router.add_route("*", PREFIX + "/{tail:.*}", _guarded(_not_found))
