@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +48,65 @@ class CreateResult:
     receipt: str
 
 
+@dataclass(frozen=True)
+class _Checked:
+    description: str
+    channel: str
+    kind: Kind
+    category: str
+    phone: str | None
+    sender_id: str
+
+
+def _check(new: NewComplaint) -> _Checked:
+    """The fields of ``new`` as they are stored; :class:`InvalidInputError` when one is not acceptable."""
+    description = required(new.description, "投诉内容", MAX_DESCRIPTION)
+    channel = required(new.channel, "渠道", 16)
+    kind = Kind(new.kind)
+    category = new.category or {Kind.SUGGESTION: "suggestion", Kind.HELP: "help"}.get(kind, "other")
+    if category not in BY_CODE:
+        raise InvalidInputError(f"未知的投诉类别：{category}。")
+    phone = None
+    if new.phone:
+        phone = contact_phone(new.phone)
+        if phone is None:
+            raise InvalidInputError("联系电话格式不正确，请填写手机号或带区号的固定电话。")
+    sender_id = required(new.sender_id, "来源账号", 80)
+    return _Checked(description, channel, kind, category, phone, sender_id)
+
+
+def _row(
+    new: NewComplaint, checked: _Checked, number: str, key: str | None, now: datetime, accept_due: date
+) -> Complaint:
+    """The new complaint's row, registered at ``now``."""
+    return Complaint(
+        number=number,
+        idempotency_key=key or None,
+        channel=checked.channel,
+        sender_id=checked.sender_id,
+        kind=checked.kind.value,
+        category=checked.category,
+        phone=checked.phone,
+        confidential=new.confidential,
+        respondent=(new.respondent or "").strip()[:200] or None,
+        respondent_key=(respondent_key(new.respondent) or "")[:200] or None,
+        description=checked.description,
+        occurred=(new.occurred or "").strip()[:64] or None,
+        location=(new.location or "").strip()[:200] or None,
+        received_at=now,
+        status=Status.REGISTERED.value,
+        accept_due=accept_due,
+        extension_days=0,
+        bad_review=False,
+        reopen_count=0,
+        overdue=False,
+        supervision_level=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 class Intake:
     def __init__(self, store: ComplaintStore) -> None:
         self.store = store
@@ -79,53 +139,23 @@ class Intake:
             existing = await self._by_key(key)
             if existing is not None:
                 return CreateResult(existing, False, self.receipt(existing))
-        description = required(new.description, "投诉内容", MAX_DESCRIPTION)
-        channel = required(new.channel, "渠道", 16)
-        kind = Kind(new.kind)
-        category = new.category or {Kind.SUGGESTION: "suggestion", Kind.HELP: "help"}.get(kind, "other")
-        if category not in BY_CODE:
-            raise InvalidInputError(f"未知的投诉类别：{category}。")
-        phone = None
-        if new.phone:
-            phone = contact_phone(new.phone)
-            if phone is None:
-                raise InvalidInputError("联系电话格式不正确，请填写手机号或带区号的固定电话。")
-        sender_id = required(new.sender_id, "来源账号", 80)
+        checked = _check(new)
         now = self.store.now()
         accept_due = self.store.calendar.add(self.store.today(now), self.store.settings.accept_days)
         for _ in range(5):
             number = numbers.new_number()
             async with self.store.sessions() as s:
-                row = Complaint(
-                    number=number,
-                    idempotency_key=key or None,
-                    channel=channel,
-                    sender_id=sender_id,
-                    kind=kind.value,
-                    category=category,
-                    phone=phone,
-                    confidential=new.confidential,
-                    respondent=(new.respondent or "").strip()[:200] or None,
-                    respondent_key=(respondent_key(new.respondent) or "")[:200] or None,
-                    description=description,
-                    occurred=(new.occurred or "").strip()[:64] or None,
-                    location=(new.location or "").strip()[:200] or None,
-                    received_at=now,
-                    status=Status.REGISTERED.value,
-                    accept_due=accept_due,
-                    extension_days=0,
-                    bad_review=False,
-                    reopen_count=0,
-                    overdue=False,
-                    supervision_level=0,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
+                row = _row(new, checked, number, key, now, accept_due)
                 try:
                     s.add(row)
                     await s.flush()
-                    change = Change(detail={"channel": new.channel, "kind": kind.value, "category": category})
+                    change = Change(
+                        detail={
+                            "channel": new.channel,
+                            "kind": checked.kind.value,
+                            "category": checked.category,
+                        }
+                    )
                     event = self.store.event(
                         row, 1, now, actor or "citizen", Action.CREATE, Status.REGISTERED, change
                     )
@@ -135,7 +165,9 @@ class Intake:
                 except IntegrityError:
                     await s.rollback()
                 else:
-                    log.info("complaint %s filed via %s by %s", number, new.channel, mask_sender(sender_id))
+                    log.info(
+                        "complaint %s filed via %s by %s", number, new.channel, mask_sender(checked.sender_id)
+                    )
                     return CreateResult(row, True, self.receipt(row))
             if key:
                 existing = await self._by_key(key)
