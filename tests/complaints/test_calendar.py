@@ -14,8 +14,8 @@ CAL = WorkCalendar()
 
 
 def test_calendar_matches_the_published_2026_table() -> None:
-    for day in ("2026-02-14", "2026-02-28", "2026-09-20", "2026-10-10"):  # 调休 Saturdays/Sunday
-        d = date.fromisoformat(day)
+    for iso in ("2026-02-14", "2026-02-28", "2026-09-20", "2026-10-10"):  # 调休 Saturdays/Sunday
+        d = date.fromisoformat(iso)
         assert d.weekday() >= 5 and chinese_calendar.is_workday(d) and CAL.is_working_day(d)
     for day in range(15, 24):
         assert not CAL.is_working_day(date(2026, 2, day))

@@ -13,13 +13,13 @@ from bot.domains.complaints.citizen import UNKNOWN_OR_NOT_YOURS
 from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.errors import ComplaintError, IllegalTransitionError, InvalidInputError
 from bot.domains.complaints.intake import NewComplaint
-from bot.domains.complaints.models import ComplaintEvent, HistoryIsAppendOnlyError
+from bot.domains.complaints.models import Complaint, ComplaintEvent, HistoryIsAppendOnlyError
 from bot.domains.complaints.service import ComplaintService
 from bot.domains.complaints.states import Kind, Status
 from bot.domains.complaints.store import ComplaintStore
 from tests.support.complaints import OTHER, WX, Clock, Recorder, local, new
 
-Step = Callable[[ComplaintService, str], Awaitable[object]]
+Step = Callable[[ComplaintService, str], Awaitable[Complaint]]
 
 STEPS: dict[str, Step] = {
     "accept": lambda s, n: s.accept(n, "张科员"),

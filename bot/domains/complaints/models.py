@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.core.clock import utcnow
-from bot.core.db import Base
+from bot.core.db import Base, mapped_table
 
 
 class Complaint(Base):
@@ -116,7 +116,7 @@ class ComplaintNotice(Base):
     __table_args__ = (Index("ix_complaint_notices_due", "status", "next_attempt_at"),)
 
 
-COMPLAINT_TABLES = (Complaint.__table__, ComplaintEvent.__table__, ComplaintNotice.__table__)
+COMPLAINT_TABLES = (mapped_table(Complaint), mapped_table(ComplaintEvent), mapped_table(ComplaintNotice))
 
 
 class HistoryIsAppendOnlyError(RuntimeError):
