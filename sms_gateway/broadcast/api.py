@@ -104,7 +104,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
         return wrapped
 
     async def list_view(request: web.Request) -> web.Response:
-        return web.json_response({"campaigns": await service(request).list()})
+        return web.json_response({"campaigns": await service(request).campaigns()})
 
     async def create_view(request: web.Request) -> web.Response:
         body = await _json(request)

@@ -196,7 +196,7 @@ def _action(name: str) -> Handler:
 async def cmd_status(args: argparse.Namespace, sessions: async_sessionmaker[AsyncSession]) -> int:
     svc = make_service(sessions)
     if not args.id:
-        for c in await svc.list():
+        for c in await svc.campaigns():
             print(
                 f"{c['id']}  {c['state']:<4}  {c['name']}  收件人 {c['recipients_total']}  "
                 f"起草 {c['created_by']}"

@@ -201,7 +201,7 @@ class BroadcastService:
     async def view(self, campaign_id: str) -> dict[str, Any]:
         return campaign_view(await self.get(campaign_id), self.settings)
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def campaigns(self) -> list[dict[str, Any]]:
         async with self.sessions() as s:
             rows = (
                 (await s.execute(select(BroadcastCampaign).order_by(BroadcastCampaign.created_at.desc())))
