@@ -105,11 +105,6 @@ def _where(source: str) -> str:
     return f"第{ref}行" if kind == "upload" else f"分组 {ref}"
 
 
-def _where(source: str) -> str:
-    kind, _, ref = source.partition(":")
-    return f"第{ref}行" if kind == "upload" else f"分组 {ref}"
-
-
 def progress_line(p: dict[str, Any], width: int = 30) -> str:
     eligible = max(1, p["eligible"])
     filled = int(width * min(1.0, p["done"] / eligible))
