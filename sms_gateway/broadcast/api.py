@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sms_gateway.broadcast.export import write_xlsx
 from sms_gateway.broadcast.recipients import RecipientFileError
 from sms_gateway.broadcast.service import BroadcastError, BroadcastService
 
@@ -169,7 +170,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
         cid = request.match_info["id"]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{cid}.xlsx"
-            await service(request).export_xlsx(cid, path)
+            write_xlsx(await service(request).results(cid), path)
             data = path.read_bytes()
         return web.Response(
             body=data,

@@ -31,9 +31,11 @@ from typing import Any, TextIO
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sms_gateway.broadcast.config import BroadcastSettings
+from sms_gateway.broadcast.export import write_xlsx
 from sms_gateway.broadcast.models import FINAL_STATES
 from sms_gateway.broadcast.recipients import RecipientFileError
-from sms_gateway.broadcast.service import BroadcastError, BroadcastService, Preview, estimated
+from sms_gateway.broadcast.service import BroadcastError, BroadcastService, Preview
+from sms_gateway.broadcast.views import duration
 from sms_gateway.compose import Composer
 from sms_gateway.config import SmsSettings
 
@@ -85,9 +87,7 @@ def print_preview(p: Preview, out: TextIO | None = None) -> None:
         )
     seg = p.segments_per_message
     print(f"  每条短信 {seg['min']}–{seg['max']} 段，共 {p.segments_total} 段", file=out)
-    print(
-        f"  速率 {p.rate:g} 段/秒，预计用时 {estimated(p.estimated_seconds)}；发送时段 {p.window}", file=out
-    )
+    print(f"  速率 {p.rate:g} 段/秒，预计用时 {duration(p.estimated_seconds)}；发送时段 {p.window}", file=out)
     for s in p.samples:
         print(f"  示例（{s['to']}，{s['segments']} 段）：{s['body']}", file=out)
     for w in p.warnings:
@@ -216,7 +216,7 @@ async def cmd_status(args: argparse.Namespace, sessions: async_sessionmaker[Asyn
 
 
 async def cmd_export(args: argparse.Namespace, sessions: async_sessionmaker[AsyncSession]) -> int:
-    n = await make_service(sessions).export_xlsx(args.id, args.path)
+    n = write_xlsx(await make_service(sessions).results(args.id), args.path)
     print(f"已导出 {n} 个收件人的发送结果：{args.path}")
     return 0
 

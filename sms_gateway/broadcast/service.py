@@ -1,5 +1,6 @@
-"""Campaign lifecycle: drafting, recipient lists, preview, approval, start/pause/resume/cancel, progress and
-export.  The database is the source of truth for a campaign's state; workers re-read it every
+"""Campaign lifecycle: drafting, recipient lists, preview, approval, start/pause/resume/cancel, and reading
+progress and per-recipient results (what staff see of them is shaped in ``views.py``; the XLSX file is
+``export.py``).  The database is the source of truth for a campaign's state; workers re-read it every
 ``poll_interval`` (0.25 s), which is how pause, resume and cancel take effect within a second.
 
 State machine::
@@ -14,18 +15,16 @@ directly).  ``cancel`` is allowed from any non-final state."""
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.clock import as_utc, utcnow
+from bot.core.clock import utcnow
 from sms_gateway.broadcast.config import BroadcastSettings, format_window, parse_window
 from sms_gateway.broadcast.models import (
     EXCLUSION_LABELS,
@@ -41,13 +40,19 @@ from sms_gateway.broadcast.models import (
 )
 from sms_gateway.broadcast.recipients import RecipientRow, classify, parse_upload, read_upload
 from sms_gateway.broadcast.template import TemplateError, check_template, missing, render, variables
-from sms_gateway.broadcast.window import next_window_start
+from sms_gateway.broadcast.views import (
+    campaign_view,
+    duration,
+    progress_view,
+    result_rows,
+    source_label,
+    waiting_note,
+)
 from sms_gateway.compose import Composer
 from sms_gateway.models import LedgerStatus, SmsOutbound
 from sms_gateway.optout import OptOutStore
 
 St = CampaignState
-OPTED_OUT_CODE = 21610
 _TRANSITIONS: dict[str, dict[CampaignState, tuple[CampaignState, ...]]] = {
     "submit": {St.PENDING_APPROVAL: (St.DRAFT,)},
     "reject": {St.DRAFT: (St.PENDING_APPROVAL,)},
@@ -88,37 +93,56 @@ class Preview:
         return asdict(self)
 
 
+@dataclass
+class _Listed:
+    """A campaign's list as the preview sees it: exclusions (counted; the first rows of each reason, for
+    staff to fix), the eligible recipients with their variables, and the rows missing a variable."""
+
+    exclusions: dict[str, int]
+    exclusion_rows: list[dict[str, str]] = field(default_factory=list)
+    eligible: list[tuple[BroadcastRecipient, dict[str, str]]] = field(default_factory=list)
+    missing_rows: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Cost:
+    per_message: list[int] = field(default_factory=list)  # segments of each message
+    over_cap: int = 0  # messages longer than one SMS may be
+    total_segments: int = 0
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def span(self) -> dict[str, int]:
+        return {"min": min(self.per_message, default=0), "max": max(self.per_message, default=0)}
+
+
+def _sort_recipients(template: str, recipients: Sequence[BroadcastRecipient], opted: set[str]) -> _Listed:
+    listed = _Listed({str(e): 0 for e in Exclusion})
+    for r in recipients:
+        reason = r.excluded or (Exclusion.OPTED_OUT if r.address in opted else None)
+        if reason:
+            listed.exclusions[str(reason)] += 1
+            if sum(1 for x in listed.exclusion_rows if x["reason"] == str(reason)) < 20:
+                listed.exclusion_rows.append(
+                    {
+                        "reason": str(reason),
+                        "label": EXCLUSION_LABELS[Exclusion(reason)],
+                        "source": r.source,
+                        "raw": r.raw,
+                    }
+                )
+            continue
+        values = json.loads(r.variables)
+        gaps = missing(template, values)
+        if gaps:
+            listed.missing_rows.append(
+                f"{source_label(r.source)}缺少 {'、'.join('{' + g + '}' for g in gaps)}"
+            )
+        listed.eligible.append((r, values))
+    return listed
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{utcnow():%Y%m%d}-{uuid.uuid4().hex[:8]}"
-
-
-def campaign_view(c: BroadcastCampaign, settings: BroadcastSettings) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "channel": c.channel,
-        "purpose": c.purpose,
-        "template": c.template,
-        "signature": c.signature,
-        "state": c.state,
-        "state_reason": c.state_reason,
-        "rate": c.rate or settings.rate,
-        "window": format_window(c.window_start, c.window_end),
-        "scheduled_at": _iso(c.scheduled_at),
-        "created_by": c.created_by,
-        "submitted_by": c.submitted_by,
-        "approved_by": c.approved_by,
-        "recipients_total": c.recipients_total,
-        "source_name": c.source_name,
-        "created_at": _iso(c.created_at),
-        "started_at": _iso(c.started_at),
-        "finished_at": _iso(c.finished_at),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    v = as_utc(value)
-    return v.isoformat() if v else None
 
 
 class BroadcastService:
@@ -228,7 +252,38 @@ class BroadcastService:
             raise BroadcastError(f"只有草稿可以修改收件人（当前状态：{campaign.state}）")
         if upload is None and not group_ids:
             raise BroadcastError("请上传收件人文件或选择已保存的分组", 400)
-        needed = variables(campaign.template)
+        rows, encoding = await self._read_list(campaign.template, upload, column_map, group_ids)
+        if not rows:
+            raise BroadcastError("收件人名单为空", 400)
+        if len(rows) > self.settings.max_recipients:
+            raise BroadcastError(f"收件人过多：{len(rows)} 个，上限 {self.settings.max_recipients} 个", 400)
+        opted = await self._opted_out({r.address for r in rows if r.address and r.excluded is None})
+        final = [
+            RecipientRow(r.source, r.raw, r.address, r.variables, Exclusion.OPTED_OUT)
+            if r.excluded is None and r.address in opted
+            else r
+            for r in rows
+        ]
+        await self._store_list(
+            campaign_id,
+            final,
+            column_map=column_map,
+            group_ids=group_ids,
+            source_name=upload[0][:255] if upload else None,
+        )
+        counts: dict[str, int] = {"total": len(final), "eligible": 0, **{str(e): 0 for e in Exclusion}}
+        for r in final:
+            counts[str(r.excluded) if r.excluded else "eligible"] += 1
+        return {"campaign_id": campaign_id, "encoding": encoding, **counts}
+
+    async def _read_list(
+        self,
+        template: str,
+        upload: tuple[str, bytes] | None,
+        column_map: Mapping[str, str] | None,
+        group_ids: Sequence[str],
+    ) -> tuple[list[RecipientRow], str]:
+        """The upload's rows (and its detected encoding), then the saved groups' members not already in it."""
         rows: list[RecipientRow] = []
         seen: set[str] = set()
         encoding = ""
@@ -238,7 +293,7 @@ class BroadcastService:
             parsed = parse_upload(
                 upload[0],
                 upload[1],
-                needed=needed,
+                needed=variables(template),
                 column_map=column_map,
                 max_rows=self.settings.max_recipients,
             )
@@ -260,17 +315,18 @@ class BroadcastService:
                 rows += classify(
                     ((f"group:{gid}", m.address, json.loads(m.variables)) for m in members), seen
                 )
-        if not rows:
-            raise BroadcastError("收件人名单为空", 400)
-        if len(rows) > self.settings.max_recipients:
-            raise BroadcastError(f"收件人过多：{len(rows)} 个，上限 {self.settings.max_recipients} 个", 400)
-        opted = await self._opted_out({r.address for r in rows if r.address and r.excluded is None})
-        final = [
-            RecipientRow(r.source, r.raw, r.address, r.variables, Exclusion.OPTED_OUT)
-            if r.excluded is None and r.address in opted
-            else r
-            for r in rows
-        ]
+        return rows, encoding
+
+    async def _store_list(
+        self,
+        campaign_id: str,
+        final: Sequence[RecipientRow],
+        *,
+        column_map: Mapping[str, str] | None,
+        group_ids: Sequence[str],
+        source_name: str | None,
+    ) -> None:
+        """Replace the list in one transaction, if the campaign is still a draft."""
         now = self.clock()
         async with self.sessions.begin() as s:
             locked = await s.execute(
@@ -280,7 +336,7 @@ class BroadcastService:
                     recipients_total=len(final),
                     column_map=json.dumps(dict(column_map or {}), ensure_ascii=False),
                     group_ids=json.dumps(list(group_ids)),
-                    source_name=(upload[0][:255] if upload else None),
+                    source_name=source_name,
                     updated_at=now,
                 )
                 .execution_options(synchronize_session=False)
@@ -289,7 +345,7 @@ class BroadcastService:
                 raise BroadcastError("群发任务已不是草稿，收件人未修改")
             await s.execute(delete(BroadcastRecipient).where(BroadcastRecipient.campaign_id == campaign_id))
             await s.execute(
-                BroadcastRecipient.__table__.insert(),
+                insert(BroadcastRecipient),
                 [
                     {
                         "campaign_id": campaign_id,
@@ -303,10 +359,6 @@ class BroadcastService:
                     for i, r in enumerate(final, start=1)
                 ],
             )
-        counts: dict[str, int] = {"total": len(final), "eligible": 0, **{str(e): 0 for e in Exclusion}}
-        for r in final:
-            counts[str(r.excluded) if r.excluded else "eligible"] += 1
-        return {"campaign_id": campaign_id, "encoding": encoding, **counts}
 
     async def _opted_out(self, addresses: set[str]) -> set[str]:
         return await OptOutStore(self.sessions).opted_out_among(addresses)
@@ -346,7 +398,7 @@ class BroadcastService:
             )
             await s.flush()
             if members:
-                await s.execute(BroadcastGroupMember.__table__.insert(), members)
+                await s.execute(insert(BroadcastGroupMember), members)
         counts = parsed.counts()
         return {"group_id": gid, "name": name, "members": len(members), "excluded": counts}
 
@@ -379,58 +431,67 @@ class BroadcastService:
     async def preview(self, campaign_id: str, samples: int = 3) -> Preview:
         campaign = await self.get(campaign_id)
         recipients = await self._recipients(campaign_id)
-        names = variables(campaign.template)
         blockers: list[str] = []
-        warnings: list[str] = []
         if "【" in campaign.template or "】" in campaign.template:
             blockers.append("正文中不能含有【】（运营商会当作第二个签名）；签名由系统自动添加")
         opted = await self._opted_out({r.address for r in recipients if r.address and not r.excluded})
-        exclusions = {str(e): 0 for e in Exclusion}
-        exclusion_rows: list[dict[str, str]] = []
-        eligible: list[tuple[BroadcastRecipient, dict[str, str]]] = []
-        missing_rows: list[str] = []
-        for r in recipients:
-            reason = r.excluded or (Exclusion.OPTED_OUT if r.address in opted else None)
-            if reason:
-                exclusions[str(reason)] += 1
-                if sum(1 for x in exclusion_rows if x["reason"] == str(reason)) < 20:
-                    exclusion_rows.append(
-                        {
-                            "reason": str(reason),
-                            "label": EXCLUSION_LABELS[Exclusion(reason)],
-                            "source": r.source,
-                            "raw": r.raw,
-                        }
-                    )
-                continue
-            values = json.loads(r.variables)
-            gaps = missing(campaign.template, values)
-            if gaps:
-                missing_rows.append(f"{_source_label(r.source)}缺少 {'、'.join('{' + g + '}' for g in gaps)}")
-            eligible.append((r, values))
-        if missing_rows:
-            shown = "；".join(missing_rows[:10]) + (
-                f" 等共 {len(missing_rows)} 行" if len(missing_rows) > 10 else ""
+        listed = _sort_recipients(campaign.template, recipients, opted)
+        if listed.missing_rows:
+            shown = "；".join(listed.missing_rows[:10]) + (
+                f" 等共 {len(listed.missing_rows)} 行" if len(listed.missing_rows) > 10 else ""
             )
             blockers.append(f"模板变量缺少取值：{shown}")
-        if not eligible:
+        if not listed.eligible:
             blockers.append("收件人名单为空（没有可发送的号码）")
-        per_message: list[int] = []
-        over_cap = 0
-        total_segments = 0
-        rendered_samples: list[dict[str, Any]] = []
-        cap = self.composer.per_message
+        cost = self._cost(campaign.template, listed.eligible, samples)
+        if cost.over_cap:
+            cap = self.composer.per_message
+            blockers.append(f"{cost.over_cap} 条短信超过单条上限 {cap} 段（含签名和“回T退订”），请精简模板")
+        rate = campaign.rate or self.settings.rate
+        seconds = cost.total_segments / rate if rate else 0.0
+        window_text = format_window(campaign.window_start, campaign.window_end)
+        warnings: list[str] = []
+        if seconds > (campaign.window_end - campaign.window_start) * 60:
+            warnings.append(
+                f"按当前速率需 {duration(seconds)}，超过一个发送时段（{window_text}），将跨天发送"
+            )
+        return Preview(
+            campaign_id=campaign.id,
+            state=campaign.state,
+            variables=variables(campaign.template),
+            samples=cost.samples,
+            recipients=len(listed.eligible),
+            total_rows=len(recipients),
+            exclusions=listed.exclusions,
+            exclusion_rows=listed.exclusion_rows,
+            segments_per_message={
+                "min": min(cost.per_message, default=0),
+                "max": max(cost.per_message, default=0),
+            },
+            segments_total=cost.total_segments,
+            rate=rate,
+            estimated_seconds=round(seconds, 1),
+            window=window_text,
+            blockers=blockers,
+            warnings=warnings,
+        )
+
+    def _cost(
+        self, template: str, eligible: Sequence[tuple[BroadcastRecipient, dict[str, str]]], samples: int
+    ) -> _Cost:
+        """The segments of every message the template renders to, and the first ``samples`` of them."""
+        cost = _Cost()
         for r, values in eligible:
-            if missing(campaign.template, values):
+            if missing(template, values):
                 continue
-            messages = self.composer.whole([render(campaign.template, values)], opt_out_hint=True)
+            messages = self.composer.whole([render(template, values)], opt_out_hint=True)
             segs = sum(m.segments for m in messages)
-            total_segments += segs
-            per_message.append(segs)
+            cost.total_segments += segs
+            cost.per_message.append(segs)
             if len(messages) > 1:
-                over_cap += 1
-            if len(rendered_samples) < samples:
-                rendered_samples.append(
+                cost.over_cap += 1
+            if len(cost.samples) < samples:
+                cost.samples.append(
                     {
                         "to": r.address,
                         "body": "\n".join(m.body for m in messages),
@@ -438,33 +499,7 @@ class BroadcastService:
                         "chars": sum(len(m.body) for m in messages),
                     }
                 )
-        if over_cap:
-            blockers.append(f"{over_cap} 条短信超过单条上限 {cap} 段（含签名和“回T退订”），请精简模板")
-        rate = campaign.rate or self.settings.rate
-        seconds = total_segments / rate if rate else 0.0
-        window_text = format_window(campaign.window_start, campaign.window_end)
-        window_minutes = campaign.window_end - campaign.window_start
-        if seconds > window_minutes * 60:
-            warnings.append(
-                f"按当前速率需 {_duration(seconds)}，超过一个发送时段（{window_text}），将跨天发送"
-            )
-        return Preview(
-            campaign_id=campaign.id,
-            state=campaign.state,
-            variables=names,
-            samples=rendered_samples,
-            recipients=len(eligible),
-            total_rows=len(recipients),
-            exclusions=exclusions,
-            exclusion_rows=exclusion_rows,
-            segments_per_message={"min": min(per_message, default=0), "max": max(per_message, default=0)},
-            segments_total=total_segments,
-            rate=rate,
-            estimated_seconds=round(seconds, 1),
-            window=window_text,
-            blockers=blockers,
-            warnings=warnings,
-        )
+        return cost
 
     # ------------------------------------------------------------------------------------- transitions
 
@@ -630,18 +665,16 @@ class BroadcastService:
     # ------------------------------------------------------------------------------------- progress
 
     async def progress(self, campaign_id: str) -> dict[str, Any]:
-        """Live counters from the recipient list and the ledger."""
+        """Live counters from the recipient list and the ledger (``views.progress_view``)."""
         campaign = await self.get(campaign_id)
         async with self.sessions() as s:
-            excl = dict(
-                (
-                    await s.execute(
-                        select(BroadcastRecipient.excluded, func.count())
-                        .where(BroadcastRecipient.campaign_id == campaign_id)
-                        .group_by(BroadcastRecipient.excluded)
-                    )
-                ).all()
-            )
+            exclusions = (
+                await s.execute(
+                    select(BroadcastRecipient.excluded, func.count())
+                    .where(BroadcastRecipient.campaign_id == campaign_id)
+                    .group_by(BroadcastRecipient.excluded)
+                )
+            ).all()
             ledger = (
                 await s.execute(
                     select(
@@ -651,66 +684,13 @@ class BroadcastService:
                     .group_by(SmsOutbound.status, SmsOutbound.error_code, SmsOutbound.error_message)
                 )
             ).all()
-        eligible = int(excl.pop(None, 0))
-        excluded = {str(e): int(excl.get(str(e), 0)) for e in Exclusion}
-        counts = {
-            "in_flight": 0,
-            "sent": 0,
-            "delivered": 0,
-            "failed": 0,
-            "opted_out_during": 0,
-            "cancelled": 0,
-        }
-        failed_by: dict[str, int] = {}
-        handled = 0
-        for status, code, message, n in ledger:
-            handled += n
-            if status in (LedgerStatus.PENDING, LedgerStatus.SENDING, LedgerStatus.UNKNOWN):
-                counts["in_flight"] += n
-            elif status in (LedgerStatus.ACCEPTED, LedgerStatus.SENT):
-                counts["sent"] += n
-            elif status == LedgerStatus.DELIVERED:
-                counts["sent"] += n
-                counts["delivered"] += n
-            elif status == LedgerStatus.SUPPRESSED or (
-                status == LedgerStatus.FAILED and code == OPTED_OUT_CODE
-            ):
-                counts["opted_out_during"] += n
-            elif status == LedgerStatus.FAILED and message == "campaign_cancelled":
-                counts["cancelled"] += n
-            else:
-                counts["failed"] += n
-                key = str(code) if code is not None else (message or "unknown").split(":")[0]
-                failed_by[key] = failed_by.get(key, 0) + n
-        queued = max(0, eligible - handled)
-        done = counts["sent"] + counts["failed"] + counts["opted_out_during"] + counts["cancelled"]
-        window_note = None
-        if campaign.state == St.SENDING:
-            nxt = next_window_start(
-                self.clock(), campaign.window_start, campaign.window_end, self.settings.tz
-            )
-            if nxt is not None:
-                window = format_window(campaign.window_start, campaign.window_end)
-                window_note = f"不在发送时段（{window}），将于 {nxt:%m-%d %H:%M} 继续"
-        return {
-            "campaign_id": campaign_id,
-            "state": campaign.state,
-            "state_reason": campaign.state_reason,
-            "waiting_for_window": window_note,
-            "recipients": eligible + sum(excluded.values()),
-            "eligible": eligible,
-            "excluded": excluded,
-            "queued": queued,
-            **counts,
-            "failed_by_reason": failed_by,
-            "done": done,
-            "percent": round(100.0 * done / eligible, 1) if eligible else 100.0,
-        }
+        waiting = waiting_note(campaign, self.clock(), self.settings.tz)
+        return progress_view(campaign, dict(exclusions), ledger, waiting)
 
-    # ------------------------------------------------------------------------------------- export
+    # ------------------------------------------------------------------------------------- results
 
     async def results(self, campaign_id: str) -> list[dict[str, Any]]:
-        """One row per recipient (excluded ones too) with the ledger outcome."""
+        """One row per recipient (excluded ones too) with the ledger outcome (``views.result_rows``)."""
         recipients = await self._recipients(campaign_id)
         async with self.sessions() as s:
             ledger = {
@@ -724,89 +704,9 @@ class BroadcastService:
                 ).scalars()
             }
         campaign = await self.get(campaign_id)
-        out = []
-        for r in recipients:
-            row = ledger.get(r.address or "") if not r.excluded else None
-            if r.excluded:
-                result = EXCLUSION_LABELS[Exclusion(r.excluded)]
-            elif row is None:
-                result = "未发送（已取消）" if campaign.state == St.CANCELLED else "排队中"
-            else:
-                result = _RESULT_LABELS.get(row.status, row.status)
-                if row.status == LedgerStatus.FAILED and row.error_code == OPTED_OUT_CODE:
-                    result = "发送时已退订"
-                elif row.status == LedgerStatus.FAILED and row.error_message == "campaign_cancelled":
-                    result = "未发送（已取消）"
-            out.append(
-                {
-                    "seq": r.seq,
-                    "source": _source_label(r.source),
-                    "raw": r.raw,
-                    "phone": r.address or "",
-                    "result": result,
-                    "status": row.status if row else (r.excluded or ""),
-                    "error_code": row.error_code if row and row.error_code is not None else "",
-                    "provider_sid": row.provider_sid if row and row.provider_sid else "",
-                    "segments": row.segments if row else "",
-                    "sent_at": _iso(row.accepted_at) if row else "",
-                    "delivered_at": _iso(row.delivered_at) if row else "",
-                }
-            )
-        return out
-
-    async def export_xlsx(self, campaign_id: str, path: str | Path) -> int:
-        import openpyxl
-
-        rows = await self.results(campaign_id)
-        wb = openpyxl.Workbook()
-        ws = wb.active
-        assert ws is not None
-        ws.title = "发送结果"
-        headers = [
-            "序号",
-            "来源",
-            "原始号码",
-            "号码(E.164)",
-            "结果",
-            "状态",
-            "错误码",
-            "短信ID",
-            "条段数",
-            "发送时间",
-            "送达时间",
-        ]
-        ws.append(headers)
-        for r in rows:
-            ws.append([r[k] if r[k] is not None else "" for k in _EXPORT_KEYS])
-        for col, width in zip("ABCDEFGHIJK", (8, 14, 18, 18, 14, 12, 10, 38, 8, 28, 28), strict=True):
-            ws.column_dimensions[col].width = width
-        wb.save(str(path))
-        return len(rows)
+        return result_rows(recipients, ledger, cancelled=campaign.state == St.CANCELLED)
 
 
-_EXPORT_KEYS = (
-    "seq",
-    "source",
-    "raw",
-    "phone",
-    "result",
-    "status",
-    "error_code",
-    "provider_sid",
-    "segments",
-    "sent_at",
-    "delivered_at",
-)
-_RESULT_LABELS = {
-    LedgerStatus.PENDING: "发送中",
-    LedgerStatus.SENDING: "发送中",
-    LedgerStatus.UNKNOWN: "核对中",
-    LedgerStatus.ACCEPTED: "已发送",
-    LedgerStatus.SENT: "已发送",
-    LedgerStatus.DELIVERED: "已送达",
-    LedgerStatus.FAILED: "发送失败",
-    LedgerStatus.SUPPRESSED: "发送时已退订",
-}
 _ACTION_LABELS = {
     "submit": "提交审核",
     "reject": "退回",
@@ -816,21 +716,3 @@ _ACTION_LABELS = {
     "resume": "继续",
     "cancel": "取消",
 }
-
-
-def _source_label(source: str) -> str:
-    kind, _, ref = source.partition(":")
-    return f"第{ref}行" if kind == "upload" else f"分组{ref}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = math.ceil(seconds)
-    if seconds < 60:
-        return f"{seconds} 秒"
-    if seconds < 3600:
-        return f"{seconds // 60} 分 {seconds % 60} 秒"
-    return f"{seconds // 3600} 小时 {seconds % 3600 // 60} 分"
-
-
-def estimated(seconds: float) -> str:
-    return _duration(seconds)

@@ -1,0 +1,40 @@
+"""The XLSX export of a campaign's results (``govbot broadcast export``, ``GET /api/broadcasts/<id>/export``):
+one sheet, a header row, then one row per recipient (``BroadcastService.results``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+# (key in the result row, column header, column width)
+_COLUMNS = (
+    ("seq", "序号", 8),
+    ("source", "来源", 14),
+    ("raw", "原始号码", 18),
+    ("phone", "号码(E.164)", 18),
+    ("result", "结果", 14),
+    ("status", "状态", 12),
+    ("error_code", "错误码", 10),
+    ("provider_sid", "短信ID", 38),
+    ("segments", "条段数", 8),
+    ("sent_at", "发送时间", 28),
+    ("delivered_at", "送达时间", 28),
+)
+
+
+def write_xlsx(rows: Sequence[Mapping[str, Any]], path: str | Path) -> int:
+    """Write ``rows`` to ``path``; returns how many recipients it wrote."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "发送结果"
+    ws.append([header for _, header, _ in _COLUMNS])
+    for r in rows:
+        ws.append([r[key] if r[key] is not None else "" for key, _, _ in _COLUMNS])
+    for col, (_, _, width) in zip("ABCDEFGHIJK", _COLUMNS, strict=True):
+        ws.column_dimensions[col].width = width
+    wb.save(str(path))
+    return len(rows)
