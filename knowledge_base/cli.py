@@ -97,11 +97,17 @@ async def cmd_search(args: argparse.Namespace, sessionmaker: async_sessionmaker[
     return 0 if hits else 1
 
 
+# The permission each sub-command needs (the gateway's wrapper checks it for the signed-in person).
+PERMISSIONS = {"import": "kb.import", "aliases": "kb.import", "export": "kb.read", "unanswered": "kb.edit",
+               "search": "kb.read"}  # fmt: skip
+
+
 def register(subparsers: argparse._SubParsersAction, wrap: Wrap | None = None) -> None:
     """Add ``kb`` and its sub-commands; each sets ``args.kb_handler`` (and ``args.func`` when ``wrap``)."""
 
     def handle(p: argparse.ArgumentParser, handler: Handler) -> None:
-        p.set_defaults(kb_handler=handler)
+        name = p.prog.rsplit(" ", 1)[-1]
+        p.set_defaults(kb_handler=handler, permission=PERMISSIONS[name])
         if wrap is not None:
             p.set_defaults(func=wrap(handler))
 

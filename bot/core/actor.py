@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -29,3 +31,7 @@ class Actor:
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
+
+
+# Where an HTTP request carries its authenticated actor (set by the gateway's staff middleware).
+ACTOR = web.RequestKey("actor", Actor)

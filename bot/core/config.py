@@ -74,7 +74,6 @@ class Settings:
     wechat_max_body_bytes: int = 64 * 1024
     # Service
     public_base_url: str = "http://127.0.0.1:8080"
-    staff_api_token: Secret = field(default_factory=Secret)
     redis_url: str = "redis://127.0.0.1:6380/0"  # the private Redis `make run` starts
     database_url: str = f"sqlite+aiosqlite:///{VAR_DIR / 'govbot.db'}"
     rasa_url: str = "http://127.0.0.1:5005"  # one URL, or several comma-separated
@@ -115,7 +114,6 @@ class Settings:
             wechat_reply_deadline=e.number("WECHAT_REPLY_DEADLINE", d.wechat_reply_deadline, 0.0),
             wechat_max_body_bytes=e.integer("WECHAT_MAX_BODY_BYTES", d.wechat_max_body_bytes, 1),
             public_base_url=e.text("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
-            staff_api_token=e.secret("STAFF_API_TOKEN"),
             redis_url=e.text("REDIS_URL", d.redis_url),
             database_url=e.text("DATABASE_URL", d.database_url),
             rasa_url=e.text("RASA_URL", d.rasa_url).rstrip("/"),

@@ -8,10 +8,8 @@ turn order, tokens, quotas, metrics and "更多" parts are in Redis; records are
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -36,6 +34,8 @@ from bot.domains.complaints.service import ComplaintService
 from bot.domains.progress.config import ProgressSettings
 from bot.domains.progress.factory import build_progress_notifier
 from bot.domains.progress.notifier import ProgressNotifier
+from bot.domains.staff import Staff
+from bot.domains.staff.config import StaffSettings
 from bot.gateway.channels.base import Channel
 from bot.gateway.channels.sms import build_sms_channel
 from bot.gateway.channels.wechat.cs_quota import CsQuota
@@ -44,6 +44,9 @@ from bot.gateway.channels.wechat.handler import WeChatChannel
 from bot.gateway.conversation.dialogue import Dialogue, RasaRestDialogue
 from bot.gateway.conversation.service import Conversation, Inbound
 from bot.gateway.left_messages import LeftMessageBox
+from bot.gateway.staff import admin as staff_admin
+from bot.gateway.staff import views as staff_views
+from bot.gateway.staff.auth import STAFF, actor_of, staff_auth_middleware
 from bot.gateway.undelivered import UndeliveredLog
 from knowledge_base import staff_api as kb_staff_api
 from knowledge_base.service import KnowledgeBase
@@ -73,6 +76,7 @@ class Services:
     complaints: ComplaintService | None = None
     broadcasts: BroadcastService | None = None
     progress_notifier: ProgressNotifier | None = None
+    staff: Staff | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -112,6 +116,7 @@ async def build_services(
     services = Services(
         settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api, kb
     )
+    services.staff = Staff.build(sessions, redis, StaffSettings.from_env())
     services.channels.append(
         WeChatChannel(
             settings,
@@ -172,27 +177,6 @@ async def close_services(services: Services) -> None:
     await services.redis.aclose()
 
 
-def staff_auth_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Bearer-token auth on every ``/api/`` route (``STAFF_API_TOKEN``)."""
-
-    @web.middleware
-    async def middleware(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
-            given = request.headers.get("Authorization", "")
-            expected = f"Bearer {token}"
-            if not token or not hmac.compare_digest(given.encode(), expected.encode()):
-                return web.json_response(
-                    {"error": "unauthorized", "message": "需要有效的工作人员令牌 (Bearer STAFF_API_TOKEN)"},
-                    status=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-        return await handler(request)
-
-    return middleware
-
-
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     checks: dict[str, str] = {}
@@ -224,7 +208,8 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 
 async def chat_view(request: web.Request) -> web.Response:
-    """``POST /api/chat {"sender": "...", "text": "..."}``: the console's way into the conversation."""
+    """``POST /api/chat {"sender": "...", "text": "..."}``: the console's way into the conversation (for
+    staff with ``chat.test``; the conversation's sender is ``console:<username>:<sender>``)."""
     services = request.app[SERVICES]
     try:
         body = await request.json()
@@ -234,7 +219,9 @@ async def chat_view(request: web.Request) -> web.Response:
             {"error": "bad_request", "message": "需要 JSON 字段 sender 和 text"}, status=400
         )
     started = time.monotonic()
-    outcome = await services.conversation.handle(Inbound(f"console:{sender}", "console", text=text_in))
+    who = actor_of(request).username
+    inbound = Inbound(f"console:{who}:{sender}", "console", text=text_in)
+    outcome = await services.conversation.handle(inbound)
     await services.metrics.observe(
         "govbot_request_seconds", {"channel": "console"}, time.monotonic() - started
     )
@@ -247,9 +234,12 @@ def build_app(services: Services) -> web.Application:
     settings = services.settings
     app = web.Application(
         client_max_size=max(settings.wechat_max_body_bytes * 2, 1024 * 1024),
-        middlewares=[staff_auth_middleware(settings.staff_api_token.get_secret_value())],
+        middlewares=[staff_auth_middleware(settings.public_base_url)],
     )
     app[SERVICES] = services
+    app[STAFF] = services.staff or Staff.build(services.sessions, services.redis)
+    staff_views.setup_routes(app, settings.public_base_url)
+    staff_admin.setup_routes(app)
     app[KB] = services.kb
     kb_staff_api.setup_routes(app, KB)
     if services.broadcasts is not None:
@@ -257,7 +247,9 @@ def build_app(services: Services) -> web.Application:
         broadcast_api.setup_routes(app, BROADCASTS)
     if services.complaints is not None:
         interval = services.complaints.settings.sweep_interval
-        complaints_app.setup(app, services.complaints, sweep_interval=interval)
+        complaints_app.setup(
+            app, services.complaints, sweep_interval=interval, open311_keys=app[STAFF].tokens.authenticate
+        )
     for channel in services.channels:
         app.add_routes(channel.routes())
     app.add_routes(

@@ -27,14 +27,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.gateway.app import build_app, build_services
-    from bot.gateway.startup import check_startup
+    from bot.gateway.startup import check_startup, prepare_staff
 
     settings = get_settings()
     check_startup(settings)
     setup_logging(settings.log_level)
 
     async def _start() -> None:
-        app = build_app(await build_services(settings))
+        services = await build_services(settings)
+        if services.staff is not None:
+            await prepare_staff(settings, services.staff)
+        app = build_app(services)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, args.port or settings.port, reuse_port=True)
@@ -83,7 +86,13 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     url = args.url or f"http://127.0.0.1:{settings.port}"
-    return asyncio.run(chat(url, settings.staff_api_token.get_secret_value(), args.sender))
+    from bot.gateway.staff.cli import saved_token
+
+    token = saved_token()
+    if not token:
+        print("请先登录：govbot login（或设置 GOVBOT_TOKEN）", file=sys.stderr)
+        return 2
+    return asyncio.run(chat(url, token, args.sender))
 
 
 def _cmd_menu(args: argparse.Namespace) -> int:
@@ -131,8 +140,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kb_command(handler: Callable[..., Awaitable[Any]]) -> Callable[[argparse.Namespace], int]:
-    """Run a knowledge-base command handler ``async (args, sessions)`` on a migrated database."""
+def _database_command(handler: Callable[..., Awaitable[Any]]) -> Callable[[argparse.Namespace], int]:
+    """Run a command handler ``async (args, sessions)`` on a migrated database."""
 
     def run(args: argparse.Namespace) -> int:
         from bot.core.db import create_engine, session_factory
@@ -193,12 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_menu)
 
     from bot.domains.complaints import cli as complaints_cli
+    from bot.gateway.staff import cli as staff_cli
     from knowledge_base import cli as kb_cli
     from sms_gateway.broadcast import cli as broadcast_cli
 
-    kb_cli.register(sub, _kb_command)
-    complaints_cli.register(sub, _kb_command)
-    broadcast_cli.register(sub, _kb_command)
+    def signed_in(handler: staff_cli.Handler) -> Callable[[argparse.Namespace], int]:
+        return _database_command(staff_cli.as_staff(handler))
+
+    staff_cli.register(sub, _database_command)
+    kb_cli.register(sub, signed_in)
+    complaints_cli.register(sub, signed_in)
+    broadcast_cli.register(sub, signed_in)
     return parser
 
 

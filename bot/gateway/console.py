@@ -1,5 +1,5 @@
 """``govbot chat``: a terminal conversation with the running system, through the same conversation path
-as WeChat and SMS (``POST /api/chat`` on the gateway, staff token required)."""
+as WeChat and SMS (``POST /api/chat`` on the gateway, as the signed-in staff member: ``govbot login``)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ async def chat(base_url: str, token: str, sender: str) -> int:
                 continue
             try:
                 async with http.post(url, json={"sender": sender, "text": line}) as resp:
-                    if resp.status == 401:
-                        print("助手> [令牌无效：请检查 STAFF_API_TOKEN]", file=sys.stderr)
+                    if resp.status in (401, 403):
+                        print("助手> [令牌无效或无权限：请重新 govbot login]", file=sys.stderr)
                         return 2
                     body = await resp.json()
             except aiohttp.ClientError as exc:

@@ -273,14 +273,25 @@ def run_all() -> int:
 
 
 async def _prepare_data(settings: Settings) -> None:
+    import redis.asyncio as aioredis
+
     from bot.core.db import create_engine, session_factory
     from bot.core.migrate import upgrade
+    from bot.domains.staff import DEMO_PASSWORD, Staff
+    from bot.domains.staff.config import StaffSettings
+    from bot.gateway.startup import prepare_staff
     from knowledge_base.cli import ensure_sample_loaded
 
     await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
+    redis = aioredis.from_url(settings.redis_url, decode_responses=False)
     try:
         if await ensure_sample_loaded(session_factory(engine)):
             say("已导入示例办事指南目录 (sample catalogue loaded)")
+        staff = Staff.build(session_factory(engine), redis, StaffSettings.from_env())
+        created = await prepare_staff(settings, staff)
+        if created:
+            say(f"已创建演示账号（密码 {DEMO_PASSWORD}）：{', '.join(created)}")
     finally:
         await engine.dispose()
+        await redis.aclose()

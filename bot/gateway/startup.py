@@ -1,9 +1,11 @@
-"""Fail closed: the gateway refuses to start with secrets anyone could know.
+"""Fail closed: the gateway refuses to start with secrets anyone could know, or without an administrator.
 
 Outside demo mode, and in any mode when the gateway binds an address other than loopback, every required
 secret must be set, and no secret may equal a value published in ``.env.example`` (our repository is
 public: those values are known to everyone who has read it).  ``govbot run`` and ``govbot serve`` call
-:func:`check_startup` before they start anything; the message names each variable to fix.
+:func:`check_startup` before they start anything; the message names each variable to fix.  Then
+:func:`prepare_staff`: in demo mode the demo accounts are created; otherwise there must be an active
+administrator (``govbot staff create-admin`` makes the first one).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from bot.adapters.approval.config import ApprovalSettings
 from bot.core.config import Settings, published_demo_values
 from bot.core.env import Secret
-from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.staff import Staff
 from sms_gateway.config import SmsSettings
 
 
@@ -35,9 +37,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def credentials(
-    core: Settings, sms: SmsSettings, approval: ApprovalSettings, complaints: ComplaintSettings
-) -> list[Credential]:
+def credentials(core: Settings, sms: SmsSettings, approval: ApprovalSettings) -> list[Credential]:
     """What must be secret, and whether this configuration needs it."""
 
     def reveal(secret: Secret) -> str:
@@ -52,10 +52,8 @@ def credentials(
             reveal(core.wechat_encoding_aes_key),
             core.wechat_message_mode != "plain",
         ),
-        Credential("STAFF_API_TOKEN", reveal(core.staff_api_token), False),
         Credential("TWILIO_AUTH_TOKEN", reveal(sms.twilio_auth_token), sms.provider == "twilio"),
         Credential("APPROVAL_API_TOKEN", reveal(approval.api_token), False),
-        Credential("OPEN311_API_KEYS", ",".join(sorted(complaints.open311_api_keys)), False),
     ]
 
 
@@ -87,9 +85,7 @@ def check_startup(core: Settings) -> None:
     start (see the module docstring)."""
     if not must_check(core):
         return
-    items = credentials(
-        core, SmsSettings.from_env(), ApprovalSettings.from_env(), ComplaintSettings.from_env()
-    )
+    items = credentials(core, SmsSettings.from_env(), ApprovalSettings.from_env())
     problems = refusals(items, published_demo_values())
     if problems:
         why = "非演示模式" if not core.demo else f"监听非本机地址 HOST={core.host}"
@@ -99,3 +95,16 @@ def check_startup(core: Settings) -> None:
             f"values only you know):\n{lines}\n"
             "演示请用 GOVBOT_MODE=demo 并只监听 127.0.0.1 (for a demo: GOVBOT_MODE=demo on 127.0.0.1)."
         )
+
+
+async def prepare_staff(core: Settings, staff: Staff) -> list[str]:
+    """Demo mode: create the missing demo accounts (their usernames).  Otherwise refuse to start without an
+    active administrator."""
+    if core.demo:
+        return await staff.ensure_demo_accounts()
+    if not await staff.accounts.has_active_admin():
+        raise SystemExit(
+            "拒绝启动：还没有管理员账号。请先运行 `govbot staff create-admin` 创建第一个管理员 "
+            "(refusing to start: no administrator; run `govbot staff create-admin`)."
+        )
+    return []

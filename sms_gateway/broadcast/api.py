@@ -1,8 +1,10 @@
 """Staff HTTP API for broadcasts (JSON; errors as ``{"error", "message"}`` with a Chinese message).
 
 ``setup_routes(app, key)`` adds the routes below; ``app[key]`` must hold a :class:`BroadcastService`.
-They live under ``/api/``, so the gateway's ``staff_auth_middleware`` requires ``Authorization: Bearer
-<STAFF_API_TOKEN>`` on every one.  The acting staff member is ``X-Staff-User`` (or ``actor`` in the body).
+They live under ``/api/``: the gateway's staff middleware signs the person in (session or personal API
+token), checks each route's permission (approving needs the approver role) and writes the audit log; the
+acting person is the authenticated :class:`~bot.core.actor.Actor` in ``request[ACTOR]``, never a header or
+a body field.  An approver may not approve a campaign they created (compared by account).
 
     GET    /api/broadcasts                          list
     POST   /api/broadcasts                          create {name, template, purpose?, rate?, window?}
@@ -25,8 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
+from bot.core.actor import ACTOR, Actor
 from sms_gateway.broadcast.export import write_xlsx
 from sms_gateway.broadcast.recipients import RecipientFileError
 from sms_gateway.broadcast.service import BroadcastError, BroadcastService
@@ -39,10 +42,10 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
-def _actor(request: web.Request, body: dict[str, Any]) -> str:
-    actor = str(body.get("actor") or request.headers.get("X-Staff-User") or "").strip()
-    if not actor:
-        raise BroadcastError("请用 X-Staff-User 请求头注明操作人", 400)
+def _actor(request: web.Request) -> Actor:
+    actor = request.get(ACTOR)
+    if actor is None:
+        raise BroadcastError("请先登录", 401)
     return actor
 
 
@@ -82,10 +85,12 @@ async def _form(request: web.Request) -> tuple[dict[str, str], tuple[str, bytes]
         part = await reader.next()
         if part is None:
             break
-        if part.name == "file" and getattr(part, "filename", None):
-            upload = (str(part.filename), bytes(await part.read()))  # type: ignore[union-attr]
+        if not isinstance(part, BodyPartReader):
+            raise BroadcastError("不支持嵌套的 multipart 内容", 400)
+        if part.name == "file" and part.filename:
+            upload = (str(part.filename), bytes(await part.read()))
         elif part.name:
-            fields[part.name] = (await part.read()).decode("utf-8")  # type: ignore[union-attr]
+            fields[part.name] = (await part.read()).decode("utf-8")
     return fields, upload
 
 
@@ -118,7 +123,8 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
             rate=float(rate) if rate not in (None, "") else None,
             window=body.get("window") or None,
             scheduled_at=_parse_time(body.get("scheduled_at")),
-            created_by=_actor(request, body),
+            created_by=_actor(request).name,
+            created_by_account=_actor(request).account_id,
         )
         return web.json_response(campaign, status=201)
 
@@ -136,7 +142,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
         groups = [g.strip() for g in (fields.get("group_ids") or "").split(",") if g.strip()]
         result = await service(request).set_recipients(
             request.match_info["id"],
-            actor=_actor(request, fields),
+            actor=_actor(request).name,
             upload=upload,
             column_map=column_map,
             group_ids=groups,
@@ -157,7 +163,10 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
         if action not in ACTIONS:
             raise BroadcastError(f"未知操作：{action}", 404)
         body = await _json(request)
-        actor = _actor(request, body)
+        who = _actor(request)
+        actor = who.name
+        if action == "approve":
+            return web.json_response(await svc.approve(cid, actor, who.account_id))
         if action == "start":
             result = await svc.start(cid, actor, at=_parse_time(body.get("at")))
         elif action in ("cancel", "reject"):
@@ -187,7 +196,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
             raise BroadcastError("请上传分组名单文件（字段 file）", 400)
         result = await service(request).save_group(
             name=fields.get("name", ""),
-            actor=_actor(request, fields),
+            actor=_actor(request).name,
             upload=upload,
             column_map=json.loads(fields.get("column_map") or "{}"),
         )

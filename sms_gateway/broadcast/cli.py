@@ -1,5 +1,6 @@
 """``govbot broadcast …`` sub-commands (register like ``knowledge_base.cli``: ``register(subparsers, wrap)``;
-``wrap`` is ``bot/gateway/cli.py``'s ``_kb_command``, which migrates the database and passes a sessionmaker).
+the gateway's ``wrap`` signs the person in from their token (``govbot login``), checks the sub-command's
+``args.permission``, puts them in ``args.actor``, migrates the database and passes a sessionmaker).
 
     govbot broadcast create --name N --template T [--purpose 通知|普法|提醒] [--rate R]
                             [--window 08:00-21:00] [--recipients FILE] [--map 变量=列名 …]
@@ -13,7 +14,7 @@
     govbot broadcast status [ID] [--follow]       live progress bar until the campaign ends
     govbot broadcast export ID PATH.xlsx          per-recipient results
 
-The acting staff member is ``--by`` (default: the login name).  Exit codes: 0 ok, 1 refused / rejected
+The acting staff member is the signed-in person.  Exit codes: 0 ok, 1 refused / rejected
 file, 2 usage error.  Sending is done by the worker processes (``python -m sms_gateway.broadcast.worker``).
 """
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -130,7 +130,8 @@ async def cmd_create(args: argparse.Namespace, sessions: async_sessionmaker[Asyn
         purpose=args.purpose,
         rate=args.rate,
         window=args.window,
-        created_by=args.by,
+        created_by=args.actor.name,
+        created_by_account=args.actor.account_id,
     )
     print(f"已创建群发任务 {c['id']}（草稿）")
     if args.recipients or args.group:
@@ -141,7 +142,7 @@ async def cmd_create(args: argparse.Namespace, sessions: async_sessionmaker[Asyn
 async def _set_recipients(svc: BroadcastService, cid: str, args: argparse.Namespace) -> None:
     r = await svc.set_recipients(
         cid,
-        actor=args.by,
+        actor=args.actor.name,
         upload=_upload(args.recipients) if args.recipients else None,
         column_map=_map(args.map),
         group_ids=args.group or [],
@@ -159,7 +160,9 @@ async def cmd_recipients(args: argparse.Namespace, sessions: async_sessionmaker[
 
 
 async def cmd_group_import(args: argparse.Namespace, sessions: async_sessionmaker[AsyncSession]) -> int:
-    r = await make_service(sessions).save_group(name=args.name, actor=args.by, upload=_upload(args.path))
+    r = await make_service(sessions).save_group(
+        name=args.name, actor=args.actor.name, upload=_upload(args.path)
+    )
     print(f"已保存分组 {r['group_id']}（{r['name']}）：{r['members']} 个号码")
     return 0
 
@@ -177,11 +180,13 @@ def _action(name: str) -> Handler:
             at = datetime.fromisoformat(args.at) if args.at else None
             if at is not None and at.tzinfo is None:
                 raise BroadcastError("--at 须带时区，如 2026-06-01T09:00+08:00", 400)
-            c = await svc.start(args.id, args.by, at=at)
+            c = await svc.start(args.id, args.actor.name, at=at)
+        elif name == "approve":
+            c = await svc.approve(args.id, args.actor.name, args.actor.account_id)
         elif name in ("cancel", "reject"):
-            c = await getattr(svc, name)(args.id, args.by, args.reason or "")
+            c = await getattr(svc, name)(args.id, args.actor.name, args.reason or "")
         else:
-            c = await getattr(svc, name)(args.id, args.by)
+            c = await getattr(svc, name)(args.id, args.actor.name)
         print(f"群发任务 {c['id']}：{c['state']}")
         return 0
 
@@ -234,15 +239,24 @@ def _safe(handler: Handler) -> Handler:
     return run
 
 
+# The permission each sub-command needs (as the HTTP routes: bot/gateway/staff/routes.py).
+PERMISSIONS = {
+    "create": "broadcast.compose", "recipients": "broadcast.compose", "group-import": "broadcast.compose",
+    "preview": "broadcast.read", "submit": "broadcast.compose", "approve": "broadcast.approve",
+    "reject": "broadcast.approve", "start": "broadcast.operate", "pause": "broadcast.operate",
+    "resume": "broadcast.operate", "cancel": "broadcast.operate", "status": "broadcast.read",
+    "export": "broadcast.export",
+}  # fmt: skip
+
+
 def register(subparsers: Any, wrap: Wrap | None = None) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("broadcast", help="群发通知：创建、预览、审核、发送、进度、导出")
     sub = parser.add_subparsers(dest="broadcast_command", required=True)
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--by", default=getpass.getuser(), help="操作人（默认：登录名）")
         safe = _safe(handler)
-        p.set_defaults(broadcast_handler=safe)
+        p.set_defaults(broadcast_handler=safe, permission=PERMISSIONS[name])
         if wrap is not None:
             p.set_defaults(func=wrap(safe))
         return p

@@ -72,8 +72,12 @@ class BroadcastCampaign(Base):
     group_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of saved groups used
     source_name: Mapped[str | None] = mapped_column(String(255))  # the uploaded file
     created_by: Mapped[str] = mapped_column(String(64))
+    created_by_account: Mapped[int | None] = mapped_column(
+        Integer
+    )  # the staff account (rows before 0008: None)
     submitted_by: Mapped[str | None] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by_account: Mapped[int | None] = mapped_column(Integer)
     state_reason: Mapped[str | None] = mapped_column(String(255))
     recipients_total: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

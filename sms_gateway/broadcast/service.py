@@ -167,6 +167,7 @@ class BroadcastService:
         name: str,
         template: str,
         created_by: str,
+        created_by_account: int | None = None,
         purpose: str = CampaignPurpose.NOTICE,
         channel: str = Channel.SMS,
         rate: float | None = None,
@@ -207,6 +208,7 @@ class BroadcastService:
             column_map="{}",
             group_ids="[]",
             created_by=created_by.strip()[:64],
+            created_by_account=created_by_account,
             recipients_total=0,
             created_at=now,
             updated_at=now,
@@ -554,19 +556,26 @@ class BroadcastService:
             campaign_id, "reject", actor, {"state_reason": f"退回：{reason}"[:255] if reason else "退回修改"}
         )
 
-    async def approve(self, campaign_id: str, actor: str) -> dict[str, Any]:
+    async def approve(self, campaign_id: str, actor: str, actor_account: int | None = None) -> dict[str, Any]:
+        """Two-person rule: the approver is not the author — by staff account when both are known (names
+        can be spelt many ways), by the recorded name for campaigns from before accounts."""
         campaign = await self.get(campaign_id)
         if not actor.strip():
             raise BroadcastError("请注明审核人", 400)
-        if self.settings.approval_required and actor.strip() == campaign.created_by:
+        author = campaign.created_by_account
+        same = (
+            author == actor_account
+            if author is not None and actor_account is not None
+            else (actor.strip() == campaign.created_by)
+        )
+        if self.settings.approval_required and same:
             raise BroadcastError("需由另一名工作人员审核：起草人不能审核自己的群发任务", 403)
         await self._require_no_blockers(campaign_id)
         sources = (
             (St.PENDING_APPROVAL,) if self.settings.approval_required else (St.PENDING_APPROVAL, St.DRAFT)
         )
-        return await self._move(
-            campaign_id, sources, St.SCHEDULED, "approve", actor, {"approved_by": actor[:64]}
-        )
+        approved = {"approved_by": actor[:64], "approved_by_account": actor_account}
+        return await self._move(campaign_id, sources, St.SCHEDULED, "approve", actor, approved)
 
     async def start(self, campaign_id: str, actor: str, at: datetime | None = None) -> dict[str, Any]:
         """Start now (or set the time: the workers start it then).  Opt-outs are checked again here."""

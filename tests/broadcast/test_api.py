@@ -1,4 +1,5 @@
-"""The staff HTTP API (behind the gateway's bearer-token middleware) and the ``govbot broadcast`` CLI."""
+"""The staff HTTP API (behind the gateway's staff middleware, with real accounts and tokens) and the
+``govbot broadcast`` CLI; the two-person rule by account."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import openpyxl
 import pytest
 from aiohttp import web
 
+from bot.core.actor import Actor
 from bot.core.db import create_engine, session_factory
-from bot.gateway.app import staff_auth_middleware
+from bot.domains.staff import Staff
+from bot.domains.staff.roles import permissions_of
 from sms_gateway.broadcast import cli as bcli
 from sms_gateway.broadcast.api import ROUTES, setup_routes
 from sms_gateway.broadcast.config import BroadcastSettings
@@ -23,16 +26,25 @@ from sms_gateway.broadcast.models import CampaignState
 from sms_gateway.broadcast.service import BroadcastService
 from sms_gateway.compose import Composer
 from tests.support.broadcast import recipients_csv
+from tests.support.staff import bearer, person, staff_app
 
-TOKEN = "staff-secret"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SERVICE = web.AppKey("broadcast_service", BroadcastService)
+TOKENS: dict[str, dict[str, str]] = {}  # the people's bearer headers, set by the client fixture
 
 
 @pytest.fixture
-async def client(aiohttp_client, database_url):
+async def client(aiohttp_client, database_url, redis_client):
     engine = create_engine(database_url)
-    app = web.Application(middlewares=[staff_auth_middleware(TOKEN)])
+    staff = Staff.build(session_factory(engine), redis_client)
+    people = {
+        "alice": ["broadcast_operator"],  # drafts
+        "bob": ["approver", "broadcast_operator"],  # approves and sends
+        "carol": ["approver", "broadcast_operator"],  # both roles: still not for her own campaigns
+        "viewer": ["viewer"],
+    }
+    for name, roles in people.items():
+        TOKENS[name] = bearer(await person(staff, name, roles, "行政服务中心办公室"))
+    app = staff_app(staff)
     app[SERVICE] = BroadcastService(BroadcastSettings(), session_factory(engine), Composer("县行政服务中心"))
     setup_routes(app, SERVICE)
     try:
@@ -49,17 +61,19 @@ def upload_form(data: bytes, filename: str = "名单.csv", **fields: str) -> aio
     return form
 
 
-async def test_every_route_requires_the_staff_token(client) -> None:
+async def test_every_route_requires_a_signed_in_person(client) -> None:
     for method, path in ROUTES:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-Staff-User": "alice"}):
             resp = await client.request(method, path, headers=headers)
             assert resp.status == 401, (method, path, headers)
-    assert (await client.get("/api/broadcasts", headers=AUTH)).status == 200
+    assert (await client.get("/api/broadcasts", headers=TOKENS["viewer"])).status == 200
+    resp = await client.post("/api/broadcasts", json={"name": "x", "template": "y"}, headers=TOKENS["viewer"])
+    assert resp.status == 403
 
 
 async def test_api_flow(client) -> None:
-    alice = {**AUTH, "X-Staff-User": "alice"}
-    bob = {**AUTH, "X-Staff-User": "bob"}
+    alice, bob = TOKENS["alice"], TOKENS["bob"]
+    AUTH = TOKENS["viewer"]
     resp = await client.post(
         "/api/broadcasts",
         json={"name": "年报提醒", "template": "{姓名}您好：{企业}年报请于6月30日前报送。", "purpose": "提醒"},
@@ -77,10 +91,12 @@ async def test_api_flow(client) -> None:
     assert resp.status == 200 and (await resp.json())["eligible"] == 5
     preview = await (await client.get(f"/api/broadcasts/{cid}/preview", headers=AUTH)).json()
     assert preview["recipients"] == 5 and preview["blockers"] == [] and len(preview["samples"]) == 3
-    assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=AUTH)).status == 400  # who?
+    assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=AUTH)).status == 403  # read-only
     assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=alice)).status == 200
     resp = await client.post(f"/api/broadcasts/{cid}/approve", headers=alice)
-    assert resp.status == 403 and "起草人不能审核" in (await resp.json())["message"]
+    assert resp.status == 403 and "审核" in (await resp.json())["message"]  # not an approver
+    resp = await client.post(f"/api/broadcasts/{cid}/approve", headers={**alice, "X-Staff-User": "bob"})
+    assert resp.status == 403  # a header names nobody
     assert (await (await client.post(f"/api/broadcasts/{cid}/approve", headers=bob)).json())[
         "state"
     ] == "已排期"
@@ -102,7 +118,8 @@ async def test_api_flow(client) -> None:
     assert resp.status == 409
     detail = await (await client.get(f"/api/broadcasts/{cid}", headers=AUTH)).json()
     assert detail["state"] == "已取消" and detail["progress"]["eligible"] == 5
-    resp = await client.get(f"/api/broadcasts/{cid}/export", headers=AUTH)
+    assert (await client.get(f"/api/broadcasts/{cid}/export", headers=AUTH)).status == 403
+    resp = await client.get(f"/api/broadcasts/{cid}/export", headers=bob)
     assert resp.status == 200
     wb = openpyxl.load_workbook(io.BytesIO(await resp.read()))
     rows = list(wb.active.iter_rows(values_only=True))
@@ -118,7 +135,31 @@ async def test_api_flow(client) -> None:
     assert groups["groups"][0]["members"] == 3
 
 
+async def test_an_approver_never_approves_her_own_campaign(client) -> None:
+    carol = TOKENS["carol"]
+    resp = await client.post(
+        "/api/broadcasts", json={"name": "自审", "template": "您好：测试。"}, headers=carol
+    )
+    cid = (await resp.json())["id"]
+    await client.post(f"/api/broadcasts/{cid}/recipients", data=upload_form(recipients_csv(2)), headers=carol)
+    assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=carol)).status == 200
+    resp = await client.post(f"/api/broadcasts/{cid}/approve", headers=carol)
+    assert resp.status == 403 and "起草人不能审核" in (await resp.json())["message"]
+    resp = await client.post(f"/api/broadcasts/{cid}/approve", json={"actor": "bob"}, headers=carol)
+    assert resp.status == 403  # naming someone else in the body changes nothing
+    resp = await client.post(f"/api/broadcasts/{cid}/approve", headers=TOKENS["bob"])
+    assert resp.status == 200 and (await resp.json())["approved_by"] == "bob(bob)"
+
+
 # ------------------------------------------------------------------------------------------ CLI
+
+
+CLI_PEOPLE = {
+    "alice": Actor(1, "alice", "alice", "", frozenset({"broadcast_operator"}),
+                   permissions_of(["broadcast_operator"]), via="cli"),
+    "bob": Actor(2, "bob", "bob", "", frozenset({"approver", "broadcast_operator"}),
+                 permissions_of(["approver", "broadcast_operator"]), via="cli"),
+}  # fmt: skip
 
 
 def run_cli(database_url: str) -> Callable[..., tuple[int, str, str]]:
@@ -139,7 +180,14 @@ def run_cli(database_url: str) -> Callable[..., tuple[int, str, str]]:
     bcli.register(parser.add_subparsers(dest="command", required=True), wrap)
 
     def call(*argv: str, capsys: Any) -> tuple[int, str, str]:
-        args = parser.parse_args(["broadcast", *argv])
+        rest, by = list(argv), "alice"
+        if "--by" in rest:  # who runs the command: their sign-in (the gateway's wrapper), not an argument
+            at = rest.index("--by")
+            by = rest[at + 1]
+            del rest[at : at + 2]
+        args = parser.parse_args(["broadcast", *rest])
+        assert args.permission
+        args.actor = CLI_PEOPLE[by]
         code = args.func(args)
         out = capsys.readouterr()
         return code, out.out, out.err
@@ -169,8 +217,10 @@ async def test_cli_flow(cli, tmp_path: Path, capsys, monkeypatch) -> None:
     code, out, err = await asyncio.to_thread(call, "preview", cid)
     assert code == 0 and "收件人：4 人" in out and "✓ 可以提交审核" in out, err
     assert (await asyncio.to_thread(call, "submit", cid, "--by", "alice"))[0] == 0
-    code, _, err = await asyncio.to_thread(call, "approve", cid, "--by", "alice")
-    assert code == 1 and "起草人不能审核" in err
+    bob_drafted, _, _ = await asyncio.to_thread(
+        call, "create", "--name", "自审", "--template", "您好：测试。", "--by", "bob"
+    )
+    assert bob_drafted == 0
     assert (await asyncio.to_thread(call, "approve", cid, "--by", "bob"))[0] == 0
     code, out, _ = await asyncio.to_thread(
         call, "start", cid, "--by", "bob", "--at", "2099-06-01T09:00+08:00"

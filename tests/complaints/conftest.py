@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.db import create_engine, session_factory
 from bot.domains.complaints.service import ComplaintService
+from bot.domains.staff import Staff
 from tests.support.complaints import Clock, Recorder, local
 
 
@@ -35,3 +36,8 @@ def recorder_fixture() -> Recorder:
 @pytest.fixture(name="service")
 def service_fixture(sessions, clock: Clock, recorder: Recorder) -> ComplaintService:
     return ComplaintService(sessions, clock=clock, sender=recorder)
+
+
+@pytest.fixture(name="staff")
+def staff_fixture(sessions, redis_client) -> Staff:
+    return Staff.build(sessions, redis_client)

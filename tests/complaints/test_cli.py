@@ -6,9 +6,25 @@ import argparse
 
 import pytest
 
+from bot.core.actor import Actor
 from bot.domains.complaints import cli
 from bot.domains.complaints.service import ComplaintService
+from bot.domains.staff.roles import permissions_of
 from tests.support.complaints import Recorder, new
+
+
+def who(name: str, department: str = "行政服务中心办公室", role: str = "complaint_supervisor") -> Actor:
+    """The signed-in person the gateway's CLI wrapper would put in ``args.actor``."""
+    roles = frozenset({role})
+    return Actor(hash(name) % 1000, name, name, department, roles, permissions_of(roles), via="cli")
+
+
+PEOPLE = {
+    "张科员": who("张科员"),
+    "王主任": who("王主任"),
+    "公安局": who("公安局", "县公安局", "complaint_handler"),
+    "交通局": who("交通局", "县交通局", "complaint_handler"),
+}
 
 
 def _parse(
@@ -21,7 +37,15 @@ def _parse(
 
 async def test_cli_commands(sessions, capsys: pytest.CaptureFixture[str]) -> None:
     async def run(*argv: str) -> tuple[int, str]:
-        args = _parse(["complaints", *argv])
+        rest = list(argv)
+        by = "张科员"
+        if "--by" in rest:  # who runs the command (their sign-in), not an argument any more
+            at = rest.index("--by")
+            by = rest[at + 1]
+            del rest[at : at + 2]
+        args = _parse(["complaints", *rest])
+        assert args.permission
+        args.actor = PEOPLE[by]
         code = await args.complaints_handler(args, sessions)
         return code, capsys.readouterr().out
 
@@ -77,7 +101,8 @@ async def test_cli_reply_with_sender_delivers(sessions, capsys: pytest.CaptureFi
     await service.accept(number, "a")
     await service.dispatch(number, "a", "县人社局")
     await service.start(number, "b")
-    args = _parse(["complaints", "reply", number, "--by", "b", "--text", "已办理。"], sender=recorder)
+    args = _parse(["complaints", "reply", number, "--text", "已办理。"], sender=recorder)
+    args.actor = who("人社局", "县人社局", "complaint_handler")
     assert await args.complaints_handler(args, sessions) == 0
     assert recorder.sent and recorder.sent[0][1].startswith(f"您的投诉（{number}）已答复")
 
@@ -94,13 +119,13 @@ def test_register_with_wrap() -> None:
     commands = {
         "list": [],
         "show": ["TS2345678ABC"],
-        "accept": ["TS2345678ABC", "--by", "x"],
-        "reject": ["TS2345678ABC", "--by", "x", "--reason", "r"],
-        "dispatch": ["TS2345678ABC", "--by", "x", "--department", "d"],
-        "return": ["TS2345678ABC", "--by", "x", "--reason", "r"],
-        "reply": ["TS2345678ABC", "--by", "x", "--text", "t"],
-        "close": ["TS2345678ABC", "--by", "x"],
-        "extend": ["TS2345678ABC", "--by", "x", "--days", "1", "--reason", "r", "--approver", "a"],
+        "accept": ["TS2345678ABC"],
+        "reject": ["TS2345678ABC", "--reason", "r"],
+        "dispatch": ["TS2345678ABC", "--department", "d"],
+        "return": ["TS2345678ABC", "--reason", "r"],
+        "reply": ["TS2345678ABC", "--text", "t"],
+        "close": ["TS2345678ABC"],
+        "extend": ["TS2345678ABC", "--days", "1", "--reason", "r", "--approver", "a"],
         "sweep": [],
     }
     handlers = {
@@ -110,4 +135,9 @@ def test_register_with_wrap() -> None:
     parser = argparse.ArgumentParser(prog="govbot")
     cli.register(parser.add_subparsers(dest="command"), wrap)
     with pytest.raises(SystemExit):
-        parser.parse_args(["complaints", "accept", "TS2345678ABC"])  # --by is required
+        parser.parse_args(["complaints", "accept", "TS2345678ABC", "--by", "x"])  # no --by: the sign-in says
+    assert _parse(["complaints", "dispatch", "TS2345678ABC", "--department", "d"]).permission == (
+        "complaints.supervise"
+    )
+    assert _parse(["complaints", "reply", "TS2345678ABC", "--text", "t"]).permission == "complaints.handle"
+    assert _parse(["complaints", "list"]).permission == "complaints.read"

@@ -10,14 +10,14 @@ import pytest
 from aiohttp import web
 
 from bot.domains.complaints import open311
-from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.service import ComplaintService
+from bot.domains.staff import Staff
 from tests.support.complaints import Clock, local, new
+from tests.support.staff import person
 
 KEY = web.AppKey("complaints", ComplaintService)
-API_KEYS = ComplaintSettings.from_env({"OPEN311_API_KEYS": "xyz, second-key"}).open311_api_keys
 SPEC_POST = {  # the spec's example request, with our service code and description
-    "api_key": "xyz",
+    "api_key": "",  # the spec_post fixture puts a real integration token here
     "jurisdiction_id": "city.gov",
     "service_code": "attitude",
     "lat": "37.76524078",
@@ -40,11 +40,25 @@ REQUEST_FIELDS = [
 ]  # fmt: skip
 
 
+@pytest.fixture(name="keys")
+async def keys_fixture(staff: Staff) -> tuple[str, str]:
+    """Two integrations' API keys: staff tokens with the open311.submit scope."""
+    return (
+        await person(staff, "hotline-12345", ["integration"], display_name="12345热线"),
+        await person(staff, "portal", ["integration"], display_name="政务网站"),
+    )
+
+
+@pytest.fixture(name="spec_post")
+def spec_post_fixture(keys: tuple[str, str]) -> dict[str, str]:
+    return {**SPEC_POST, "api_key": keys[0]}
+
+
 @pytest.fixture(name="o311")
-async def o311_fixture(aiohttp_client, service: ComplaintService):
+async def o311_fixture(aiohttp_client, service: ComplaintService, staff: Staff):
     app = web.Application()
     app[KEY] = service
-    open311.setup_routes(app, KEY, API_KEYS)
+    open311.setup_routes(app, KEY, staff.tokens.authenticate)
     return await aiohttp_client(app)
 
 
@@ -100,8 +114,8 @@ async def test_service_list_and_definition(o311) -> None:
     await _error(await o311.get("/open311/v2/nothing-here"), 404)
 
 
-async def test_post_request_like_the_spec(o311, service: ComplaintService) -> None:
-    resp = await o311.post("/open311/v2/requests.json", data=SPEC_POST)
+async def test_post_request_like_the_spec(o311, service: ComplaintService, spec_post, keys) -> None:
+    resp = await o311.post("/open311/v2/requests.json", data=spec_post)
     assert resp.status == 201
     (created,) = await resp.json()
     assert set(created) == {"service_request_id", "service_notice", "account_id"} and "token" not in created
@@ -109,11 +123,12 @@ async def test_post_request_like_the_spec(o311, service: ComplaintService) -> No
     assert number.startswith("TS") and "1个工作日内" in created["service_notice"]
     row = await service.get(number)
     assert row is not None and row.channel == "open311" and row.respondent == "3号窗口"
+    assert (await service.history(number))[0].actor == "12345热线(hotline-12345)"
     assert (
         row.category == "attitude" and row.location == "县政务服务中心3号窗口" and row.phone == "13812345678"
     )
 
-    resp = await o311.post("/open311/v2/requests.xml", data={**SPEC_POST, "api_key": "second-key"})
+    resp = await o311.post("/open311/v2/requests.xml", data={**spec_post, "api_key": keys[1]})
     assert resp.status == 201
     root = _xml(await resp.text())
     assert root.tag == "service_requests"
@@ -121,19 +136,19 @@ async def test_post_request_like_the_spec(o311, service: ComplaintService) -> No
 
     # retried with the same Idempotency-Key: one complaint
     headers = {"Idempotency-Key": "retry-1"}
-    a = await (await o311.post("/open311/v2/requests.json", data=SPEC_POST, headers=headers)).json()
-    b_resp = await o311.post("/open311/v2/requests.json", data=SPEC_POST, headers=headers)
+    a = await (await o311.post("/open311/v2/requests.json", data=spec_post, headers=headers)).json()
+    b_resp = await o311.post("/open311/v2/requests.json", data=spec_post, headers=headers)
     assert (
         b_resp.status == 200 and (await b_resp.json())[0]["service_request_id"] == a[0]["service_request_id"]
     )
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-async def test_post_errors(o311, fmt: str) -> None:
+async def test_post_errors(o311, fmt: str, spec_post) -> None:
     url = f"/open311/v2/requests.{fmt}"
 
     async def post(**changes: Any) -> Any:
-        data = {k: v for k, v in {**SPEC_POST, **changes}.items() if v is not None}
+        data = {k: v for k, v in {**spec_post, **changes}.items() if v is not None}
         return await o311.post(url, data=data)
 
     assert "missing" in await _error(await post(api_key=None), 403, fmt)
@@ -150,12 +165,14 @@ async def test_post_errors(o311, fmt: str) -> None:
     assert "联系电话" in await _error(await post(phone="123"), 400, fmt)
 
 
-async def test_no_keys_configured_refuses_every_post(aiohttp_client, service: ComplaintService) -> None:
-    app = web.Application()
-    app[KEY] = service
-    open311.setup_routes(app, KEY, ComplaintSettings.from_env({}).open311_api_keys)
-    client = await aiohttp_client(app)
-    await _error(await client.post("/open311/v2/requests.json", data=SPEC_POST), 403)
+async def test_only_integration_tokens_may_post(o311, staff: Staff, spec_post) -> None:
+    staff_token = await person(staff, "clerk", ["complaint_supervisor"], "行政服务中心办公室")
+    for key in (staff_token, "gvb_" + "x" * 40, "xyz"):
+        await _error(await o311.post("/open311/v2/requests.json", data={**spec_post, "api_key": key}), 403)
+    integration = await staff.accounts.by_username("hotline-12345")
+    assert integration is not None
+    await staff.accounts.update(integration.id, active=False)  # a disabled integration stops at once
+    await _error(await o311.post("/open311/v2/requests.json", data=spec_post), 403)
 
 
 async def test_get_requests_and_filters(o311, service: ComplaintService, clock: Clock) -> None:

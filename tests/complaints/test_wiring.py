@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -18,8 +17,9 @@ from bot.domains.complaints import app as complaints_app
 from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.models import COMPLAINT_TABLES
 from bot.domains.complaints.service import ComplaintService
-from bot.gateway.app import staff_auth_middleware
+from bot.domains.staff import Staff
 from tests.support.complaints import Clock, local, new
+from tests.support.staff import bearer, person, staff_app
 
 NAMES = {t.name for t in COMPLAINT_TABLES}
 
@@ -64,16 +64,18 @@ async def test_migration_matches_models_and_downgrades(database_url: str) -> Non
         await engine.dispose()
 
 
-async def test_setup_wires_routes_and_sweeper(aiohttp_client, sqlite_url: str) -> None:
+async def test_setup_wires_routes_and_sweeper(aiohttp_client, sqlite_url: str, redis_client) -> None:
     engine = create_engine(sqlite_url)
     clock = Clock(local(2026, 3, 2))
-    settings = ComplaintSettings.from_env({"OPEN311_API_KEYS": "k1"})
-    service = ComplaintService(session_factory(engine), settings=settings, clock=clock)
+    service = ComplaintService(session_factory(engine), settings=ComplaintSettings(), clock=clock)
+    staff = Staff.build(session_factory(engine), redis_client)
+    office = bearer(await person(staff, "office", ["complaint_supervisor"], "行政服务中心办公室"))
+    integration = await person(staff, "hotline", ["integration"])
     try:
         number = (await service.create(new(), idempotency_key="late")).complaint.number
         clock.now = local(2026, 3, 10)  # well past the acceptance deadline
-        app = web.Application(middlewares=[staff_auth_middleware("t")])
-        complaints_app.setup(app, service, sweep_interval=0.05)
+        app = staff_app(staff)
+        complaints_app.setup(app, service, open311_keys=staff.tokens.authenticate, sweep_interval=0.05)
         client = await aiohttp_client(app)
         for _ in range(100):
             row = await service.get(number)
@@ -81,13 +83,15 @@ async def test_setup_wires_routes_and_sweeper(aiohttp_client, sqlite_url: str) -
                 break
             await asyncio.sleep(0.05)
         assert row is not None and row.overdue and row.supervision_level >= 1
-        resp = await client.get(f"/api/complaints/{number}", headers={"Authorization": "Bearer t"})
+        resp = await client.get(f"/api/complaints/{number}", headers=office)
         assert resp.status == 200 and (await resp.json())["overdue"] is True
         assert (await client.get(f"/api/complaints/{number}")).status == 401
         resp = await client.get(f"/open311/v2/requests/{number}.json")  # public: no staff token
         assert resp.status == 200 and (await resp.json())[0]["status_notes"].endswith("（已督办）")
-        resp = await client.post("/open311/v2/requests.json", data={"api_key": "k1", "service_code": "x"})
-        assert resp.status == 404  # the configured key is accepted; the code is unknown
+        resp = await client.post(
+            "/open311/v2/requests.json", data={"api_key": integration, "service_code": "x"}
+        )
+        assert resp.status == 404  # the integration's token is accepted; the code is unknown
         await client.close()
         assert app[complaints_app._SWEEPER].done()
     finally:

@@ -131,9 +131,9 @@ def test_secrets_never_print() -> None:
             ComplaintSettings.from_env(env),
         )
     )
-    for variable in ("WECHAT_TOKEN", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY", "STAFF_API_TOKEN"):
+    for variable in ("WECHAT_TOKEN", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY"):
         assert DEMO[variable] not in shown, variable
-    for variable in ("TWILIO_AUTH_TOKEN", "APPROVAL_API_TOKEN", "OPEN311_API_KEYS"):
+    for variable in ("TWILIO_AUTH_TOKEN", "APPROVAL_API_TOKEN"):
         assert DEMO[variable] not in shown, variable
     secret = Secret("s3cret")
     assert "s3cret" not in f"{secret} {secret!r} {[secret]}" and secret.get_secret_value() == "s3cret"
@@ -169,17 +169,12 @@ SAFE = {
 
 def _problems(env: dict[str, str]) -> list[str]:
     e = Env(env)
-    items = credentials(
-        Settings.from_env(e),
-        SmsSettings.from_env(e),
-        ApprovalSettings.from_env(e),
-        ComplaintSettings.from_env(e),
-    )
+    items = credentials(Settings.from_env(e), SmsSettings.from_env(e), ApprovalSettings.from_env(e))
     return refusals(items, published_demo_values())
 
 
 WECHAT = ["WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY"]
-OPTIONAL = ["STAFF_API_TOKEN", "TWILIO_AUTH_TOKEN", "APPROVAL_API_TOKEN", "OPEN311_API_KEYS"]
+OPTIONAL = ["TWILIO_AUTH_TOKEN", "APPROVAL_API_TOKEN"]
 
 
 @pytest.mark.parametrize(
@@ -195,13 +190,7 @@ OPTIONAL = ["STAFF_API_TOKEN", "TWILIO_AUTH_TOKEN", "APPROVAL_API_TOKEN", "OPEN3
         ("SMS off: no Twilio token", {**SAFE, "SMS_PROVIDER": "none", "TWILIO_AUTH_TOKEN": ""}, []),
         ("the demo configuration", DEMO, [*WECHAT, *OPTIONAL]),
         ("one demo secret", {**SAFE, "WECHAT_TOKEN": DEMO["WECHAT_TOKEN"]}, ["WECHAT_TOKEN"]),
-        ("demo staff token", {**SAFE, "STAFF_API_TOKEN": DEMO["STAFF_API_TOKEN"]}, ["STAFF_API_TOKEN"]),
         ("demo approval", {**SAFE, "APPROVAL_API_TOKEN": DEMO["APPROVAL_API_TOKEN"]}, ["APPROVAL_API_TOKEN"]),
-        (
-            "a demo key among ours",
-            {**SAFE, "OPEN311_API_KEYS": f"k-1,{DEMO['OPEN311_API_KEYS']}"},
-            OPTIONAL[3:],
-        ),
         (
             "demo Twilio token",
             {**SAFE, "TWILIO_AUTH_TOKEN": DEMO["TWILIO_AUTH_TOKEN"]},
@@ -275,6 +264,6 @@ def test_serve_refuses_demo_secrets_on_a_public_address(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode != 0
-    for variable in ("WECHAT_TOKEN", "WECHAT_APP_SECRET", "STAFF_API_TOKEN", "TWILIO_AUTH_TOKEN"):
+    for variable in ("WECHAT_TOKEN", "WECHAT_APP_SECRET", "TWILIO_AUTH_TOKEN"):
         assert variable in proc.stderr, variable
     assert DEMO["WECHAT_TOKEN"] not in proc.stderr + proc.stdout

@@ -66,7 +66,7 @@ def rasa_stack(tmp_path_factory) -> Iterator[Stack]:
     prepare = (
         "import asyncio, dataclasses, sys; from bot.gateway.launcher import _prepare_data; "
         "from bot.core.config import Settings; "
-        "asyncio.run(_prepare_data(dataclasses.replace(Settings(), database_url=sys.argv[1])))"
+        "asyncio.run(_prepare_data(dataclasses.replace(Settings(), database_url=sys.argv[1], mode='demo')))"
     )
     subprocess.run([sys.executable, "-c", prepare, database_url], check=True, cwd=ROOT)
     actions_port, rasa_port, approval_port = unused_port(), unused_port(), unused_port()

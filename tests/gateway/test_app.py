@@ -22,49 +22,44 @@ from bot.gateway.conversation.dialogue import (
 )
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from bot.gateway.conversation.sender_lock import SenderTurns
+from tests.support.staff import bearer, person
+
+AUTH: dict[str, str] = {}  # a tester's bearer token, set by make_app for the app it builds
 
 
 @pytest.fixture
 def make_app(aiohttp_client, redis_client, sqlite_url):
     async def _make(dialogue=None, **overrides):
-        values = {
-            "database_url": sqlite_url,
-            "staff_api_token": Secret("s3cret"),
-            "wechat_message_mode": "plain",
-        }
+        values = {"database_url": sqlite_url, "wechat_message_mode": "plain"}
         settings = dataclasses.replace(Settings(), **{**values, **overrides})
         services = await build_services(settings, redis=redis_client, dialogue=dialogue or ScriptedDialogue())
+        assert services.staff is not None
+        AUTH.clear()
+        AUTH.update(bearer(await person(services.staff, "tester", ["admin", "kb_editor"])))
         return await aiohttp_client(build_app(services))
 
     return _make
-
-
-AUTH = {"Authorization": "Bearer s3cret"}
 
 
 @pytest.mark.parametrize(
     ("label", "headers", "status"),
     [
         ("no token", {}, 401),
-        ("wrong token", {"Authorization": "Bearer nope"}, 401),
-        ("not bearer", {"Authorization": "Basic s3cret"}, 401),
-        ("right token", AUTH, 200),
+        ("wrong token", {"Authorization": "Bearer gvb_nope"}, 401),
+        ("empty bearer", {"Authorization": "Bearer "}, 401),
+        ("not bearer", {"Authorization": "Basic dGVzdGVyOnB3"}, 401),
+        ("the old shared token's header", {"X-Staff-User": "admin"}, 401),
+        ("a signed-in tester", None, 200),
     ],
 )
-async def test_staff_api_requires_bearer_token(make_app, label, headers, status) -> None:
+async def test_staff_api_requires_a_signed_in_person(make_app, label, headers, status) -> None:
     client = await make_app()
-    resp = await client.post("/api/chat", json={"sender": "t", "text": "你好"}, headers=headers)
+    resp = await client.post(
+        "/api/chat", json={"sender": "t", "text": "你好"}, headers=AUTH if headers is None else headers
+    )
     assert resp.status == status, label
     if status == 401:
         assert (await resp.json())["error"] == "unauthorized"
-
-
-async def test_staff_api_disabled_without_token(make_app) -> None:
-    client = await make_app(staff_api_token=Secret(""))
-    resp = await client.post(
-        "/api/chat", json={"sender": "t", "text": "x"}, headers={"Authorization": "Bearer "}
-    )
-    assert resp.status == 401
 
 
 async def test_chat_api_goes_through_the_conversation(make_app) -> None:
@@ -72,7 +67,7 @@ async def test_chat_api_goes_through_the_conversation(make_app) -> None:
     client = await make_app(dialogue)
     resp = await client.post("/api/chat", json={"sender": "alice", "text": "營業執照"}, headers=AUTH)
     assert (await resp.json())["texts"] == ["收到：营业执照"]
-    assert dialogue.calls[0][0] == "console:alice" and dialogue.calls[0][2]["channel"] == "console"
+    assert dialogue.calls[0][0] == "console:tester:alice" and dialogue.calls[0][2]["channel"] == "console"
     bad = await client.post("/api/chat", data="nope", headers=AUTH)
     assert bad.status == 400
 
@@ -215,7 +210,7 @@ def test_settings_from_env_reads_every_name() -> None:
         {
             "WECHAT_TOKEN": "t", "WECHAT_APP_ID": "wxa", "WECHAT_APP_SECRET": "sec",
             "WECHAT_ENCODING_AES_KEY": "k", "WECHAT_MESSAGE_MODE": "Compatible", "WECHAT_API_BASE": "http://x/",
-            "PUBLIC_BASE_URL": "https://bot.example.gov.cn/", "STAFF_API_TOKEN": "st", "REDIS_URL": "redis://r:1/2",
+            "PUBLIC_BASE_URL": "https://bot.example.gov.cn/", "REDIS_URL": "redis://r:1/2",
             "DATABASE_URL": "postgresql+asyncpg://u@h/db", "RASA_URL": "http://r:5005", "PORT": "9000",
             "GATEWAY_WORKERS": "3",
         }
@@ -227,7 +222,7 @@ def test_settings_from_env_reads_every_name() -> None:
         Secret("k"),
     )
     assert s.wechat_message_mode == "compatible" and s.wechat_api_base == "http://x"
-    assert s.public_base_url == "https://bot.example.gov.cn" and s.staff_api_token == Secret("st")
+    assert s.public_base_url == "https://bot.example.gov.cn"
     assert (s.redis_url, s.database_url, s.rasa_url) == (
         "redis://r:1/2",
         "postgresql+asyncpg://u@h/db",
@@ -250,7 +245,7 @@ def test_env_example_configures_a_working_demo() -> None:
     s = Settings.from_env({k: v or "" for k, v in values.items()})
     assert s.demo and s.wechat_message_mode == "safe"
     assert len(s.wechat_encoding_aes_key.get_secret_value()) == 43
-    assert s.staff_api_token and s.wechat_api_base.startswith("http://127.0.0.1")
+    assert s.wechat_api_base.startswith("http://127.0.0.1")
 
 
 # ---------------------------------------------------------------------------------------------- masking

@@ -48,7 +48,7 @@ def base_env(sqlite_url: str) -> dict[str, str]:
         "WECHAT_MESSAGE_MODE": "plain",
         "WECHAT_APP_ID": APP_ID,
         "WECHAT_APP_SECRET": APP_SECRET,
-        "STAFF_API_TOKEN": "cli-token",
+        "GOVBOT_MODE": "demo",  # on loopback: the demo may start without its own secrets
         "SMS_PROVIDER": "none",
         "RASA_URL": "http://127.0.0.1:9",
     }

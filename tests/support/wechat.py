@@ -116,7 +116,6 @@ def settings_for(mode: str, api_base: str, db_url: str, **overrides: Any) -> Set
         wechat_message_mode=mode,
         wechat_api_base=api_base,
         database_url=db_url,
-        staff_api_token=Secret("staff-token"),
         **overrides,
     )
 

@@ -1,7 +1,7 @@
 """One call to put complaints into an aiohttp application: the staff API, Open311 and the periodic sweep.
 
     service = ComplaintService(sessions, settings=ComplaintSettings.from_env(), sender=reply_sender)
-    complaints_app.setup(app, service, sweep_interval=300)
+    complaints_app.setup(app, service, open311_keys=staff.tokens.authenticate, sweep_interval=300)
 
 Every gateway worker may run the sweep: escalations and notice deliveries are claimed with conditional
 UPDATEs, so several sweepers never escalate or send twice.
@@ -40,12 +40,18 @@ async def run_sweeper(service: ComplaintService, interval: float, stop: asyncio.
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-def setup(app: web.Application, service: ComplaintService, *, sweep_interval: float | None = 300) -> None:
-    """Register ``/api/complaints…`` and ``/open311/v2/…`` and (unless ``sweep_interval`` is falsy) start
-    the periodic sweep with the application."""
+def setup(
+    app: web.Application,
+    service: ComplaintService,
+    *,
+    open311_keys: open311.KeyCheck,
+    sweep_interval: float | None = 300,
+) -> None:
+    """Register ``/api/complaints…`` and ``/open311/v2/…`` (``open311_keys`` verifies Open311 API keys) and,
+    unless ``sweep_interval`` is falsy, start the periodic sweep with the application."""
     app[COMPLAINTS] = service
     staff_api.setup_routes(app, COMPLAINTS)
-    open311.setup_routes(app, COMPLAINTS, service.settings.open311_api_keys)
+    open311.setup_routes(app, COMPLAINTS, open311_keys)
     if not sweep_interval:
         return
     interval = float(sweep_interval)

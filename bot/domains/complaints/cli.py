@@ -2,22 +2,24 @@
 
 ``register(subparsers, wrap=None)`` adds ``complaints`` with its sub-commands, exactly like
 ``knowledge_base.cli.register``: each sub-command stores its handler in ``args.complaints_handler`` (an
-``async (args, sessionmaker) -> int``), and ``args.func = wrap(handler)`` when ``wrap`` is given
-(``bot/gateway/cli.py``'s ``_kb_command`` works as is).  Exit codes: 0 done, 1 unknown number or not
-allowed in the current state, 2 invalid input.
+``async (args, sessionmaker) -> int``) and the permission it needs in ``args.permission``, and
+``args.func = wrap(handler)`` when ``wrap`` is given.  The gateway's wrapper signs the person in from their
+token and puts them in ``args.actor`` (``govbot login``); the history names them, and a person without
+``complaints.supervise`` sees and works only their department's complaints.  Exit codes: 0 done, 1 unknown
+number or not allowed in the current state, 2 invalid input.
 
     govbot complaints list [--status S[,S]] [--overdue] [--department D] [--kind K] [--from D] [--to D]
     govbot complaints show NUMBER
-    govbot complaints accept NUMBER --by NAME [--note TEXT]
-    govbot complaints reject NUMBER --by NAME --reason TEXT
-    govbot complaints dispatch NUMBER --by NAME --department DEPT [--note TEXT]
-    govbot complaints return NUMBER --by NAME --reason TEXT
-    govbot complaints start NUMBER --by NAME [--note TEXT]
-    govbot complaints extend NUMBER --by NAME --days N --reason TEXT --approver NAME
-    govbot complaints reply NUMBER --by NAME --text TEXT
-    govbot complaints callback NUMBER --by NAME --note TEXT [--rating 1-5]
-    govbot complaints close NUMBER --by NAME [--result resolved|explained|unresolved] [--note TEXT]
-    govbot complaints merge NUMBER --into NUMBER --by NAME
+    govbot complaints accept NUMBER [--note TEXT]
+    govbot complaints reject NUMBER --reason TEXT
+    govbot complaints dispatch NUMBER --department DEPT [--note TEXT]
+    govbot complaints return NUMBER --reason TEXT
+    govbot complaints start NUMBER [--note TEXT]
+    govbot complaints extend NUMBER --days N --reason TEXT --approver NAME
+    govbot complaints reply NUMBER --text TEXT
+    govbot complaints callback NUMBER --note TEXT [--rating 1-5]
+    govbot complaints close NUMBER [--result resolved|explained|unresolved] [--note TEXT]
+    govbot complaints merge NUMBER --into NUMBER
     govbot complaints sweep
 
 The CLI has no channel to the citizen: a reply given here is queued in ``complaint_notices`` and sent by the
@@ -36,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import as_utc
 from bot.core.masking import mask_phone, mask_sender
+from bot.domains.complaints.access import department_scope, visible
 from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.delivery import ReplySender
 from bot.domains.complaints.errors import ComplaintError, InvalidInputError
@@ -90,6 +93,7 @@ def _transition(action: Action, call: Call) -> Body:
     """A staff transition: ``call`` it and print the new state (and the deadline, unless closed)."""
 
     async def body(service: ComplaintService, args: argparse.Namespace) -> int:
+        await visible(service, args.number.upper(), args.actor)
         row = await call(service, args)
         extra = (
             f"，期限 {row.due.isoformat()}" if row.due and Status(row.status) not in (Status.CLOSED,) else ""
@@ -101,10 +105,14 @@ def _transition(action: Action, call: Call) -> Body:
 
 
 async def _list(service: ComplaintService, args: argparse.Namespace) -> int:
+    scope = department_scope(args.actor)
+    if scope is not None and args.department not in (None, scope):
+        print("没有符合条件的投诉。")
+        return 0
     rows, total = await service.search(
         status=[s for s in (args.status or "").split(",") if s] or None,
         overdue=True if args.overdue else None,
-        department=args.department,
+        department=scope or args.department,
         kind=args.kind,
         received_from=date.fromisoformat(args.date_from) if args.date_from else None,
         received_to=date.fromisoformat(args.date_to) if args.date_to else None,
@@ -121,10 +129,7 @@ async def _list(service: ComplaintService, args: argparse.Namespace) -> int:
 
 async def _show(service: ComplaintService, args: argparse.Namespace) -> int:
     number = args.number.upper()
-    row = await service.get(number)
-    if row is None:
-        print(f"未找到投诉编号 {number}。")
-        return 1
+    row = await visible(service, number, args.actor)
     tz = service.calendar.tz
     phone = (mask_phone(row.phone) if row.confidential else row.phone) if row.phone else "-"
     print(_line(row, tz))
@@ -165,7 +170,7 @@ async def _sweep(service: ComplaintService, args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class _Staff:
-    """A staff transition's sub-command: ``NUMBER --by NAME`` and its ``options``."""
+    """A staff transition's sub-command: ``NUMBER`` and its ``options``."""
 
     name: str
     help: str
@@ -180,73 +185,78 @@ _STAFF = (
         "accept",
         "受理",
         Action.ACCEPT,
-        lambda s, a: s.accept(a.number.upper(), a.by, a.note),
+        lambda s, a: s.accept(a.number.upper(), a.actor.name, a.note),
         (("--note", {}),),
     ),
     _Staff(
         "reject",
         "不予受理（须说明理由和告知途径）",
         Action.REJECT,
-        lambda s, a: s.reject(a.number.upper(), a.by, a.reason),
+        lambda s, a: s.reject(a.number.upper(), a.actor.name, a.reason),
         (("--reason", _REQUIRED),),
     ),
     _Staff(
         "dispatch",
         "派单（退单后再派即改派）",
         Action.DISPATCH,
-        lambda s, a: s.dispatch(a.number.upper(), a.by, a.department, a.note),
+        lambda s, a: s.dispatch(a.number.upper(), a.actor.name, a.department, a.note),
         (("--department", _REQUIRED), ("--note", {})),
     ),
     _Staff(
         "return",
         "退单（须说明理由）",
         Action.RETURN,
-        lambda s, a: s.return_(a.number.upper(), a.by, a.reason),
+        lambda s, a: s.return_(a.number.upper(), a.actor.name, a.reason),
         (("--reason", _REQUIRED),),
     ),
     _Staff(
         "start",
         "承办部门签收，开始办理",
         Action.START,
-        lambda s, a: s.start(a.number.upper(), a.by, a.note),
+        lambda s, a: s.start(a.number.upper(), a.actor.name, a.note),
         (("--note", {}),),
     ),
     _Staff(
         "extend",
         "延期（累计不超过10个工作日，须审批）",
         Action.EXTEND,
-        lambda s, a: s.extend(a.number.upper(), a.by, a.days, a.reason, a.approver),
+        lambda s, a: s.extend(a.number.upper(), a.actor.name, a.days, a.reason, a.approver),
         (("--days", {"type": int, "required": True}), ("--reason", _REQUIRED), ("--approver", _REQUIRED)),
     ),
     _Staff(
         "reply",
         "答复群众（经原渠道推送）",
         Action.REPLY,
-        lambda s, a: s.reply(a.number.upper(), a.by, a.text),
+        lambda s, a: s.reply(a.number.upper(), a.actor.name, a.text),
         (("--text", _REQUIRED),),
     ),
     _Staff(
         "callback",
         "回访",
         Action.CALLBACK,
-        lambda s, a: s.callback(a.number.upper(), a.by, a.note, a.rating),
+        lambda s, a: s.callback(a.number.upper(), a.actor.name, a.note, a.rating),
         (("--note", _REQUIRED), ("--rating", {"type": int, "choices": range(1, 6)})),
     ),
     _Staff(
         "close",
         "办结",
         Action.CLOSE,
-        lambda s, a: s.close(a.number.upper(), a.by, a.result, a.note),
+        lambda s, a: s.close(a.number.upper(), a.actor.name, a.result, a.note),
         (("--result", {"choices": list(CLOSE_RESULTS), "default": "resolved"}), ("--note", {})),
     ),
     _Staff(
         "merge",
         "并单：把本投诉并入另一件",
         Action.MERGE,
-        lambda s, a: s.merge(a.number.upper(), a.into.upper(), a.by),
+        lambda s, a: s.merge(a.number.upper(), a.into.upper(), a.actor.name),
         (("--into", _REQUIRED),),
     ),
 )
+
+
+PERMISSIONS = {"list": "complaints.read", "show": "complaints.read", "sweep": "complaints.supervise",
+               "dispatch": "complaints.supervise", "merge": "complaints.supervise"}  # fmt: skip
+HANDLE = "complaints.handle"
 
 
 def _list_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -272,7 +282,8 @@ def register(
 
     def handle(p: argparse.ArgumentParser, body: Body) -> None:
         handler = _handler(body, sender)
-        p.set_defaults(complaints_handler=handler)
+        name = p.prog.rsplit(" ", 1)[-1]
+        p.set_defaults(complaints_handler=handler, permission=PERMISSIONS.get(name, HANDLE))
         if wrap is not None:
             p.set_defaults(func=wrap(handler))
 
@@ -283,7 +294,6 @@ def register(
     for staff in _STAFF:
         p = sub.add_parser(staff.name, help=staff.help)
         p.add_argument("number")
-        p.add_argument("--by", required=True, help="经办人")
         for flag, options in staff.options:
             p.add_argument(flag, **options)
         handle(p, _transition(staff.action, staff.call))

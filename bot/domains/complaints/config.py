@@ -7,7 +7,6 @@ COMPLAINT_RECTIFY_DAYS       working days to rectify after a 差评 (default 5)
 COMPLAINT_DUPLICATE_HOURS    same citizen + same respondent within this many hours → offer 并单 (default 72)
 COMPLAINT_ESCALATE_EVERY     working days overdue per further 督办 level (default 2; levels 1–3)
 COMPLAINT_SWEEP_INTERVAL     seconds between sweeps (督办 escalation, notice retries; default 300)
-OPEN311_API_KEYS             comma-separated API keys accepted by Open311 POST /requests (a secret)
 WECHAT_COMPLAINT_TEMPLATE_ID      WeChat template telling the citizen a complaint was answered
 WECHAT_COMPLAINT_TEMPLATE_FIELDS  JSON mapping roles (number, status, result, time) to the template's keys
 """
@@ -54,7 +53,6 @@ class ComplaintSettings:
     max_supervision_level: int = 3
     max_reopens: int = 1
     notice_max_attempts: int = 5
-    open311_api_keys: frozenset[str] = field(default=frozenset(), repr=False)  # secrets: never printed
     sweep_interval: float = 300.0
     template_id: str = ""  # WECHAT_COMPLAINT_TEMPLATE_ID; empty: no template notices
     template_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
@@ -71,9 +69,6 @@ class ComplaintSettings:
             rectify_days=e.integer("COMPLAINT_RECTIFY_DAYS", d.rectify_days, 1),
             duplicate_hours=e.integer("COMPLAINT_DUPLICATE_HOURS", d.duplicate_hours, 0),
             escalate_every=e.integer("COMPLAINT_ESCALATE_EVERY", d.escalate_every, 1),
-            open311_api_keys=frozenset(
-                k.strip() for k in e.secret("OPEN311_API_KEYS").get_secret_value().split(",") if k.strip()
-            ),
             sweep_interval=e.number("COMPLAINT_SWEEP_INTERVAL", d.sweep_interval, 1.0),
             template_id=e.text("WECHAT_COMPLAINT_TEMPLATE_ID"),
             template_fields=field_map(e.raw(var), DEFAULT_TEMPLATE_FIELDS, var),

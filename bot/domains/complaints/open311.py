@@ -11,16 +11,16 @@ Our states map to ``open``/``closed`` (closed = 已办结, 不予受理, 已合�
 ``status_notes``.  GET responses carry no personal data: no description, contact, address or coordinates.
 Errors follow the spec: an array of ``{code, description}`` (``<errors><error>…``), HTTP 403 for a missing or
 wrong ``api_key``, 404 for an unknown resource, 400 otherwise.  ``/open311`` is outside ``/api/``, so the
-API-key check is done here (``OPEN311_API_KEYS``, comma-separated).
+key is checked here: ``api_key`` is an integration's API token (a staff token with the ``open311.submit``
+scope, created by an administrator), verified by the function the gateway passes to :func:`setup_routes`;
+the complaint history names the integration's account.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
+from bot.core.actor import Actor
 from bot.core.clock import as_utc
 from bot.domains.complaints import numbers
 from bot.domains.complaints.categories import BY_CODE, CATEGORIES, Category
@@ -178,8 +179,9 @@ def _parse_dt(value: str, name: str) -> datetime:
     return as_utc(moment)
 
 
-def _key_ok(given: str, keys: Collection[str]) -> bool:
-    return bool(given) and any(hmac.compare_digest(given.encode(), k.encode()) for k in keys)
+# Verifies an api_key: (key, client address) → the integration's Actor, or None.
+KeyCheck = Callable[[str, str], Awaitable[Actor | None]]
+SUBMIT = "open311.submit"
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -188,7 +190,7 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 @dataclass(frozen=True)
 class _Setup:
     service: web.AppKey[ComplaintService]  # where the application holds the service
-    api_keys: frozenset[str]  # accepted for POST
+    check_key: KeyCheck  # accepts an api_key for POST
 
 
 _SETUP = web.AppKey("open311", _Setup)
@@ -238,14 +240,15 @@ async def _definition(request: web.Request) -> web.Response:
     return _respond(fmt, "service_definition", None, {"service_code": code, "attributes": attributes})
 
 
-def _api_key(request: web.Request, form: Mapping[str, Any]) -> str:
-    """The caller's ``api_key`` (form or query), checked against the accepted keys."""
+async def _api_key(request: web.Request, form: Mapping[str, Any]) -> Actor:
+    """The integration behind the caller's ``api_key`` (form or query)."""
     given = str(form.get("api_key") or request.query.get("api_key") or "")
     if not given:
         raise Open311Error(403, "api_key missing -- can't proceed with create_request.")
-    if not _key_ok(given, request.app[_SETUP].api_keys):
+    actor = await request.app[_SETUP].check_key(given, request.remote or "")
+    if actor is None or not actor.can(SUBMIT):
         raise Open311Error(403, "Invalid api_key received -- can't proceed with create_request.")
-    return given
+    return actor
 
 
 def _category(form: Mapping[str, Any]) -> Category:
@@ -300,7 +303,7 @@ def _attributes(form: Mapping[str, Any], code: str) -> dict[str, str]:
 async def _create(request: web.Request) -> web.Response:
     fmt = _fmt(request)
     form = await request.post()
-    given = _api_key(request, form)
+    integration = await _api_key(request, form)
     category = _category(form)
     code = category.code
     address = _location(form)
@@ -308,7 +311,7 @@ async def _create(request: web.Request) -> web.Response:
     attrs = _attributes(form, code)
     account = str(form.get("account_id") or form.get("device_id") or "anonymous")[:60]
     idem = request.headers.get("Idempotency-Key")
-    client = hashlib.sha256(given.encode()).hexdigest()[:12]
+    client = str(integration.account_id)
     svc = _service(request)
     result = await svc.create(
         NewComplaint(
@@ -322,7 +325,7 @@ async def _create(request: web.Request) -> web.Response:
             location=address,
         ),
         idempotency_key=f"open311:{client}:{idem}" if idem else None,
-        actor=f"open311:{client}",
+        actor=integration.name,
     )
     row = result.complaint
     notice = (
@@ -394,9 +397,9 @@ async def _not_found(request: web.Request) -> web.Response:
     raise Open311Error(404, "resource not found")
 
 
-def setup_routes(app: web.Application, key: web.AppKey[ComplaintService], api_keys: Collection[str]) -> None:
-    """Register the Open311 routes; ``app[key]`` holds the service, ``api_keys`` the accepted POST keys."""
-    app[_SETUP] = _Setup(key, frozenset(api_keys))
+def setup_routes(app: web.Application, key: web.AppKey[ComplaintService], check_key: KeyCheck) -> None:
+    """Register the Open311 routes; ``app[key]`` holds the service, ``check_key`` verifies POST keys."""
+    app[_SETUP] = _Setup(key, check_key)
     app.router.add_get(PREFIX + "/services.{fmt}", _guarded(_services))
     app.router.add_get(PREFIX + "/services/{code}.{fmt}", _guarded(_definition))
     app.router.add_post(PREFIX + "/requests.{fmt}", _guarded(_create))

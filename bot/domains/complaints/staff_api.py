@@ -8,10 +8,12 @@
     POST /api/complaints/{number}/{action}       accept | reject | merge | dispatch | return | start |
                                                  extend | reply | callback | close
 
-Every POST names the staff member (``actor`` in the body, or the ``X-Staff-Name`` header; UTF-8 names may be
-percent-encoded).  Errors are ``{"error": code, "message": 中文}`` with 400 (bad input), 404 (unknown
-number), 409 (illegal transition or concurrent change).  Authentication is the gateway's bearer-token
-middleware on ``/api/`` (``STAFF_API_TOKEN``); the handlers do not check it themselves.
+Who acts is the authenticated staff member the gateway's middleware puts in ``request[ACTOR]`` (a
+:class:`~bot.core.actor.Actor`; the middleware also checks each route's permission and writes the audit
+log).  Without ``complaints.supervise`` a person sees and works only the complaints of their own
+department (others answer 404, as if they did not exist); supervisors see every department, dispatch,
+and run the 督办 sweep.  Errors are ``{"error": code, "message": 中文}`` with 400 (bad input), 401 (not
+signed in), 404 (unknown number), 409 (illegal transition or concurrent change).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
-from urllib.parse import unquote
 
 from aiohttp import web
 
+from bot.core.actor import ACTOR, Actor
 from bot.core.clock import as_utc
 from bot.core.masking import mask_phone, mask_sender
+from bot.domains.complaints.access import department_scope, may_act, visible
 from bot.domains.complaints.categories import CATEGORIES
 from bot.domains.complaints.errors import ComplaintError, InvalidInputError
 from bot.domains.complaints.intake import NewComplaint
@@ -39,6 +42,9 @@ from bot.domains.complaints.states import (
     Kind,
     Status,
     allowed_actions,
+)
+from bot.domains.complaints.states import (
+    Action as StateAction,
 )
 
 MAX_LIMIT = 500
@@ -141,11 +147,16 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _actor(request: web.Request, body: dict[str, Any]) -> str:
-    actor = body.get("actor") or unquote(request.headers.get("X-Staff-Name", ""))
-    if not isinstance(actor, str) or not actor.strip():
-        raise InvalidInputError("请注明经办人（actor）。")
-    return actor.strip()
+class NotSignedInError(ComplaintError):
+    status = 401
+    code = "unauthorized"
+
+
+def _actor(request: web.Request) -> Actor:
+    actor = request.get(ACTOR)
+    if actor is None:
+        raise NotSignedInError("请先登录。")
+    return actor
 
 
 def _str(body: dict[str, Any], name: str) -> str:
@@ -220,10 +231,14 @@ def setup_routes(app: web.Application, key: web.AppKey[ComplaintService]) -> Non
         except ValueError:
             raise InvalidInputError("参数 limit/offset 必须是整数。") from None
         overdue = q.get("overdue")
+        scope = department_scope(_actor(request))
+        asked = q.get("department") or None
+        if scope is not None and asked not in (None, scope):
+            return web.json_response({"total": 0, "items": []})
         rows, total = await request.app[key].search(
             status=[s for s in q.get("status", "").split(",") if s] or None,
             overdue=None if overdue is None else overdue.lower() in ("1", "true", "yes"),
-            department=q.get("department") or None,
+            department=scope or asked,
             kind=q.get("kind") or None,
             received_from=_date(q.get("from"), "from"),
             received_to=_date(q.get("to"), "to"),
@@ -234,14 +249,14 @@ def setup_routes(app: web.Application, key: web.AppKey[ComplaintService]) -> Non
 
     async def create_view(request: web.Request) -> web.Response:
         body = await _body(request)
-        actor = _actor(request, body)
+        actor = _actor(request)
         channel = body.get("channel") or "window"
         if channel not in ("window", "phone", "letter", "12345"):
             raise InvalidInputError("channel 须为 window、phone、letter 或 12345。")
         result = await request.app[key].create(
             NewComplaint(
                 channel=channel,
-                sender_id=f"staff:{actor}",
+                sender_id=f"staff:{actor.username}",
                 description=_str(body, "description"),
                 kind=Kind(body.get("kind") or "complaint"),
                 category=body.get("category") or None,
@@ -252,7 +267,7 @@ def setup_routes(app: web.Application, key: web.AppKey[ComplaintService]) -> Non
                 location=body.get("location") or None,
             ),
             idempotency_key=body.get("idempotency_key") or None,
-            actor=actor,
+            actor=actor.name,
         )
         return web.json_response(complaint_json(result.complaint), status=201 if result.created else 200)
 
@@ -276,9 +291,7 @@ def setup_routes(app: web.Application, key: web.AppKey[ComplaintService]) -> Non
     async def show_view(request: web.Request) -> web.Response:
         svc = request.app[key]
         number = request.match_info["number"].upper()
-        row = await svc.get(number)
-        if row is None:
-            return _error(404, "not_found", f"未找到投诉编号 {number}。")
+        row = await visible(svc, number, _actor(request))
         data = complaint_json(row)
         data["history"] = [event_json(e) for e in await svc.history(number)]
         data["notices"] = [notice_json(n) for n in await svc.notices(number)]
@@ -290,9 +303,12 @@ def setup_routes(app: web.Application, key: web.AppKey[ComplaintService]) -> Non
         if action is None:
             return _error(404, "unknown_action", f"不支持的操作：{name}。")
         body = await _body(request)
-        row = await action(
-            request.app[key], request.match_info["number"].upper(), _actor(request, body), body
-        )
+        actor = _actor(request)
+        number = request.match_info["number"].upper()
+        await visible(request.app[key], number, actor)
+        if not may_act(actor, name):
+            return _error(403, "forbidden", f"「{ACTION_LABELS[StateAction(name)]}」须由督办人员办理。")
+        row = await action(request.app[key], number, actor.name, body)
         return web.json_response(complaint_json(row))
 
     app.router.add_get("/api/complaints", _handle_errors(list_view), name="complaints_list")

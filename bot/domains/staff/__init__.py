@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import utcnow
-from bot.domains.staff.accounts import Accounts
+from bot.domains.staff.accounts import AccountError, Accounts
 from bot.domains.staff.audit import AuditLog
 from bot.domains.staff.config import StaffSettings
 from bot.domains.staff.sessions import SessionStore
@@ -62,9 +62,15 @@ class Staff:
         """Create the demo accounts that do not exist yet (demo mode only); their usernames."""
         created = []
         for username, name, department, roles in DEMO_ACCOUNTS:
-            if await self.accounts.by_username(username) is None:
+            if await self.accounts.by_username(username) is not None:
+                continue
+            try:
                 await self.accounts.create(
                     username, name, DEMO_PASSWORD, roles, department, must_change_password=False
                 )
-                created.append(username)
+            except AccountError as exc:
+                if exc.status != 409:  # another worker created it at the same moment: fine
+                    raise
+                continue
+            created.append(username)
         return created

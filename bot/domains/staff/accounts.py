@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import pyotp
 import redis.asyncio as aioredis
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.actor import Actor
@@ -145,10 +146,13 @@ class Accounts:
             created_at=now,
             updated_at=now,
         )
-        async with self._sessions() as session, session.begin():
-            if await session.scalar(select(func.count()).where(StaffAccount.username == name)):
-                raise AccountError(f"用户名 {name} 已存在", 409)
-            session.add(account)
+        try:
+            async with self._sessions() as session, session.begin():
+                if await session.scalar(select(func.count()).where(StaffAccount.username == name)):
+                    raise AccountError(f"用户名 {name} 已存在", 409)
+                session.add(account)
+        except IntegrityError:  # created at the same moment by another process
+            raise AccountError(f"用户名 {name} 已存在", 409) from None
         return account
 
     async def _change(self, account_id: int, **values: object) -> StaffAccount:

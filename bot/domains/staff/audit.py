@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,7 +72,7 @@ class AuditLog:
         object_type: str = "",
         object_id: str | int = "",
         outcome: str = "ok",
-        summary: dict[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
         request: RequestInfo | None = None,
     ) -> None:
         info = request or RequestInfo()
@@ -85,7 +85,7 @@ class AuditLog:
             object_type=object_type[:32],
             object_id=str(object_id)[:64],
             outcome=outcome[:16],
-            summary=json.dumps(summary or {}, ensure_ascii=False, default=str),
+            summary=json.dumps(dict(summary or {}), ensure_ascii=False, default=str),
             client_ip=info.client_ip[:64],
             user_agent=info.user_agent[:255],
             request_id=info.request_id[:64],

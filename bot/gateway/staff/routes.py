@@ -1,0 +1,107 @@
+"""Which permission each staff route needs: one table, checked on the server for every request.
+
+``PUBLIC`` routes need no sign-in.  ``SELF`` routes need only a signed-in person (their own password,
+tokens, sign-out).  Every other ``/api/`` route names a permission from
+:data:`bot.domains.staff.roles.PERMISSIONS`; a route missing from the table is refused (deny by default),
+and a test walks the application's router to keep the table complete.
+"""
+
+from __future__ import annotations
+
+SELF = "self"
+Key = tuple[str, str]  # (method, route path as registered)
+
+PUBLIC: frozenset[Key] = frozenset({("POST", "/api/staff/login")})
+
+# Routes a person must still reach while their password must change or their second factor is missing.
+ACCOUNT_SETUP: frozenset[Key] = frozenset(
+    {
+        ("GET", "/api/staff/me"),
+        ("POST", "/api/staff/password"),
+        ("POST", "/api/staff/logout"),
+        ("POST", "/api/staff/totp"),
+        ("POST", "/api/staff/totp/confirm"),
+    }
+)
+
+ROUTE_PERMISSIONS: dict[Key, str] = {
+    # identity: oneself
+    ("GET", "/api/staff/me"): SELF,
+    ("POST", "/api/staff/logout"): SELF,
+    ("POST", "/api/staff/logout-all"): SELF,
+    ("POST", "/api/staff/password"): SELF,
+    ("POST", "/api/staff/totp"): SELF,
+    ("POST", "/api/staff/totp/confirm"): SELF,
+    ("GET", "/api/staff/tokens"): SELF,
+    ("POST", "/api/staff/tokens"): SELF,
+    ("POST", "/api/staff/tokens/{id}/revoke"): SELF,
+    # identity: administrators
+    ("GET", "/api/staff/accounts"): "accounts.manage",
+    ("POST", "/api/staff/accounts"): "accounts.manage",
+    ("POST", "/api/staff/accounts/{id}"): "accounts.manage",
+    ("POST", "/api/staff/accounts/{id}/password"): "accounts.manage",
+    ("POST", "/api/staff/accounts/{id}/logout-all"): "accounts.manage",
+    ("GET", "/api/staff/accounts/{id}/tokens"): "accounts.manage",
+    ("POST", "/api/staff/accounts/{id}/tokens"): "accounts.manage",
+    ("GET", "/api/staff/roles"): "accounts.manage",
+    ("GET", "/api/audit"): "audit.read",
+    ("GET", "/api/audit/export"): "audit.read",
+    # the bot
+    ("POST", "/api/chat"): "chat.test",
+    # knowledge base
+    ("GET", "/api/kb/search"): "kb.read",
+    # complaints
+    ("GET", "/api/complaints"): "complaints.read",
+    ("POST", "/api/complaints"): "complaints.handle",
+    ("GET", "/api/complaints/meta"): "complaints.read",
+    ("POST", "/api/complaints/sweep"): "complaints.supervise",
+    ("GET", "/api/complaints/{number}"): "complaints.read",
+    ("POST", "/api/complaints/{number}/{action}"): "complaints.handle",
+    # broadcasts
+    ("GET", "/api/broadcasts"): "broadcast.read",
+    ("POST", "/api/broadcasts"): "broadcast.compose",
+    ("GET", "/api/broadcasts/groups"): "broadcast.read",
+    ("POST", "/api/broadcasts/groups"): "broadcast.compose",
+    ("GET", "/api/broadcasts/{id}"): "broadcast.read",
+    ("POST", "/api/broadcasts/{id}/recipients"): "broadcast.compose",
+    ("GET", "/api/broadcasts/{id}/preview"): "broadcast.read",
+    ("GET", "/api/broadcasts/{id}/progress"): "broadcast.read",
+    ("GET", "/api/broadcasts/{id}/export"): "broadcast.export",
+    # per action: see BROADCAST_ACTIONS
+    ("POST", "/api/broadcasts/{id}/{action}"): "broadcast.action",
+}
+
+# /api/broadcasts/{id}/{action}: the permission depends on the action.
+BROADCAST_ACTIONS: dict[str, str] = {
+    "submit": "broadcast.compose",
+    "start": "broadcast.operate",
+    "pause": "broadcast.operate",
+    "resume": "broadcast.operate",
+    "cancel": "broadcast.operate",
+    "approve": "broadcast.approve",
+    "reject": "broadcast.approve",
+}
+
+
+# What the audit log calls each change made through a route ("{action}" is the route's own part), and the
+# path part that names the object.  Identity routes (/api/staff/…) write their own, richer entries.
+AUDIT_ACTIONS: dict[Key, tuple[str, str]] = {
+    ("POST", "/api/chat"): ("chat.test", ""),
+    ("POST", "/api/complaints"): ("complaint.create", ""),
+    ("POST", "/api/complaints/sweep"): ("complaint.sweep", ""),
+    ("POST", "/api/complaints/{number}/{action}"): ("complaint.{action}", "number"),
+    ("POST", "/api/broadcasts"): ("broadcast.create", ""),
+    ("POST", "/api/broadcasts/groups"): ("broadcast.group", ""),
+    ("POST", "/api/broadcasts/{id}/recipients"): ("broadcast.recipients", "id"),
+    ("POST", "/api/broadcasts/{id}/{action}"): ("broadcast.{action}", "id"),
+    ("GET", "/api/broadcasts/{id}/export"): ("broadcast.export", "id"),
+}
+
+
+def permission_for(method: str, path: str, match_info: dict[str, str]) -> str | None:
+    """The permission a request needs (``SELF`` for any signed-in person), or None when the route is not
+    in the table (refused)."""
+    permission = ROUTE_PERMISSIONS.get((method, path))
+    if permission == "broadcast.action":  # an unknown action reaches the handler, which answers 404
+        return BROADCAST_ACTIONS.get(match_info.get("action", ""), "broadcast.read")
+    return permission
