@@ -21,6 +21,7 @@ bench: setup
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
+	.venv/bin/mypy
 	.venv/bin/ruff format --check bot sms_gateway knowledge_base tests bench
 
 format:
@@ -28,4 +29,4 @@ format:
 	.venv/bin/ruff check --fix .
 
 clean:
-	rm -rf var dialogues/models .pytest_cache .ruff_cache
+	rm -rf var dialogues/models .pytest_cache .ruff_cache .mypy_cache

@@ -44,4 +44,5 @@ fi
 .venv/bin/govbot train
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache  # the layers in pyproject.toml
+.venv/bin/mypy  # the types (configuration in pyproject.toml)
 .venv/bin/python -m pytest "$@"

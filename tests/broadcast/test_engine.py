@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -21,7 +21,7 @@ from sms_gateway.broadcast.limiter import Priority, RateLimitedProvider, RateLim
 from sms_gateway.broadcast.models import CampaignState
 from sms_gateway.broadcast.worker import Stack, open_stack
 from sms_gateway.models import LedgerStatus
-from sms_gateway.provider import DeliveryState, OutboundRequest, SendReceipt
+from sms_gateway.provider import DeliveryState, OutboundRequest, SendReceipt, SmsProvider
 from tests.support.broadcast import (
     BROADCAST_REDIS_URL,
     fake_messages,
@@ -369,14 +369,14 @@ async def test_redelivered_entry_is_not_sent_again(env: Env) -> None:
 
     await wait_for(completed, what="completion")
     # Replay every stream entry as if a crashed worker's messages were redelivered
-    entries = await env.stack.redis.xrange(stream_key(cid))
+    entries = cast(list[Any], await env.stack.redis.xrange(stream_key(cid)))
     w = BroadcastWorker(
         env.stack.service, env.stack.outbox, env.stack.redis, env.stack.limiter, clock=env.clock
     )
     rt = await w._runtime(await env.service.get(cid))
     w.runtimes[cid] = rt
-    for entry_id, fields in entries:
-        assert await w._process(rt, entry_id, fields)
+    for entry_id, fields in entries:  # our client returns bytes (decode_responses=False)
+        assert await w._process(rt, cast(bytes, entry_id), cast(dict[bytes, bytes], fields))
     assert len(await fake_messages(env.control)) == 3
 
 
@@ -427,7 +427,8 @@ async def test_replies_jump_ahead_of_bulk_traffic() -> None:
     async with own_redis() as redis_client:
         limiter = RateLimiter(redis_client, rate=10.0, burst=3, key="bcast:test-prio")
         inner = _RecordingProvider()
-        gateway_provider = RateLimitedProvider(inner, limiter, Priority.HIGH)
+        # a partial double: the limiter wrapper only calls send() and reads name
+        gateway_provider = RateLimitedProvider(cast(SmsProvider, inner), limiter, Priority.HIGH)
         assert gateway_provider.name == "recording"  # everything else is the wrapped provider's
         assert await limiter.try_acquire(3) == 0.0  # bulk used the whole burst
         bulk_wait = await limiter.try_acquire(1)
@@ -489,7 +490,8 @@ async def test_consumers_of_dead_workers_are_forgotten_once_empty(env: Env) -> N
     await redis.xadd(key, {"a": "1"})
     await redis.xadd(key, {"a": "2"})
     await redis.xreadgroup("senders", "dead-0", {key: ">"}, count=1)  # holds one entry
-    (_, [(eid, _)]), *_ = await redis.xreadgroup("senders", "dead-1", {key: ">"}, count=1)
+    read = cast(list[Any], await redis.xreadgroup("senders", "dead-1", {key: ">"}, count=1))
+    eid = read[0][1][0][0]
     await redis.xack(key, "senders", eid)  # holds nothing
     w = BroadcastWorker(env.stack.service, env.stack.outbox, redis, env.stack.limiter, clock=env.clock)
     assert await w.forget_dead_consumers("bc-x", idle=0) == 1

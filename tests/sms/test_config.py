@@ -187,7 +187,7 @@ async def test_migration_creates_the_tables_the_models_describe(database_url: st
 
             def _schema(sync_conn):
                 insp = inspect(sync_conn)
-                out = {}
+                out: dict[str, object] = {}
                 for table in ("sms_outbound", "sms_delivery_events", "sms_opt_outs"):
                     out[table] = {c["name"]: c["nullable"] for c in insp.get_columns(table)}
                     out[table + ":indexes"] = {i["name"] for i in insp.get_indexes(table)}

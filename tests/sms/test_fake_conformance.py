@@ -128,7 +128,11 @@ async def twilio(aiohttp_server, aiohttp_client):
 
     async def receive(request: web.Request) -> web.Response:
         callbacks.append(
-            (str(request.url), dict(await request.post()), request.headers["X-Twilio-Signature"])
+            (
+                str(request.url),
+                {k: str(v) for k, v in (await request.post()).items()},
+                request.headers["X-Twilio-Signature"],
+            )
         )
         return web.Response(text="")
 
@@ -283,7 +287,7 @@ async def test_list_filters_and_paging(twilio) -> None:
 
 
 def _is_twilio_error(body: dict[str, Any], code: int, status: int) -> bool:
-    return (
+    return bool(
         body["code"] == code
         and body["status"] == status
         and body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
