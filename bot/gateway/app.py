@@ -55,6 +55,7 @@ from sms_gateway.broadcast import api as broadcast_api
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.limiter import Priority, RateLimitedProvider, RateLimiter
 from sms_gateway.broadcast.service import BroadcastService
+from sms_gateway.outbox import SmsOutbox
 from sms_gateway.providers import provider_for
 
 log = logging.getLogger(__name__)
@@ -103,15 +104,7 @@ async def build_services(
     metrics = Metrics(redis)
     dialogue = dialogue or RasaRestDialogue(http, settings.rasa_url, settings.rasa_timeout)
     conversation = Conversation(settings, redis, dialogue, LeftMessageBox(sessions), metrics)
-    if wechat_api is None:
-        tokens = TokenService(
-            redis,
-            http,
-            settings.wechat_app_id,
-            settings.wechat_app_secret.get_secret_value(),
-            settings.wechat_api_base,
-        )
-        wechat_api = WeChatApiClient(http, tokens, settings.wechat_api_base)
+    wechat_api = wechat_api or _wechat_api(settings, redis, http)
     kb = KnowledgeBase(sessions, redis, phone=settings.center_phone, office_hours=settings.office_hours)
     services = Services(
         settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api, kb
@@ -129,44 +122,54 @@ async def build_services(
             metrics,
         )
     )
-    sms = sms_settings or SmsSettings.from_env()
-    sms_outbox = None
-    if sms.enabled and (sms.twilio_auth_token or sms_settings is not None):
-        bulk = BroadcastSettings.from_env()
-        # Replies and notifications share the broadcast workers' segment budget, ahead of bulk sends.
-        provider = RateLimitedProvider(
-            provider_for(sms, http), RateLimiter(redis, bulk.rate, bulk.burst), Priority.HIGH
-        )
-        channel = build_sms_channel(
-            sms,
-            redis=redis,
-            conversation=conversation,
-            sessions=sessions,
-            metrics=metrics,
-            http=http,
-            provider=provider,
-        )
-        services.channels.append(channel)
-        sms_outbox = channel.outbox
-        services.broadcasts = BroadcastService(bulk, sessions, channel.outbox.composer)
-    elif sms.enabled:
-        log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
-    complaint_settings = ComplaintSettings.from_env()
-    services.complaints = ComplaintService(
-        sessions,
-        settings=complaint_settings,
-        sender=ChannelReplySender(
-            wechat=WeChatReplySender(
-                wechat_api, complaint_settings.template_id or None, fields=complaint_settings.template_fields
-            ),
-            sms=SmsReplySender(sms_outbox) if sms_outbox is not None else None,
-        ),
-    )
+    sms_outbox = _add_sms(services, sms_settings)
+    services.complaints = _complaints(sessions, wechat_api, sms_outbox)
     if ProgressSettings.from_env().notifier_enabled:
         services.progress_notifier = build_progress_notifier(
             settings, redis, sessions, wechat=wechat_api, sms=sms_outbox, kb=kb, metrics=metrics, http=http
         )
     return services
+
+
+def _wechat_api(settings: Settings, redis: aioredis.Redis, http: aiohttp.ClientSession) -> WeChatAPI:
+    secret = settings.wechat_app_secret.get_secret_value()
+    tokens = TokenService(redis, http, settings.wechat_app_id, secret, settings.wechat_api_base)
+    return WeChatApiClient(http, tokens, settings.wechat_api_base)
+
+
+def _add_sms(services: Services, sms_settings: SmsSettings | None) -> SmsOutbox | None:
+    """The SMS channel and broadcasts, when SMS is configured; the outbox for notices (or None)."""
+    sms = sms_settings or SmsSettings.from_env()
+    if not sms.enabled:
+        return None
+    if not (sms.twilio_auth_token or sms_settings is not None):
+        log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
+        return None
+    bulk = BroadcastSettings.from_env()
+    # Replies and notifications share the broadcast workers' segment budget, ahead of bulk sends.
+    limiter = RateLimiter(services.redis, bulk.rate, bulk.burst)
+    provider = RateLimitedProvider(provider_for(sms, services.http), limiter, Priority.HIGH)
+    channel = build_sms_channel(
+        sms,
+        redis=services.redis,
+        conversation=services.conversation,
+        sessions=services.sessions,
+        metrics=services.metrics,
+        http=services.http,
+        provider=provider,
+    )
+    services.channels.append(channel)
+    services.broadcasts = BroadcastService(bulk, services.sessions, channel.outbox.composer)
+    return channel.outbox
+
+
+def _complaints(
+    sessions: async_sessionmaker[AsyncSession], wechat_api: WeChatAPI, sms_outbox: SmsOutbox | None
+) -> ComplaintService:
+    settings = ComplaintSettings.from_env()
+    wechat = WeChatReplySender(wechat_api, settings.template_id or None, fields=settings.template_fields)
+    sms = SmsReplySender(sms_outbox) if sms_outbox is not None else None
+    return ComplaintService(sessions, settings=settings, sender=ChannelReplySender(wechat=wechat, sms=sms))
 
 
 async def close_services(services: Services) -> None:

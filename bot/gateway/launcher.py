@@ -204,59 +204,11 @@ def run_all() -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        say(f"配置文件: {env_file.name if env_file else '(仅环境变量)'}")
-        settings = get_settings()
-        if settings.demo:
-            say(
-                "演示模式 (GOVBOT_MODE=demo)：使用 .env.example 中公开的演示值，只监听本机；"
-                "生产请设置 GOVBOT_MODE=production"
-            )
-        if not Env().raw("REDIS_URL"):
-            redis_url = start_private_redis(sup)
-            os.environ["REDIS_URL"] = redis_url  # for every process started below
-            settings = dataclasses.replace(settings, redis_url=redis_url)
-        sms = SmsSettings.from_env()
+        settings = _announce_and_redis(sup, env_file)
         asyncio.run(_prepare_data(settings))
         train_if_needed()
-        api = urlparse(settings.wechat_api_base)
-        if api.hostname in LOCAL:
-            templates = [
-                t
-                for t in (ProgressSettings.from_env().template_id, ComplaintSettings.from_env().template_id)
-                if t
-            ]
-            sup.start(
-                "wechat-api-fake",
-                [sys.executable, "-m", "bot.adapters.wechat.fake_api", "--host", "127.0.0.1",
-                 "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
-                 "--app-secret", settings.wechat_app_secret.get_secret_value(),
-                 *[arg for t in templates for arg in ("--template-id", t)]],
-            )  # fmt: skip
-        approval = ApprovalSettings.from_env()
-        if urlparse(approval.api_base).hostname in LOCAL:
-            sup.start(
-                "approval-reference-backend",
-                [sys.executable, "-m", "bot.adapters.approval.reference_backend", "--host", "127.0.0.1",
-                 "--port", str(approval.reference_port), "--db", str(approval.reference_db),
-                 *(["--token", approval.api_token.get_secret_value()] if approval.api_token else [])],
-            )  # fmt: skip
-        twilio = urlparse(sms.twilio_api_base)
-        if sms.provider == "twilio" and twilio.hostname in LOCAL:
-            sup.start(
-                "twilio-fake",
-                [sys.executable, "-m", "sms_gateway.twilio.fake", "--host", "127.0.0.1",
-                 "--port", str(twilio.port or 80)],
-            )  # fmt: skip
-        if sms.provider == "twilio" and sms.twilio_auth_token:
-            for i in range(BroadcastSettings.from_env().workers):
-                sup.start(f"broadcast-worker-{i + 1}", [sys.executable, "-m", "sms_gateway.broadcast.worker"])
-        sup.start("actions", [sys.executable, "-m", "bot", "actions"])
-        for name, port in local_rasa_servers(settings):
-            sup.start(name, rasa_command(port), cwd=DIALOGUES, env=rasa_env(settings))
-        # Every gateway worker spreads turns over all Rasa servers (bot/gateway/conversation/dialogue.py).
-        gateway_env = {"RASA_URL": ",".join(settings.rasa_urls)}
-        for i in range(settings.gateway_workers):
-            sup.start(f"gateway-{i + 1}", [sys.executable, "-m", "bot", "serve"], env=gateway_env)
+        _start_fakes(sup, settings)
+        _start_services(sup, settings)
         wait_for_port(settings.host, settings.port, 20)
         say(f"网关: http://{settings.host}:{settings.port}  (微信回调 /wechat，健康检查 /healthz)")
         say("Rasa 正在加载模型（约 20-40 秒），就绪前机器人会礼貌地回复稍后再试。")
@@ -270,6 +222,71 @@ def run_all() -> int:
         return 0
     finally:
         sup.stop_all()
+
+
+def _announce_and_redis(sup: Supervisor, env_file: Path | None) -> Settings:
+    """Say which configuration runs; start the private Redis unless REDIS_URL is given."""
+    say(f"配置文件: {env_file.name if env_file else '(仅环境变量)'}")
+    settings = get_settings()
+    if settings.demo:
+        say(
+            "演示模式 (GOVBOT_MODE=demo)：使用 .env.example 中公开的演示值，只监听本机；"
+            "生产请设置 GOVBOT_MODE=production"
+        )
+    if not Env().raw("REDIS_URL"):
+        redis_url = start_private_redis(sup)
+        os.environ["REDIS_URL"] = redis_url  # for every process started below
+        settings = dataclasses.replace(settings, redis_url=redis_url)
+    return settings
+
+
+def _start_fakes(sup: Supervisor, settings: Settings) -> None:
+    """The fakes of the outside world, for every external base URL that points at this machine."""
+    api = urlparse(settings.wechat_api_base)
+    if api.hostname in LOCAL:
+        templates = [
+            t
+            for t in (ProgressSettings.from_env().template_id, ComplaintSettings.from_env().template_id)
+            if t
+        ]
+        sup.start(
+            "wechat-api-fake",
+            [sys.executable, "-m", "bot.adapters.wechat.fake_api", "--host", "127.0.0.1",
+             "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
+             "--app-secret", settings.wechat_app_secret.get_secret_value(),
+             *[arg for t in templates for arg in ("--template-id", t)]],
+        )  # fmt: skip
+    approval = ApprovalSettings.from_env()
+    if urlparse(approval.api_base).hostname in LOCAL:
+        sup.start(
+            "approval-reference-backend",
+            [sys.executable, "-m", "bot.adapters.approval.reference_backend", "--host", "127.0.0.1",
+             "--port", str(approval.reference_port), "--db", str(approval.reference_db),
+             *(["--token", approval.api_token.get_secret_value()] if approval.api_token else [])],
+        )  # fmt: skip
+    sms = SmsSettings.from_env()
+    twilio = urlparse(sms.twilio_api_base)
+    if sms.provider == "twilio" and twilio.hostname in LOCAL:
+        sup.start(
+            "twilio-fake",
+            [sys.executable, "-m", "sms_gateway.twilio.fake", "--host", "127.0.0.1",
+             "--port", str(twilio.port or 80)],
+        )  # fmt: skip
+
+
+def _start_services(sup: Supervisor, settings: Settings) -> None:
+    """Broadcast workers, the action server, the Rasa servers and the gateway workers."""
+    sms = SmsSettings.from_env()
+    if sms.provider == "twilio" and sms.twilio_auth_token:
+        for i in range(BroadcastSettings.from_env().workers):
+            sup.start(f"broadcast-worker-{i + 1}", [sys.executable, "-m", "sms_gateway.broadcast.worker"])
+    sup.start("actions", [sys.executable, "-m", "bot", "actions"])
+    for name, port in local_rasa_servers(settings):
+        sup.start(name, rasa_command(port), cwd=DIALOGUES, env=rasa_env(settings))
+    # Every gateway worker spreads turns over all Rasa servers (bot/gateway/conversation/dialogue.py).
+    gateway_env = {"RASA_URL": ",".join(settings.rasa_urls)}
+    for i in range(settings.gateway_workers):
+        sup.start(f"gateway-{i + 1}", [sys.executable, "-m", "bot", "serve"], env=gateway_env)
 
 
 async def _prepare_data(settings: Settings) -> None:
