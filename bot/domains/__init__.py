@@ -1,2 +1,2 @@
-"""Domains: complaints and case progress, peers that never import each other.  They use the core, the
-adapters, the SMS gateway and the knowledge base; never the gateway app above them."""
+"""Domains: complaints, case progress and staff identity, peers that never import each other.  They use
+the core, the adapters, the SMS gateway and the knowledge base; never the gateway app above them."""
