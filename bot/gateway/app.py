@@ -36,6 +36,7 @@ from bot.domains.progress.factory import build_progress_notifier
 from bot.domains.progress.notifier import ProgressNotifier
 from bot.domains.staff import Staff
 from bot.domains.staff.config import StaffSettings
+from bot.gateway import web as web_console
 from bot.gateway.channels.base import Channel
 from bot.gateway.channels.sms import build_sms_channel
 from bot.gateway.channels.wechat.cs_quota import CsQuota
@@ -243,6 +244,7 @@ def build_app(services: Services) -> web.Application:
     app[STAFF] = services.staff or Staff.build(services.sessions, services.redis)
     staff_views.setup_routes(app, settings.public_base_url)
     staff_admin.setup_routes(app)
+    web_console.setup(app, settings.center_name)
     app[KB] = services.kb
     kb_staff_api.setup_routes(app, KB)
     if services.broadcasts is not None:

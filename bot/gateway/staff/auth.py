@@ -1,16 +1,17 @@
-"""Authentication and authorisation of every ``/api/`` request, in one middleware.
-
-Who: a bearer personal API token (``Authorization: Bearer gvb_…``), or a browser session cookie.  Then:
+"""Authentication and authorisation of every staff request, in one middleware: ``/api/`` and the web
+console's ``/console/`` pages (whose denials are a redirect to the sign-in page or a plain error page
+instead of JSON).  Who: a bearer personal API token (``Authorization: Bearer gvb_…``), or a browser
+session cookie.  Then:
 
 1. no valid credentials → 401;
 2. a session (not a token) on a state-changing request must carry its CSRF token (``X-CSRF-Token``
-   header or ``csrf_token`` form field) and, when the browser says where it comes from (``Origin``), come
-   from ``PUBLIC_BASE_URL``'s origin → else 403;
+   header or ``csrf_token`` form field, URL-encoded or multipart) and, when the browser says where it
+   comes from (``Origin``), come from ``PUBLIC_BASE_URL``'s origin → else 403;
 3. a person who must change their password, or enrol a second factor, reaches only the account set-up
    routes → else 403;
 4. the route's permission (:mod:`bot.gateway.staff.routes`) → else 403, recorded in the audit log.
 
-The handler then finds the :class:`~bot.core.actor.Actor` in ``request["actor"]``: identity comes from
+The handler then finds the :class:`~bot.core.actor.Actor` in ``request[ACTOR]``: identity comes from
 authentication only, never from a header or body field.  Denials are JSON
 ``{"error": …, "message": 中文}``.
 """
@@ -18,11 +19,12 @@ authentication only, never from a header or body field.  Denials are JSON
 from __future__ import annotations
 
 import hmac
+import html
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 STAFF = web.AppKey("staff", Staff)
 REQUEST_ID = web.RequestKey("request_id", str)
 SESSION_ID = web.RequestKey("session_id", str)
+SESSION = web.RequestKey("session", BrowserSession)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -112,45 +115,87 @@ def _csrf_ok(request: web.Request, session: BrowserSession, given_form: str | No
     return bool(given) and hmac.compare_digest(given.encode(), session.csrf.encode())
 
 
+@dataclass(frozen=True)
+class Denial:
+    status: int
+    error: str
+    message: str
+
+
+CONSOLE = "/console/"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _guarded(path: str) -> bool:
+    return path.startswith(("/api/", CONSOLE))
+
+
 def staff_auth_middleware(public_base_url: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     cookies = CookiePolicy.for_base_url(public_base_url)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[REQUEST_ID] = uuid.uuid4().hex
-        if not request.path.startswith("/api/"):
+        if not _guarded(request.path):
             return await handler(request)
         resource = request.match_info.route.resource
-        path = resource.canonical if resource is not None else request.path
-        key = (request.method, path)
-        if key in PUBLIC:
+        key = (request.method, resource.canonical if resource is not None else request.path)
+        if key in PUBLIC or request.path.startswith(CONSOLE + "static/"):
             return await handler(request)
-        staff = request.app[STAFF]
-        actor, session = await _authenticate(request, staff, cookies)
-        if actor is None:
-            return deny(401, "unauthorized", "请先登录（浏览器会话或个人 API 令牌）")
-        request[ACTOR] = actor
-        if session is not None and request.method not in SAFE_METHODS:
-            form_token = None
-            if request.content_type == "application/x-www-form-urlencoded":
-                form_token = str((await request.post()).get("csrf_token", "")) or None
-            if not _origin_ok(request, public_base_url) or not _csrf_ok(request, session, form_token):
-                await audit(request, "csrf.rejected", object_type="route", object_id=path, outcome="denied")
-                return deny(403, "csrf", "请求缺少有效的防伪令牌（CSRF），请刷新页面后重试")
-        blocked = await _account_setup_pending(request, staff, actor)
-        if blocked is not None and key not in ACCOUNT_SETUP:
-            return blocked
-        permission = permission_for(request.method, path, dict(request.match_info))
-        if permission is None or (permission != SELF and not actor.can(permission)):
-            what = PERMISSIONS.get(permission or "", "此操作")
-            await audit(request, "access.denied", object_type="route", object_id=path, outcome="denied",
-                        summary={"method": request.method, "permission": permission})  # fmt: skip
-            return deny(403, "forbidden", f"您没有权限：{what}")
+        denial = await _check(request, key, cookies, public_base_url)
+        if denial is not None:
+            return _answer(request, denial)
         if key not in AUDIT_ACTIONS:
             return await handler(request)
         return await _audited(request, handler, key)
 
     return middleware
+
+
+async def _check(
+    request: web.Request, key: tuple[str, str], cookies: CookiePolicy, public_base_url: str
+) -> Denial | None:
+    """Who is asking, and may they?  None when the request may go on (``request[ACTOR]`` is set)."""
+    staff = request.app[STAFF]
+    actor, session = await _authenticate(request, staff, cookies)
+    if actor is None:
+        return Denial(401, "unauthorized", "请先登录（浏览器会话或个人 API 令牌）")
+    request[ACTOR] = actor
+    path = key[1]
+    if session is not None and request.method not in SAFE_METHODS:
+        form_token = None
+        if request.content_type in FORM_TYPES:
+            form_token = str((await request.post()).get("csrf_token", "")) or None
+        if not _origin_ok(request, public_base_url) or not _csrf_ok(request, session, form_token):
+            await audit(request, "csrf.rejected", object_type="route", object_id=path, outcome="denied")
+            return Denial(403, "csrf", "请求缺少有效的防伪令牌（CSRF），请刷新页面后重试")
+    pending = await _account_setup_pending(staff, actor)
+    if pending is not None and key not in ACCOUNT_SETUP:
+        return pending
+    permission = permission_for(request.method, path, dict(request.match_info))
+    if permission is None or (permission != SELF and not actor.can(permission)):
+        what = PERMISSIONS.get(permission or "", "此操作")
+        await audit(request, "access.denied", object_type="route", object_id=path, outcome="denied",
+                    summary={"method": request.method, "permission": permission})  # fmt: skip
+        return Denial(403, "forbidden", f"您没有权限：{what}")
+    return None
+
+
+def _answer(request: web.Request, denial: Denial) -> web.StreamResponse:
+    """JSON for the API; for console pages, the sign-in page, the password page or a plain error page."""
+    if not request.path.startswith(CONSOLE):
+        return deny(denial.status, denial.error, denial.message)
+    if denial.status == 401:
+        target = request.path_qs if request.method == "GET" else CONSOLE
+        raise web.HTTPFound(f"{CONSOLE}login?{urlencode({'next': target})}")
+    if denial.error == "password_change_required":
+        raise web.HTTPFound(f"{CONSOLE}password")
+    body = (
+        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>无法访问</title>'
+        f"<main><h1>无法访问</h1><p>{html.escape(denial.message)}</p>"
+        f'<p><a href="{CONSOLE}">返回首页</a></p></main></html>'
+    )
+    return web.Response(status=denial.status, text=body, content_type="text/html")
 
 
 async def _audited(request: web.Request, handler: Handler, key: tuple[str, str]) -> web.StreamResponse:
@@ -205,15 +250,16 @@ async def _authenticate(
         await staff.sessions.end(session_id)
         return None, None
     request[SESSION_ID] = session_id
+    request[SESSION] = session
     return actor_for(account), session
 
 
-async def _account_setup_pending(request: web.Request, staff: Staff, actor: Actor) -> web.Response | None:
+async def _account_setup_pending(staff: Staff, actor: Actor) -> Denial | None:
     account = await staff.accounts.get(actor.account_id)
     if account is None:
-        return deny(401, "unauthorized", "账号不存在")
+        return Denial(401, "unauthorized", "账号不存在")
     if account.must_change_password:
-        return deny(403, "password_change_required", "请先修改初始密码（POST /api/staff/password）")
+        return Denial(403, "password_change_required", "请先修改初始密码（POST /api/staff/password）")
     if staff.settings.totp_required and actor.roles & TOTP_ROLES and not account.totp_secret:
-        return deny(403, "totp_required", "您的角色须启用两步验证（POST /api/staff/totp）")
+        return Denial(403, "totp_required", "您的角色须启用两步验证（POST /api/staff/totp）")
     return None

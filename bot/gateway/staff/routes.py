@@ -11,7 +11,9 @@ from __future__ import annotations
 SELF = "self"
 Key = tuple[str, str]  # (method, route path as registered)
 
-PUBLIC: frozenset[Key] = frozenset({("POST", "/api/staff/login")})
+PUBLIC: frozenset[Key] = frozenset(
+    {("POST", "/api/staff/login"), ("GET", "/console/login"), ("POST", "/console/login")}
+)
 
 # Routes a person must still reach while their password must change or their second factor is missing.
 ACCOUNT_SETUP: frozenset[Key] = frozenset(
@@ -21,6 +23,9 @@ ACCOUNT_SETUP: frozenset[Key] = frozenset(
         ("POST", "/api/staff/logout"),
         ("POST", "/api/staff/totp"),
         ("POST", "/api/staff/totp/confirm"),
+        ("GET", "/console/password"),
+        ("POST", "/console/password"),
+        ("POST", "/console/logout"),
     }
 )
 
@@ -98,10 +103,19 @@ AUDIT_ACTIONS: dict[Key, tuple[str, str]] = {
 }
 
 
+# The web console's pages (bot/gateway/web/): the same rule, one permission per page.
+CONSOLE_PERMISSIONS: dict[Key, str] = {
+    ("GET", "/console/"): SELF,
+    ("POST", "/console/logout"): SELF,
+    ("GET", "/console/password"): SELF,
+    ("POST", "/console/password"): SELF,
+}
+
+
 def permission_for(method: str, path: str, match_info: dict[str, str]) -> str | None:
     """The permission a request needs (``SELF`` for any signed-in person), or None when the route is not
     in the table (refused)."""
-    permission = ROUTE_PERMISSIONS.get((method, path))
+    permission = ROUTE_PERMISSIONS.get((method, path)) or CONSOLE_PERMISSIONS.get((method, path))
     if permission == "broadcast.action":  # an unknown action reaches the handler, which answers 404
         return BROADCAST_ACTIONS.get(match_info.get("action", ""), "broadcast.read")
     return permission

@@ -1,0 +1,15 @@
+"""The staff web console at ``/console/``: server-rendered pages in Chinese (Jinja2, small htmx
+enhancements, ECharts for charts), every asset served from ``static/`` with its license, every page behind
+the staff middleware (sign-in, the page's permission, CSRF on every form) and reachable by keyboard."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.gateway.web import session_pages
+from bot.gateway.web.render import setup_rendering
+
+
+def setup(app: web.Application, center_name: str) -> None:
+    setup_rendering(app, center_name)
+    session_pages.setup_routes(app)
