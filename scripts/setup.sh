@@ -65,4 +65,13 @@ if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# --- Chromium for the console's browser tests (Debian's package; Playwright drives it) -----------------------
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium and CJK fonts for the browser tests (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  else
+    say "未找到 chromium：浏览器测试将跳过（apt-get install chromium fonts-noto-cjk 后重试）"
+  fi
+fi
 say "ready"

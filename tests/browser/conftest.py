@@ -1,0 +1,130 @@
+"""Browser tests in real headless Chromium (Debian's ``chromium``, driven by Playwright for Python).
+
+``gateway`` serves the real gateway app (scripted dialogue, SQLite, the test Redis, the WeChat API fake) on
+a local port; ``browser_page`` is a fresh Chromium page whose console errors and failed requests are
+collected (a test ends by asserting there were none: ``page_errors``).  ``signed_in`` signs a new person
+with the given roles in through the console's own form.  Screenshots for README go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import unused_port
+from playwright.async_api import Browser, Page, async_playwright
+
+from bot.adapters.wechat import fake_api
+from bot.core.config import ROOT, Settings
+from bot.core.env import Secret
+from bot.gateway.app import Services, build_app, build_services
+from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
+from tests.support.staff import PASSWORD
+from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
+
+
+@dataclass
+class Gateway:
+    url: str
+    services: Services
+    runner: web.AppRunner
+
+
+@dataclass
+class PageErrors:
+    messages: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def gateway(redis_client, sqlite_url, aiohttp_server) -> AsyncIterator[Gateway]:
+    wechat = await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))
+    port = unused_port()
+    settings = dataclasses.replace(
+        Settings(),
+        database_url=sqlite_url,
+        wechat_token=Secret(TOKEN),
+        wechat_app_id=APP_ID,
+        wechat_app_secret=Secret(APP_SECRET),
+        wechat_encoding_aes_key=Secret(AES_KEY),
+        wechat_api_base=str(wechat.make_url("")).rstrip("/"),
+        public_base_url=f"http://127.0.0.1:{port}",
+        port=port,
+    )
+    services = await build_services(settings, redis=redis_client, dialogue=ScriptedDialogue())
+    runner = web.AppRunner(build_app(services))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Gateway(f"http://127.0.0.1:{port}", services, runner)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        instance = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield instance
+        finally:
+            await instance.close()
+
+
+@pytest.fixture
+async def browser_page(browser: Browser) -> AsyncIterator[tuple[Page, PageErrors]]:
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+    errors = PageErrors()
+    page.on(
+        "console",
+        lambda m: errors.messages.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: errors.messages.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: errors.messages.append(f"request failed: {r.url}"))
+    try:
+        yield page, errors
+    finally:
+        await context.close()
+
+
+SignedIn = Callable[..., Awaitable[Page]]
+
+
+@pytest.fixture
+def signed_in(gateway: Gateway, browser_page) -> SignedIn:
+    """Sign ``username`` (created with ``roles`` when new) in through the console's form; the page."""
+
+    async def sign(username: str, roles: list[str], department: str = "行政服务中心办公室") -> Page:
+        staff = gateway.services.staff
+        assert staff is not None
+        if await staff.accounts.by_username(username) is None:
+            await staff.accounts.create(username, username, PASSWORD, roles, department, False)
+        page, _ = browser_page
+        await page.goto(f"{gateway.url}/console/login")
+        await page.fill("#username", username)
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state("networkidle")
+        return page
+
+    return sign
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Save a README screenshot (docs/screenshots/NAME.png)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
