@@ -1,7 +1,8 @@
 """Broadcast notices (群发通知): campaigns, recipient lists, approval, preview, and a crash-safe sending
-engine on Redis Streams and the SMS ledger.  See ``service.py`` (lifecycle), ``views.py`` (what staff see:
-campaign, progress and result views), ``export.py`` (the XLSX results), ``engine.py`` (sending), ``api.py``
-(staff HTTP API), ``cli.py`` (``govbot broadcast``) and ``worker.py`` (the worker process)."""
+engine on Redis Streams and the SMS ledger.  See ``service.py`` (lifecycle), ``audience.py`` (recipient
+lists and saved groups), ``views.py`` (what staff see: campaign, progress and result views), ``export.py``
+(the XLSX results), ``engine.py`` (sending), ``api.py`` (staff HTTP API), ``cli.py`` (``govbot broadcast``)
+and ``worker.py`` (the worker process)."""
 
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.engine import BroadcastWorker

@@ -5,6 +5,7 @@ recipients carry an ``address`` (an E.164 number for SMS) and the template varia
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 
@@ -51,6 +52,11 @@ EXCLUSION_LABELS = {
     Exclusion.DUPLICATE: "号码重复",
     Exclusion.OPTED_OUT: "已退订",
 }
+
+
+def new_id(prefix: str) -> str:
+    """A campaign's (``bc``) or saved group's (``grp``) id: the prefix, today's date, 8 random hex digits."""
+    return f"{prefix}-{utcnow():%Y%m%d}-{uuid.uuid4().hex[:8]}"
 
 
 class BroadcastCampaign(Base):

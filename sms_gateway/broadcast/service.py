@@ -1,7 +1,8 @@
-"""Campaign lifecycle: drafting, recipient lists, preview, approval, start/pause/resume/cancel, and reading
-progress and per-recipient results (what staff see of them is shaped in ``views.py``; the XLSX file is
-``export.py``).  The database is the source of truth for a campaign's state; workers re-read it every
-``poll_interval`` (0.25 s), which is how pause, resume and cancel take effect within a second.
+"""Campaign lifecycle: drafting, preview, approval, start/pause/resume/cancel, and reading progress and
+per-recipient results (what staff see of them is shaped in ``views.py``; the XLSX file is ``export.py``).
+Recipient lists and saved groups are ``audience.py``, which the service delegates to.  The database is
+the source of truth for a campaign's state; workers re-read it every ``poll_interval`` (0.25 s), which
+is how pause, resume and cancel take effect within a second.
 
 State machine::
 
@@ -15,30 +16,29 @@ directly).  ``cancel`` is allowed from any non-final state."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import utcnow
+from sms_gateway.broadcast.audience import Audience
 from sms_gateway.broadcast.config import BroadcastSettings, format_window, parse_window
+from sms_gateway.broadcast.errors import BroadcastError
 from sms_gateway.broadcast.models import (
     EXCLUSION_LABELS,
     FINAL_STATES,
     BroadcastCampaign,
-    BroadcastGroup,
-    BroadcastGroupMember,
     BroadcastRecipient,
     CampaignPurpose,
     CampaignState,
     Channel,
     Exclusion,
+    new_id,
 )
-from sms_gateway.broadcast.recipients import RecipientRow, classify, parse_upload, read_upload
 from sms_gateway.broadcast.template import TemplateError, check_template, missing, render, variables
 from sms_gateway.broadcast.views import (
     campaign_view,
@@ -50,7 +50,6 @@ from sms_gateway.broadcast.views import (
 )
 from sms_gateway.compose import Composer
 from sms_gateway.models import LedgerStatus, SmsOutbound
-from sms_gateway.optout import OptOutStore
 
 St = CampaignState
 _TRANSITIONS: dict[str, dict[CampaignState, tuple[CampaignState, ...]]] = {
@@ -60,15 +59,6 @@ _TRANSITIONS: dict[str, dict[CampaignState, tuple[CampaignState, ...]]] = {
     "pause": {St.PAUSED: (St.SENDING, St.SCHEDULED)},
     "resume": {St.SENDING: (St.PAUSED,)},
 }
-
-
-class BroadcastError(Exception):
-    """A refused operation (message in Chinese, for staff).  ``status`` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass
@@ -141,10 +131,6 @@ def _sort_recipients(template: str, recipients: Sequence[BroadcastRecipient], op
     return listed
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}-{utcnow():%Y%m%d}-{uuid.uuid4().hex[:8]}"
-
-
 class BroadcastService:
     def __init__(
         self,
@@ -194,7 +180,7 @@ class BroadcastService:
             raise BroadcastError(str(exc), 400) from exc
         now = self.clock()
         row = BroadcastCampaign(
-            id=_new_id("bc"),
+            id=new_id("bc"),
             name=name.strip()[:200],
             channel=channel,
             purpose=purpose,
@@ -238,6 +224,11 @@ class BroadcastService:
 
     # ------------------------------------------------------------------------------------- recipients
 
+    @property
+    def audience(self) -> Audience:
+        """Recipient lists and saved groups (``audience.py``), on the current settings and clock."""
+        return Audience(self.settings, self.sessions, self.clock)
+
     async def set_recipients(
         self,
         campaign_id: str,
@@ -250,120 +241,12 @@ class BroadcastService:
         """Replace the campaign's list with the upload and/or saved groups, in one transaction (a rejected
         file leaves the previous list untouched).  Only drafts can change."""
         campaign = await self.get(campaign_id)
-        if campaign.state != St.DRAFT:
-            raise BroadcastError(f"只有草稿可以修改收件人（当前状态：{campaign.state}）")
-        if upload is None and not group_ids:
-            raise BroadcastError("请上传收件人文件或选择已保存的分组", 400)
-        rows, encoding = await self._read_list(campaign.template, upload, column_map, group_ids)
-        if not rows:
-            raise BroadcastError("收件人名单为空", 400)
-        if len(rows) > self.settings.max_recipients:
-            raise BroadcastError(f"收件人过多：{len(rows)} 个，上限 {self.settings.max_recipients} 个", 400)
-        opted = await self._opted_out({r.address for r in rows if r.address and r.excluded is None})
-        final = [
-            RecipientRow(r.source, r.raw, r.address, r.variables, Exclusion.OPTED_OUT)
-            if r.excluded is None and r.address in opted
-            else r
-            for r in rows
-        ]
-        await self._store_list(
-            campaign_id,
-            final,
-            column_map=column_map,
-            group_ids=group_ids,
-            source_name=upload[0][:255] if upload else None,
+        return await self.audience.replace(
+            campaign, upload=upload, column_map=column_map, group_ids=group_ids
         )
-        counts: dict[str, int] = {"total": len(final), "eligible": 0, **{str(e): 0 for e in Exclusion}}
-        for r in final:
-            counts[str(r.excluded) if r.excluded else "eligible"] += 1
-        return {"campaign_id": campaign_id, "encoding": encoding, **counts}
 
-    async def _read_list(
-        self,
-        template: str,
-        upload: tuple[str, bytes] | None,
-        column_map: Mapping[str, str] | None,
-        group_ids: Sequence[str],
-    ) -> tuple[list[RecipientRow], str]:
-        """The upload's rows (and its detected encoding), then the saved groups' members not already in it."""
-        rows: list[RecipientRow] = []
-        seen: set[str] = set()
-        encoding = ""
-        if upload is not None:
-            if len(upload[1]) > self.settings.max_upload_bytes:
-                raise BroadcastError(f"文件过大（上限 {self.settings.max_upload_bytes // 1048576} MB）", 413)
-            parsed = parse_upload(
-                upload[0],
-                upload[1],
-                needed=variables(template),
-                column_map=column_map,
-                max_rows=self.settings.max_recipients,
-            )
-            encoding = parsed.encoding
-            rows = parsed.rows
-            seen = {r.address for r in rows if r.address and r.excluded is None}
-        async with self.sessions() as s:
-            for gid in group_ids:
-                group = await s.get(BroadcastGroup, gid)
-                if group is None:
-                    raise BroadcastError(f"没有这个分组：{gid}", 404)
-                members = (
-                    await s.execute(
-                        select(BroadcastGroupMember)
-                        .where(BroadcastGroupMember.group_id == gid, BroadcastGroupMember.active.is_(True))
-                        .order_by(BroadcastGroupMember.id)
-                    )
-                ).scalars()
-                rows += classify(
-                    ((f"group:{gid}", m.address, json.loads(m.variables)) for m in members), seen
-                )
-        return rows, encoding
-
-    async def _store_list(
-        self,
-        campaign_id: str,
-        final: Sequence[RecipientRow],
-        *,
-        column_map: Mapping[str, str] | None,
-        group_ids: Sequence[str],
-        source_name: str | None,
-    ) -> None:
-        """Replace the list in one transaction, if the campaign is still a draft."""
-        now = self.clock()
-        async with self.sessions.begin() as s:
-            locked = await s.execute(
-                update(BroadcastCampaign)
-                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.DRAFT)
-                .values(
-                    recipients_total=len(final),
-                    column_map=json.dumps(dict(column_map or {}), ensure_ascii=False),
-                    group_ids=json.dumps(list(group_ids)),
-                    source_name=source_name,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if not locked.rowcount:  # type: ignore[attr-defined]
-                raise BroadcastError("群发任务已不是草稿，收件人未修改")
-            await s.execute(delete(BroadcastRecipient).where(BroadcastRecipient.campaign_id == campaign_id))
-            await s.execute(
-                insert(BroadcastRecipient),
-                [
-                    {
-                        "campaign_id": campaign_id,
-                        "seq": i,
-                        "source": r.source,
-                        "raw": r.raw,
-                        "address": r.address,
-                        "variables": json.dumps(r.variables, ensure_ascii=False),
-                        "excluded": str(r.excluded) if r.excluded else None,
-                    }
-                    for i, r in enumerate(final, start=1)
-                ],
-            )
-
-    async def _opted_out(self, addresses: set[str]) -> set[str]:
-        return await OptOutStore(self.sessions).opted_out_among(addresses)
+    async def _recipients(self, campaign_id: str) -> list[BroadcastRecipient]:
+        return await self.audience.recipients(campaign_id)
 
     # ------------------------------------------------------------------------------------- groups
 
@@ -371,64 +254,12 @@ class BroadcastService:
         self, *, name: str, actor: str, upload: tuple[str, bytes], column_map: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """A saved group from an upload: valid, distinct numbers with the values of every column."""
-        if not name.strip():
-            raise BroadcastError("请填写分组名称", 400)
-        parsed = parse_upload(upload[0], upload[1], needed=[], max_rows=self.settings.max_recipients)
-        rows, _ = read_upload(upload[0], upload[1])
-        header = rows[parsed.header_row - 1]
-        by_row = {parsed.header_row + 1 + i: r for i, r in enumerate(rows[parsed.header_row :])}
-        gid = _new_id("grp")
-        members = []
-        for r in parsed.rows:
-            if r.excluded is not None or r.address is None:
-                continue
-            cells = by_row.get(int(r.source.split(":")[1]), [])
-            values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h}
-            for var, col in (column_map or {}).items():
-                values[var] = values.get(col, "")
-            members.append(
-                {"group_id": gid, "address": r.address, "variables": json.dumps(values, ensure_ascii=False)}
-            )
-        async with self.sessions.begin() as s:
-            exists = (await s.execute(select(BroadcastGroup.id).where(BroadcastGroup.name == name))).first()
-            if exists:
-                raise BroadcastError(f"分组名称已存在：{name}")
-            s.add(
-                BroadcastGroup(
-                    id=gid, name=name.strip()[:200], created_by=actor[:64], created_at=self.clock()
-                )
-            )
-            await s.flush()
-            if members:
-                await s.execute(insert(BroadcastGroupMember), members)
-        counts = parsed.counts()
-        return {"group_id": gid, "name": name, "members": len(members), "excluded": counts}
+        return await self.audience.save_group(name=name, actor=actor, upload=upload, column_map=column_map)
 
     async def groups(self) -> list[dict[str, Any]]:
-        async with self.sessions() as s:
-            rows = (
-                await s.execute(
-                    select(BroadcastGroup, func.count(BroadcastGroupMember.id))
-                    .outerjoin(BroadcastGroupMember, BroadcastGroupMember.group_id == BroadcastGroup.id)
-                    .group_by(BroadcastGroup.id)
-                    .order_by(BroadcastGroup.created_at)
-                )
-            ).all()
-        return [{"group_id": g.id, "name": g.name, "members": n, "channel": g.channel} for g, n in rows]
+        return await self.audience.groups()
 
     # ------------------------------------------------------------------------------------- preview
-
-    async def _recipients(self, campaign_id: str) -> list[BroadcastRecipient]:
-        async with self.sessions() as s:
-            return list(
-                (
-                    await s.execute(
-                        select(BroadcastRecipient)
-                        .where(BroadcastRecipient.campaign_id == campaign_id)
-                        .order_by(BroadcastRecipient.seq)
-                    )
-                ).scalars()
-            )
 
     async def preview(self, campaign_id: str, samples: int = 3) -> Preview:
         campaign = await self.get(campaign_id)
@@ -436,7 +267,7 @@ class BroadcastService:
         blockers: list[str] = []
         if "【" in campaign.template or "】" in campaign.template:
             blockers.append("正文中不能含有【】（运营商会当作第二个签名）；签名由系统自动添加")
-        opted = await self._opted_out({r.address for r in recipients if r.address and not r.excluded})
+        opted = await self.audience.opted_out({r.address for r in recipients if r.address and not r.excluded})
         listed = _sort_recipients(campaign.template, recipients, opted)
         if listed.missing_rows:
             shown = "；".join(listed.missing_rows[:10]) + (
@@ -591,7 +422,7 @@ class BroadcastService:
         """已排期 → 发送中, freezing the list: numbers that opted out since the preview become exclusions."""
         now = now or self.clock()
         recipients = await self._recipients(campaign_id)
-        opted = await self._opted_out({r.address for r in recipients if r.address and not r.excluded})
+        opted = await self.audience.opted_out({r.address for r in recipients if r.address and not r.excluded})
         async with self.sessions.begin() as s:
             result = await s.execute(
                 update(BroadcastCampaign)
