@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.export import write_xlsx
 from sms_gateway.broadcast.models import FINAL_STATES
+from sms_gateway.broadcast.preview import Preview
 from sms_gateway.broadcast.recipients import RecipientFileError
-from sms_gateway.broadcast.service import BroadcastError, BroadcastService, Preview
+from sms_gateway.broadcast.service import BroadcastError, BroadcastService
 from sms_gateway.broadcast.views import duration
 from sms_gateway.compose import Composer
 from sms_gateway.config import SmsSettings

@@ -1,8 +1,8 @@
-"""Campaign lifecycle: drafting, preview, approval, start/pause/resume/cancel, and reading progress and
+"""Campaign lifecycle: drafting, approval, start/pause/resume/cancel, and reading progress and
 per-recipient results (what staff see of them is shaped in ``views.py``; the XLSX file is ``export.py``).
-Recipient lists and saved groups are ``audience.py``, which the service delegates to.  The database is
-the source of truth for a campaign's state; workers re-read it every ``poll_interval`` (0.25 s), which
-is how pause, resume and cancel take effect within a second.
+Recipient lists and saved groups are ``audience.py`` and the preview ``preview.py``; the service
+delegates to them.  The database is the source of truth for a campaign's state; workers re-read it every
+``poll_interval`` (0.25 s), which is how pause, resume and cancel take effect within a second.
 
 State machine::
 
@@ -15,9 +15,7 @@ directly).  ``cancel`` is allowed from any non-final state."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import utcnow
 from sms_gateway.broadcast.audience import Audience
-from sms_gateway.broadcast.config import BroadcastSettings, format_window, parse_window
+from sms_gateway.broadcast.config import BroadcastSettings, parse_window
 from sms_gateway.broadcast.errors import BroadcastError
 from sms_gateway.broadcast.models import (
-    EXCLUSION_LABELS,
     FINAL_STATES,
     BroadcastCampaign,
     BroadcastRecipient,
@@ -39,13 +36,12 @@ from sms_gateway.broadcast.models import (
     Exclusion,
     new_id,
 )
-from sms_gateway.broadcast.template import TemplateError, check_template, missing, render, variables
+from sms_gateway.broadcast.preview import Preview, build_preview
+from sms_gateway.broadcast.template import TemplateError, check_template
 from sms_gateway.broadcast.views import (
     campaign_view,
-    duration,
     progress_view,
     result_rows,
-    source_label,
     waiting_note,
 )
 from sms_gateway.compose import Composer
@@ -59,76 +55,6 @@ _TRANSITIONS: dict[str, dict[CampaignState, tuple[CampaignState, ...]]] = {
     "pause": {St.PAUSED: (St.SENDING, St.SCHEDULED)},
     "resume": {St.SENDING: (St.PAUSED,)},
 }
-
-
-@dataclass
-class Preview:
-    campaign_id: str
-    state: str
-    variables: list[str]
-    samples: list[dict[str, Any]]
-    recipients: int  # eligible (will be sent to)
-    total_rows: int
-    exclusions: dict[str, int]
-    exclusion_rows: list[dict[str, str]]  # first rows per reason, for staff to fix
-    segments_per_message: dict[str, int]  # min / max
-    segments_total: int
-    rate: float
-    estimated_seconds: float
-    window: str
-    blockers: list[str]
-    warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Listed:
-    """A campaign's list as the preview sees it: exclusions (counted; the first rows of each reason, for
-    staff to fix), the eligible recipients with their variables, and the rows missing a variable."""
-
-    exclusions: dict[str, int]
-    exclusion_rows: list[dict[str, str]] = field(default_factory=list)
-    eligible: list[tuple[BroadcastRecipient, dict[str, str]]] = field(default_factory=list)
-    missing_rows: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Cost:
-    per_message: list[int] = field(default_factory=list)  # segments of each message
-    over_cap: int = 0  # messages longer than one SMS may be
-    total_segments: int = 0
-    samples: list[dict[str, Any]] = field(default_factory=list)
-
-    def span(self) -> dict[str, int]:
-        return {"min": min(self.per_message, default=0), "max": max(self.per_message, default=0)}
-
-
-def _sort_recipients(template: str, recipients: Sequence[BroadcastRecipient], opted: set[str]) -> _Listed:
-    listed = _Listed({str(e): 0 for e in Exclusion})
-    for r in recipients:
-        reason = r.excluded or (Exclusion.OPTED_OUT if r.address in opted else None)
-        if reason:
-            listed.exclusions[str(reason)] += 1
-            if sum(1 for x in listed.exclusion_rows if x["reason"] == str(reason)) < 20:
-                listed.exclusion_rows.append(
-                    {
-                        "reason": str(reason),
-                        "label": EXCLUSION_LABELS[Exclusion(reason)],
-                        "source": r.source,
-                        "raw": r.raw,
-                    }
-                )
-            continue
-        values = json.loads(r.variables)
-        gaps = missing(template, values)
-        if gaps:
-            listed.missing_rows.append(
-                f"{source_label(r.source)}缺少 {'、'.join('{' + g + '}' for g in gaps)}"
-            )
-        listed.eligible.append((r, values))
-    return listed
 
 
 class BroadcastService:
@@ -262,77 +188,18 @@ class BroadcastService:
     # ------------------------------------------------------------------------------------- preview
 
     async def preview(self, campaign_id: str, samples: int = 3) -> Preview:
+        """What the campaign would send now (``preview.build_preview``), opt-outs checked again."""
         campaign = await self.get(campaign_id)
         recipients = await self._recipients(campaign_id)
-        blockers: list[str] = []
-        if "【" in campaign.template or "】" in campaign.template:
-            blockers.append("正文中不能含有【】（运营商会当作第二个签名）；签名由系统自动添加")
         opted = await self.audience.opted_out({r.address for r in recipients if r.address and not r.excluded})
-        listed = _sort_recipients(campaign.template, recipients, opted)
-        if listed.missing_rows:
-            shown = "；".join(listed.missing_rows[:10]) + (
-                f" 等共 {len(listed.missing_rows)} 行" if len(listed.missing_rows) > 10 else ""
-            )
-            blockers.append(f"模板变量缺少取值：{shown}")
-        if not listed.eligible:
-            blockers.append("收件人名单为空（没有可发送的号码）")
-        cost = self._cost(campaign.template, listed.eligible, samples)
-        if cost.over_cap:
-            cap = self.composer.per_message
-            blockers.append(f"{cost.over_cap} 条短信超过单条上限 {cap} 段（含签名和“回T退订”），请精简模板")
-        rate = campaign.rate or self.settings.rate
-        seconds = cost.total_segments / rate if rate else 0.0
-        window_text = format_window(campaign.window_start, campaign.window_end)
-        warnings: list[str] = []
-        if seconds > (campaign.window_end - campaign.window_start) * 60:
-            warnings.append(
-                f"按当前速率需 {duration(seconds)}，超过一个发送时段（{window_text}），将跨天发送"
-            )
-        return Preview(
-            campaign_id=campaign.id,
-            state=campaign.state,
-            variables=variables(campaign.template),
-            samples=cost.samples,
-            recipients=len(listed.eligible),
-            total_rows=len(recipients),
-            exclusions=listed.exclusions,
-            exclusion_rows=listed.exclusion_rows,
-            segments_per_message={
-                "min": min(cost.per_message, default=0),
-                "max": max(cost.per_message, default=0),
-            },
-            segments_total=cost.total_segments,
-            rate=rate,
-            estimated_seconds=round(seconds, 1),
-            window=window_text,
-            blockers=blockers,
-            warnings=warnings,
+        return build_preview(
+            campaign,
+            recipients,
+            opted,
+            composer=self.composer,
+            default_rate=self.settings.rate,
+            samples=samples,
         )
-
-    def _cost(
-        self, template: str, eligible: Sequence[tuple[BroadcastRecipient, dict[str, str]]], samples: int
-    ) -> _Cost:
-        """The segments of every message the template renders to, and the first ``samples`` of them."""
-        cost = _Cost()
-        for r, values in eligible:
-            if missing(template, values):
-                continue
-            messages = self.composer.whole([render(template, values)], opt_out_hint=True)
-            segs = sum(m.segments for m in messages)
-            cost.total_segments += segs
-            cost.per_message.append(segs)
-            if len(messages) > 1:
-                cost.over_cap += 1
-            if len(cost.samples) < samples:
-                cost.samples.append(
-                    {
-                        "to": r.address,
-                        "body": "\n".join(m.body for m in messages),
-                        "segments": segs,
-                        "chars": sum(len(m.body) for m in messages),
-                    }
-                )
-        return cost
 
     # ------------------------------------------------------------------------------------- transitions
 

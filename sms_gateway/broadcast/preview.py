@@ -1,0 +1,173 @@
+"""What a campaign would send, for staff to check before submitting it: sample messages, counts and
+exclusions (the first rows of each reason, to fix), segments, the estimated duration, and the blockers
+that stop submission and approval (``BroadcastService.preview`` reads the campaign and its list, then
+calls :func:`build_preview`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sms_gateway.broadcast.config import format_window
+from sms_gateway.broadcast.models import EXCLUSION_LABELS, BroadcastCampaign, BroadcastRecipient, Exclusion
+from sms_gateway.broadcast.template import missing, render, variables
+from sms_gateway.broadcast.views import duration, source_label
+from sms_gateway.compose import Composer
+
+
+@dataclass
+class Preview:
+    campaign_id: str
+    state: str
+    variables: list[str]
+    samples: list[dict[str, Any]]
+    recipients: int  # eligible (will be sent to)
+    total_rows: int
+    exclusions: dict[str, int]
+    exclusion_rows: list[dict[str, str]]  # first rows per reason, for staff to fix
+    segments_per_message: dict[str, int]  # min / max
+    segments_total: int
+    rate: float
+    estimated_seconds: float
+    window: str
+    blockers: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Listed:
+    """A campaign's list as the preview sees it: exclusions (counted; the first rows of each reason, for
+    staff to fix), the eligible recipients with their variables, and the rows missing a variable."""
+
+    exclusions: dict[str, int]
+    exclusion_rows: list[dict[str, str]] = field(default_factory=list)
+    eligible: list[tuple[BroadcastRecipient, dict[str, str]]] = field(default_factory=list)
+    missing_rows: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Cost:
+    per_message: list[int] = field(default_factory=list)  # segments of each message
+    over_cap: int = 0  # messages longer than one SMS may be
+    total_segments: int = 0
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def span(self) -> dict[str, int]:
+        return {"min": min(self.per_message, default=0), "max": max(self.per_message, default=0)}
+
+
+def _sort_recipients(template: str, recipients: Sequence[BroadcastRecipient], opted: set[str]) -> _Listed:
+    listed = _Listed({str(e): 0 for e in Exclusion})
+    for r in recipients:
+        reason = r.excluded or (Exclusion.OPTED_OUT if r.address in opted else None)
+        if reason:
+            listed.exclusions[str(reason)] += 1
+            if sum(1 for x in listed.exclusion_rows if x["reason"] == str(reason)) < 20:
+                listed.exclusion_rows.append(
+                    {
+                        "reason": str(reason),
+                        "label": EXCLUSION_LABELS[Exclusion(reason)],
+                        "source": r.source,
+                        "raw": r.raw,
+                    }
+                )
+            continue
+        values = json.loads(r.variables)
+        gaps = missing(template, values)
+        if gaps:
+            listed.missing_rows.append(
+                f"{source_label(r.source)}缺少 {'、'.join('{' + g + '}' for g in gaps)}"
+            )
+        listed.eligible.append((r, values))
+    return listed
+
+
+def _cost(
+    composer: Composer,
+    template: str,
+    eligible: Sequence[tuple[BroadcastRecipient, dict[str, str]]],
+    samples: int,
+) -> _Cost:
+    """The segments of every message the template renders to, and the first ``samples`` of them."""
+    cost = _Cost()
+    for r, values in eligible:
+        if missing(template, values):
+            continue
+        messages = composer.whole([render(template, values)], opt_out_hint=True)
+        segs = sum(m.segments for m in messages)
+        cost.total_segments += segs
+        cost.per_message.append(segs)
+        if len(messages) > 1:
+            cost.over_cap += 1
+        if len(cost.samples) < samples:
+            cost.samples.append(
+                {
+                    "to": r.address,
+                    "body": "\n".join(m.body for m in messages),
+                    "segments": segs,
+                    "chars": sum(len(m.body) for m in messages),
+                }
+            )
+    return cost
+
+
+def _blockers(template: str, listed: _Listed, cost: _Cost, per_message: int) -> list[str]:
+    """What stops the campaign from being submitted or approved, in the order staff should fix it."""
+    blockers: list[str] = []
+    if "【" in template or "】" in template:
+        blockers.append("正文中不能含有【】（运营商会当作第二个签名）；签名由系统自动添加")
+    if listed.missing_rows:
+        shown = "；".join(listed.missing_rows[:10]) + (
+            f" 等共 {len(listed.missing_rows)} 行" if len(listed.missing_rows) > 10 else ""
+        )
+        blockers.append(f"模板变量缺少取值：{shown}")
+    if not listed.eligible:
+        blockers.append("收件人名单为空（没有可发送的号码）")
+    if cost.over_cap:
+        blockers.append(
+            f"{cost.over_cap} 条短信超过单条上限 {per_message} 段（含签名和“回T退订”），请精简模板"
+        )
+    return blockers
+
+
+def build_preview(
+    campaign: BroadcastCampaign,
+    recipients: Sequence[BroadcastRecipient],
+    opted: set[str],
+    *,
+    composer: Composer,
+    default_rate: float,
+    samples: int,
+) -> Preview:
+    """The preview of ``campaign`` with its stored list, ``opted`` being the numbers on the opt-out list
+    now; the rate is the campaign's, else ``default_rate`` (segments per second)."""
+    listed = _sort_recipients(campaign.template, recipients, opted)
+    cost = _cost(composer, campaign.template, listed.eligible, samples)
+    rate = campaign.rate or default_rate
+    seconds = cost.total_segments / rate if rate else 0.0
+    window_text = format_window(campaign.window_start, campaign.window_end)
+    warnings: list[str] = []
+    if seconds > (campaign.window_end - campaign.window_start) * 60:
+        warnings.append(f"按当前速率需 {duration(seconds)}，超过一个发送时段（{window_text}），将跨天发送")
+    return Preview(
+        campaign_id=campaign.id,
+        state=campaign.state,
+        variables=variables(campaign.template),
+        samples=cost.samples,
+        recipients=len(listed.eligible),
+        total_rows=len(recipients),
+        exclusions=listed.exclusions,
+        exclusion_rows=listed.exclusion_rows,
+        segments_per_message=cost.span(),
+        segments_total=cost.total_segments,
+        rate=rate,
+        estimated_seconds=round(seconds, 1),
+        window=window_text,
+        blockers=_blockers(campaign.template, listed, cost, composer.per_message),
+        warnings=warnings,
+    )
