@@ -51,6 +51,21 @@ def _group_members(
     return members, parsed
 
 
+async def exclude_opted_out(s: AsyncSession, campaign_id: str, opted: set[str]) -> None:
+    """In the caller's transaction: the list's numbers in ``opted`` that are not excluded yet become
+    opted-out exclusions (the list is frozen when sending begins)."""
+    await s.execute(
+        update(BroadcastRecipient)
+        .where(
+            BroadcastRecipient.campaign_id == campaign_id,
+            BroadcastRecipient.excluded.is_(None),
+            BroadcastRecipient.address.in_(sorted(opted)),
+        )
+        .values(excluded=Exclusion.OPTED_OUT)
+        .execution_options(synchronize_session=False)
+    )
+
+
 class Audience:
     """Recipient lists and saved groups, on the service's settings, database and clock."""
 
@@ -201,6 +216,10 @@ class Audience:
     async def opted_out(self, addresses: set[str]) -> set[str]:
         """Those of ``addresses`` on the opt-out list now."""
         return await OptOutStore(self.sessions).opted_out_among(addresses)
+
+    async def opted_out_of(self, recipients: Sequence[BroadcastRecipient]) -> set[str]:
+        """The numbers of a stored list, not excluded yet, that are on the opt-out list now."""
+        return await self.opted_out({r.address for r in recipients if r.address and not r.excluded})
 
     # ------------------------------------------------------------------------------------- groups
 

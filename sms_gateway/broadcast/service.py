@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import utcnow
-from sms_gateway.broadcast.audience import Audience
+from sms_gateway.broadcast.audience import Audience, exclude_opted_out
 from sms_gateway.broadcast.config import BroadcastSettings, parse_window
 from sms_gateway.broadcast.errors import BroadcastError
 from sms_gateway.broadcast.models import (
@@ -33,7 +33,6 @@ from sms_gateway.broadcast.models import (
     CampaignPurpose,
     CampaignState,
     Channel,
-    Exclusion,
     new_id,
 )
 from sms_gateway.broadcast.preview import Preview, build_preview
@@ -55,6 +54,14 @@ _TRANSITIONS: dict[str, dict[CampaignState, tuple[CampaignState, ...]]] = {
     "pause": {St.PAUSED: (St.SENDING, St.SCHEDULED)},
     "resume": {St.SENDING: (St.PAUSED,)},
 }
+
+
+async def _refusal(s: AsyncSession, campaign_id: str, doing: str) -> BroadcastError:
+    """Why a guarded state change matched no row: no such campaign (404), or it is in another state."""
+    row = await s.get(BroadcastCampaign, campaign_id)
+    if row is None:
+        return BroadcastError(f"没有这个群发任务：{campaign_id}", 404)
+    return BroadcastError(f"当前状态为“{row.state}”，不能{doing}")
 
 
 class BroadcastService:
@@ -148,7 +155,7 @@ class BroadcastService:
             )
         return [campaign_view(r, self.settings) for r in rows]
 
-    # ------------------------------------------------------------------------------------- recipients
+    # ------------------------------------------------------------------------------------- recipients, groups
 
     @property
     def audience(self) -> Audience:
@@ -174,8 +181,6 @@ class BroadcastService:
     async def _recipients(self, campaign_id: str) -> list[BroadcastRecipient]:
         return await self.audience.recipients(campaign_id)
 
-    # ------------------------------------------------------------------------------------- groups
-
     async def save_group(
         self, *, name: str, actor: str, upload: tuple[str, bytes], column_map: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
@@ -191,7 +196,7 @@ class BroadcastService:
         """What the campaign would send now (``preview.build_preview``), opt-outs checked again."""
         campaign = await self.get(campaign_id)
         recipients = await self._recipients(campaign_id)
-        opted = await self.audience.opted_out({r.address for r in recipients if r.address and not r.excluded})
+        opted = await self.audience.opted_out_of(recipients)
         return build_preview(
             campaign,
             recipients,
@@ -231,13 +236,8 @@ class BroadcastService:
                 .execution_options(synchronize_session=False)
             )
             if not result.rowcount:  # type: ignore[attr-defined]
-                row = await s.get(BroadcastCampaign, campaign_id)
-                if row is None:
-                    raise BroadcastError(f"没有这个群发任务：{campaign_id}", 404)
                 allowed = "、".join(sources)
-                raise BroadcastError(
-                    f"当前状态为“{row.state}”，不能{_ACTION_LABELS[action]}（仅限：{allowed}）"
-                )
+                raise await _refusal(s, campaign_id, f"{_ACTION_LABELS[action]}（仅限：{allowed}）")
         return await self.view(campaign_id)
 
     async def _require_no_blockers(self, campaign_id: str) -> None:
@@ -289,7 +289,7 @@ class BroadcastService:
         """已排期 → 发送中, freezing the list: numbers that opted out since the preview become exclusions."""
         now = now or self.clock()
         recipients = await self._recipients(campaign_id)
-        opted = await self.audience.opted_out({r.address for r in recipients if r.address and not r.excluded})
+        opted = await self.audience.opted_out_of(recipients)
         async with self.sessions.begin() as s:
             result = await s.execute(
                 update(BroadcastCampaign)
@@ -298,21 +298,9 @@ class BroadcastService:
                 .execution_options(synchronize_session=False)
             )
             if not result.rowcount:  # type: ignore[attr-defined]
-                row = await s.get(BroadcastCampaign, campaign_id)
-                if row is None:
-                    raise BroadcastError(f"没有这个群发任务：{campaign_id}", 404)
-                raise BroadcastError(f"当前状态为“{row.state}”，不能开始发送（须先审核通过：已排期）")
+                raise await _refusal(s, campaign_id, "开始发送（须先审核通过：已排期）")
             if opted:
-                await s.execute(
-                    update(BroadcastRecipient)
-                    .where(
-                        BroadcastRecipient.campaign_id == campaign_id,
-                        BroadcastRecipient.excluded.is_(None),
-                        BroadcastRecipient.address.in_(sorted(opted)),
-                    )
-                    .values(excluded=Exclusion.OPTED_OUT)
-                    .execution_options(synchronize_session=False)
-                )
+                await exclude_opted_out(s, campaign_id, opted)
         return await self.view(campaign_id)
 
     async def pause(self, campaign_id: str, actor: str) -> dict[str, Any]:
