@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -94,126 +96,153 @@ async def _form(request: web.Request) -> tuple[dict[str, str], tuple[str, bytes]
     return fields, upload
 
 
-def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> None:
-    def service(request: web.Request) -> BroadcastService:
-        return request.app[key]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-    def guarded(handler: Any) -> Any:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except BroadcastError as exc:
-                return _error(exc.status, "broadcast", exc.message)
-            except RecipientFileError as exc:
-                return _error(400, "bad_file", str(exc))
 
-        return wrapped
+@dataclass(frozen=True)
+class _Setup:
+    service: web.AppKey[BroadcastService]  # where the application holds the service
 
-    async def list_view(request: web.Request) -> web.Response:
-        return web.json_response({"campaigns": await service(request).campaigns()})
 
-    async def create_view(request: web.Request) -> web.Response:
-        body = await _json(request)
-        rate = body.get("rate")
-        campaign = await service(request).create(
-            name=str(body.get("name") or ""),
-            template=str(body.get("template") or ""),
-            purpose=str(body.get("purpose") or "通知"),
-            channel=str(body.get("channel") or "sms"),
-            rate=float(rate) if rate not in (None, "") else None,
-            window=body.get("window") or None,
-            scheduled_at=_parse_time(body.get("scheduled_at")),
-            created_by=_actor(request).name,
-            created_by_account=_actor(request).account_id,
-        )
-        return web.json_response(campaign, status=201)
+_SETUP = web.AppKey("broadcast_api", _Setup)
 
-    async def get_view(request: web.Request) -> web.Response:
-        svc = service(request)
-        cid = request.match_info["id"]
-        return web.json_response({**(await svc.view(cid)), "progress": await svc.progress(cid)})
 
-    async def recipients_view(request: web.Request) -> web.Response:
-        fields, upload = await _form(request)
+def _service(request: web.Request) -> BroadcastService:
+    return request.app[request.app[_SETUP].service]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Refused operations and unusable files as ``{"error", "message"}`` with their status."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            column_map = json.loads(fields.get("column_map") or "{}")
-        except json.JSONDecodeError as exc:
-            raise BroadcastError('column_map 应为 JSON，如 {"姓名": "联系人"}', 400) from exc
-        groups = [g.strip() for g in (fields.get("group_ids") or "").split(",") if g.strip()]
-        result = await service(request).set_recipients(
-            request.match_info["id"],
-            actor=_actor(request).name,
-            upload=upload,
-            column_map=column_map,
-            group_ids=groups,
-        )
-        return web.json_response(result)
+            return await handler(request)
+        except BroadcastError as exc:
+            return _error(exc.status, "broadcast", exc.message)
+        except RecipientFileError as exc:
+            return _error(400, "bad_file", str(exc))
 
-    async def preview_view(request: web.Request) -> web.Response:
-        preview = await service(request).preview(request.match_info["id"])
-        return web.json_response(preview.as_dict())
+    return wrapped
 
-    async def progress_view(request: web.Request) -> web.Response:
-        return web.json_response(await service(request).progress(request.match_info["id"]))
 
-    async def action_view(request: web.Request) -> web.Response:
-        svc = service(request)
-        cid = request.match_info["id"]
-        action = request.match_info["action"]
-        if action not in ACTIONS:
-            raise BroadcastError(f"未知操作：{action}", 404)
-        body = await _json(request)
-        who = _actor(request)
-        actor = who.name
-        if action == "approve":
-            return web.json_response(await svc.approve(cid, actor, who.account_id))
-        if action == "start":
-            result = await svc.start(cid, actor, at=_parse_time(body.get("at")))
-        elif action in ("cancel", "reject"):
-            result = await getattr(svc, action)(cid, actor, str(body.get("reason") or ""))
-        else:
-            result = await getattr(svc, action)(cid, actor)
-        return web.json_response(result)
+async def _list(request: web.Request) -> web.Response:
+    return web.json_response({"campaigns": await _service(request).campaigns()})
 
-    async def export_view(request: web.Request) -> web.StreamResponse:
-        cid = request.match_info["id"]
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{cid}.xlsx"
-            write_xlsx(await service(request).results(cid), path)
-            data = path.read_bytes()
-        return web.Response(
-            body=data,
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{cid}.xlsx"'},
-        )
 
-    async def groups_view(request: web.Request) -> web.Response:
-        return web.json_response({"groups": await service(request).groups()})
+async def _create(request: web.Request) -> web.Response:
+    body = await _json(request)
+    rate = body.get("rate")
+    campaign = await _service(request).create(
+        name=str(body.get("name") or ""),
+        template=str(body.get("template") or ""),
+        purpose=str(body.get("purpose") or "通知"),
+        channel=str(body.get("channel") or "sms"),
+        rate=float(rate) if rate not in (None, "") else None,
+        window=body.get("window") or None,
+        scheduled_at=_parse_time(body.get("scheduled_at")),
+        created_by=_actor(request).name,
+        created_by_account=_actor(request).account_id,
+    )
+    return web.json_response(campaign, status=201)
 
-    async def save_group_view(request: web.Request) -> web.Response:
-        fields, upload = await _form(request)
-        if upload is None:
-            raise BroadcastError("请上传分组名单文件（字段 file）", 400)
-        result = await service(request).save_group(
-            name=fields.get("name", ""),
-            actor=_actor(request).name,
-            upload=upload,
-            column_map=json.loads(fields.get("column_map") or "{}"),
-        )
-        return web.json_response(result, status=201)
 
+async def _show(request: web.Request) -> web.Response:
+    svc = _service(request)
+    cid = request.match_info["id"]
+    return web.json_response({**(await svc.view(cid)), "progress": await svc.progress(cid)})
+
+
+async def _recipients(request: web.Request) -> web.Response:
+    fields, upload = await _form(request)
+    try:
+        column_map = json.loads(fields.get("column_map") or "{}")
+    except json.JSONDecodeError as exc:
+        raise BroadcastError('column_map 应为 JSON，如 {"姓名": "联系人"}', 400) from exc
+    groups = [g.strip() for g in (fields.get("group_ids") or "").split(",") if g.strip()]
+    result = await _service(request).set_recipients(
+        request.match_info["id"],
+        actor=_actor(request).name,
+        upload=upload,
+        column_map=column_map,
+        group_ids=groups,
+    )
+    return web.json_response(result)
+
+
+async def _preview(request: web.Request) -> web.Response:
+    preview = await _service(request).preview(request.match_info["id"])
+    return web.json_response(preview.as_dict())
+
+
+async def _progress(request: web.Request) -> web.Response:
+    return web.json_response(await _service(request).progress(request.match_info["id"]))
+
+
+async def _action(request: web.Request) -> web.Response:
+    svc = _service(request)
+    cid = request.match_info["id"]
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise BroadcastError(f"未知操作：{action}", 404)
+    body = await _json(request)
+    who = _actor(request)
+    actor = who.name
+    if action == "approve":
+        return web.json_response(await svc.approve(cid, actor, who.account_id))
+    if action == "start":
+        result = await svc.start(cid, actor, at=_parse_time(body.get("at")))
+    elif action in ("cancel", "reject"):
+        result = await getattr(svc, action)(cid, actor, str(body.get("reason") or ""))
+    else:
+        result = await getattr(svc, action)(cid, actor)
+    return web.json_response(result)
+
+
+async def _export(request: web.Request) -> web.StreamResponse:
+    cid = request.match_info["id"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{cid}.xlsx"
+        write_xlsx(await _service(request).results(cid), path)
+        data = path.read_bytes()
+    return web.Response(
+        body=data,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{cid}.xlsx"'},
+    )
+
+
+async def _groups(request: web.Request) -> web.Response:
+    return web.json_response({"groups": await _service(request).groups()})
+
+
+async def _save_group(request: web.Request) -> web.Response:
+    fields, upload = await _form(request)
+    if upload is None:
+        raise BroadcastError("请上传分组名单文件（字段 file）", 400)
+    result = await _service(request).save_group(
+        name=fields.get("name", ""),
+        actor=_actor(request).name,
+        upload=upload,
+        column_map=json.loads(fields.get("column_map") or "{}"),
+    )
+    return web.json_response(result, status=201)
+
+
+def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> None:
+    """Register the ``/api/broadcasts`` routes; ``app[key]`` must hold the :class:`BroadcastService`."""
+    app[_SETUP] = _Setup(key)
     app.add_routes(
         [
-            web.get(PREFIX, guarded(list_view)),
-            web.post(PREFIX, guarded(create_view)),
-            web.get(f"{PREFIX}/groups", guarded(groups_view)),
-            web.post(f"{PREFIX}/groups", guarded(save_group_view)),
-            web.get(PREFIX + "/{id}", guarded(get_view)),
-            web.post(PREFIX + "/{id}/recipients", guarded(recipients_view)),
-            web.get(PREFIX + "/{id}/preview", guarded(preview_view)),
-            web.get(PREFIX + "/{id}/progress", guarded(progress_view)),
-            web.get(PREFIX + "/{id}/export", guarded(export_view)),
-            web.post(PREFIX + "/{id}/{action}", guarded(action_view)),
+            web.get(PREFIX, _guarded(_list)),
+            web.post(PREFIX, _guarded(_create)),
+            web.get(f"{PREFIX}/groups", _guarded(_groups)),
+            web.post(f"{PREFIX}/groups", _guarded(_save_group)),
+            web.get(PREFIX + "/{id}", _guarded(_show)),
+            web.post(PREFIX + "/{id}/recipients", _guarded(_recipients)),
+            web.get(PREFIX + "/{id}/preview", _guarded(_preview)),
+            web.get(PREFIX + "/{id}/progress", _guarded(_progress)),
+            web.get(PREFIX + "/{id}/export", _guarded(_export)),
+            web.post(PREFIX + "/{id}/{action}", _guarded(_action)),
         ]
     )
 
