@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -220,102 +221,120 @@ def _handle_errors(
     return wrapped
 
 
+@dataclass(frozen=True)
+class _Setup:
+    service: web.AppKey[ComplaintService]  # where the application holds the service
+
+
+_SETUP = web.AppKey("complaints_staff_api", _Setup)
+
+
+def _service(request: web.Request) -> ComplaintService:
+    return request.app[request.app[_SETUP].service]
+
+
+async def _list(request: web.Request) -> web.Response:
+    q = request.query
+    try:
+        limit = max(1, min(MAX_LIMIT, int(q.get("limit", "100"))))
+        offset = max(0, int(q.get("offset", "0")))
+    except ValueError:
+        raise InvalidInputError("参数 limit/offset 必须是整数。") from None
+    overdue = q.get("overdue")
+    scope = department_scope(_actor(request))
+    asked = q.get("department") or None
+    if scope is not None and asked not in (None, scope):
+        return web.json_response({"total": 0, "items": []})
+    rows, total = await _service(request).search(
+        status=[s for s in q.get("status", "").split(",") if s] or None,
+        overdue=None if overdue is None else overdue.lower() in ("1", "true", "yes"),
+        department=scope or asked,
+        kind=q.get("kind") or None,
+        received_from=_date(q.get("from"), "from"),
+        received_to=_date(q.get("to"), "to"),
+        limit=limit,
+        offset=offset,
+    )
+    return web.json_response({"total": total, "items": [complaint_json(r) for r in rows]})
+
+
+async def _create(request: web.Request) -> web.Response:
+    body = await _body(request)
+    actor = _actor(request)
+    channel = body.get("channel") or "window"
+    if channel not in ("window", "phone", "letter", "12345"):
+        raise InvalidInputError("channel 须为 window、phone、letter 或 12345。")
+    result = await _service(request).create(
+        NewComplaint(
+            channel=channel,
+            sender_id=f"staff:{actor.username}",
+            description=_str(body, "description"),
+            kind=Kind(body.get("kind") or "complaint"),
+            category=body.get("category") or None,
+            phone=body.get("phone") or None,
+            confidential=bool(body.get("confidential", False)),
+            respondent=body.get("respondent") or None,
+            occurred=body.get("occurred") or None,
+            location=body.get("location") or None,
+        ),
+        idempotency_key=body.get("idempotency_key") or None,
+        actor=actor.name,
+    )
+    return web.json_response(complaint_json(result.complaint), status=201 if result.created else 200)
+
+
+async def _meta(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "statuses": [{"code": s.value, "label": STATUS_LABELS[s]} for s in Status],
+            "kinds": [{"code": k.value, "label": KIND_LABELS[k]} for k in Kind],
+            "categories": [{"code": c.code, "name": c.name, "kind": c.kind.value} for c in CATEGORIES],
+            "actions": {a: ACTION_LABELS[a] for a in ACTION_LABELS},
+            "allowed": {s.value: [a.value for a in allowed_actions(s)] for s in Status},
+            "close_results": CLOSE_RESULTS,
+            "ratings": RATING_LABELS,
+        }
+    )
+
+
+async def _sweep(request: web.Request) -> web.Response:
+    report = await _service(request).sweep()
+    return web.json_response({"escalated": report.escalated, "delivered": report.delivered})
+
+
+async def _show(request: web.Request) -> web.Response:
+    svc = _service(request)
+    number = request.match_info["number"].upper()
+    row = await visible(svc, number, _actor(request))
+    data = complaint_json(row)
+    data["history"] = [event_json(e) for e in await svc.history(number)]
+    data["notices"] = [notice_json(n) for n in await svc.notices(number)]
+    return web.json_response(data)
+
+
+async def _action(request: web.Request) -> web.Response:
+    name = request.match_info["action"]
+    action = ACTIONS.get(name)
+    if action is None:
+        return _error(404, "unknown_action", f"不支持的操作：{name}。")
+    body = await _body(request)
+    actor = _actor(request)
+    number = request.match_info["number"].upper()
+    await visible(_service(request), number, actor)
+    if not may_act(actor, name):
+        return _error(403, "forbidden", f"「{ACTION_LABELS[StateAction(name)]}」须由督办人员办理。")
+    row = await action(_service(request), number, actor.name, body)
+    return web.json_response(complaint_json(row))
+
+
 def setup_routes(app: web.Application, key: web.AppKey[ComplaintService]) -> None:
     """Register the ``/api/complaints`` routes; ``app[key]`` must hold the :class:`ComplaintService`."""
-
-    async def list_view(request: web.Request) -> web.Response:
-        q = request.query
-        try:
-            limit = max(1, min(MAX_LIMIT, int(q.get("limit", "100"))))
-            offset = max(0, int(q.get("offset", "0")))
-        except ValueError:
-            raise InvalidInputError("参数 limit/offset 必须是整数。") from None
-        overdue = q.get("overdue")
-        scope = department_scope(_actor(request))
-        asked = q.get("department") or None
-        if scope is not None and asked not in (None, scope):
-            return web.json_response({"total": 0, "items": []})
-        rows, total = await request.app[key].search(
-            status=[s for s in q.get("status", "").split(",") if s] or None,
-            overdue=None if overdue is None else overdue.lower() in ("1", "true", "yes"),
-            department=scope or asked,
-            kind=q.get("kind") or None,
-            received_from=_date(q.get("from"), "from"),
-            received_to=_date(q.get("to"), "to"),
-            limit=limit,
-            offset=offset,
-        )
-        return web.json_response({"total": total, "items": [complaint_json(r) for r in rows]})
-
-    async def create_view(request: web.Request) -> web.Response:
-        body = await _body(request)
-        actor = _actor(request)
-        channel = body.get("channel") or "window"
-        if channel not in ("window", "phone", "letter", "12345"):
-            raise InvalidInputError("channel 须为 window、phone、letter 或 12345。")
-        result = await request.app[key].create(
-            NewComplaint(
-                channel=channel,
-                sender_id=f"staff:{actor.username}",
-                description=_str(body, "description"),
-                kind=Kind(body.get("kind") or "complaint"),
-                category=body.get("category") or None,
-                phone=body.get("phone") or None,
-                confidential=bool(body.get("confidential", False)),
-                respondent=body.get("respondent") or None,
-                occurred=body.get("occurred") or None,
-                location=body.get("location") or None,
-            ),
-            idempotency_key=body.get("idempotency_key") or None,
-            actor=actor.name,
-        )
-        return web.json_response(complaint_json(result.complaint), status=201 if result.created else 200)
-
-    async def meta_view(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "statuses": [{"code": s.value, "label": STATUS_LABELS[s]} for s in Status],
-                "kinds": [{"code": k.value, "label": KIND_LABELS[k]} for k in Kind],
-                "categories": [{"code": c.code, "name": c.name, "kind": c.kind.value} for c in CATEGORIES],
-                "actions": {a: ACTION_LABELS[a] for a in ACTION_LABELS},
-                "allowed": {s.value: [a.value for a in allowed_actions(s)] for s in Status},
-                "close_results": CLOSE_RESULTS,
-                "ratings": RATING_LABELS,
-            }
-        )
-
-    async def sweep_view(request: web.Request) -> web.Response:
-        report = await request.app[key].sweep()
-        return web.json_response({"escalated": report.escalated, "delivered": report.delivered})
-
-    async def show_view(request: web.Request) -> web.Response:
-        svc = request.app[key]
-        number = request.match_info["number"].upper()
-        row = await visible(svc, number, _actor(request))
-        data = complaint_json(row)
-        data["history"] = [event_json(e) for e in await svc.history(number)]
-        data["notices"] = [notice_json(n) for n in await svc.notices(number)]
-        return web.json_response(data)
-
-    async def action_view(request: web.Request) -> web.Response:
-        name = request.match_info["action"]
-        action = ACTIONS.get(name)
-        if action is None:
-            return _error(404, "unknown_action", f"不支持的操作：{name}。")
-        body = await _body(request)
-        actor = _actor(request)
-        number = request.match_info["number"].upper()
-        await visible(request.app[key], number, actor)
-        if not may_act(actor, name):
-            return _error(403, "forbidden", f"「{ACTION_LABELS[StateAction(name)]}」须由督办人员办理。")
-        row = await action(request.app[key], number, actor.name, body)
-        return web.json_response(complaint_json(row))
-
-    app.router.add_get("/api/complaints", _handle_errors(list_view), name="complaints_list")
-    app.router.add_post("/api/complaints", _handle_errors(create_view), name="complaints_create")
-    app.router.add_get("/api/complaints/meta", _handle_errors(meta_view), name="complaints_meta")
-    app.router.add_post("/api/complaints/sweep", _handle_errors(sweep_view), name="complaints_sweep")
-    app.router.add_get("/api/complaints/{number}", _handle_errors(show_view), name="complaints_show")
+    app[_SETUP] = _Setup(key)
+    app.router.add_get("/api/complaints", _handle_errors(_list), name="complaints_list")
+    app.router.add_post("/api/complaints", _handle_errors(_create), name="complaints_create")
+    app.router.add_get("/api/complaints/meta", _handle_errors(_meta), name="complaints_meta")
+    app.router.add_post("/api/complaints/sweep", _handle_errors(_sweep), name="complaints_sweep")
+    app.router.add_get("/api/complaints/{number}", _handle_errors(_show), name="complaints_show")
     app.router.add_post(
-        "/api/complaints/{number}/{action}", _handle_errors(action_view), name="complaints_action"
+        "/api/complaints/{number}/{action}", _handle_errors(_action), name="complaints_action"
     )
