@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -66,18 +67,13 @@ async def exclude_opted_out(s: AsyncSession, campaign_id: str, opted: set[str]) 
     )
 
 
+@dataclass(frozen=True)
 class Audience:
     """Recipient lists and saved groups, on the service's settings, database and clock."""
 
-    def __init__(
-        self,
-        settings: BroadcastSettings,
-        sessions: async_sessionmaker[AsyncSession],
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.clock = clock
+    settings: BroadcastSettings
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Callable[[], datetime]
 
     # ------------------------------------------------------------------------------------- recipients
 
