@@ -11,7 +11,8 @@ Rasa's REST endpoint (spread over the same Rasa servers as the gateway's, ``RASA
     .venv/bin/python bench/wechat_e2e.py --messages 1200 --users 20               # back-to-back
 
 Settings (token, AES key, AppID, mode, ports) come from the environment / .env / .env.example, exactly as
-the gateway reads them.  Target (issue 2): gateway throughput >= 80% of Rasa's own, p99 <= 150 ms at
+the gateway reads them under ``make run`` (demo mode when neither GOVBOT_MODE nor .env says otherwise).
+Target (issue 2): gateway throughput >= 80% of Rasa's own, p99 <= 150 ms at
 20 concurrent users.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import random
 import statistics
 import sys
@@ -35,7 +37,8 @@ from wechatpy.crypto import WeChatCrypto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.core.config import get_settings
+from bot.core.config import ROOT, get_settings
+from bot.core.env import Env
 from bot.gateway.conversation.dialogue import DialogueUnavailable, RasaRestDialogue
 
 QUESTIONS = [
@@ -213,5 +216,12 @@ async def main() -> int:
     return 0
 
 
+def _demo_unless_configured() -> None:
+    """As ``make run`` does: demo mode when neither GOVBOT_MODE nor .env is set."""
+    if not Env().raw("GOVBOT_MODE") and not (ROOT / ".env").is_file():
+        os.environ["GOVBOT_MODE"] = "demo"
+
+
 if __name__ == "__main__":
+    _demo_unless_configured()
     sys.exit(asyncio.run(main()))
