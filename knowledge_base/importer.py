@@ -18,7 +18,7 @@ written to :data:`VERSION_KEY` so that processes sharing that Redis pick it up o
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from bot.core.spreadsheet import ImportFileError, decode_bytes, read_rows
 from knowledge_base.models import KbAlias, KbItem, KbVersion
 from knowledge_base.schema import (
     CODE_RE,
+    FIELD_TO_HEADER,
     FIELDS,
     HEADER_TO_FIELD,
     HEADERS,
@@ -163,6 +164,24 @@ def find_header(rows: Sequence[Sequence[str]]) -> tuple[int, dict[str, int]] | N
     return best
 
 
+def row_problems(values: Mapping[str, str]) -> list[tuple[str, str]]:
+    """What is wrong with one catalogue row on its own, as (Chinese column header, message): required
+    cells, the 事项编码 format, the lengths of the String columns.  The importer and the console's item
+    editor both use it (the importer adds the checks across rows, such as duplicate codes)."""
+    problems: list[tuple[str, str]] = []
+    for header in REQUIRED_NON_EMPTY:
+        if not (values.get(HEADER_TO_FIELD[header]) or "").strip():
+            problems.append((header, "不能为空"))
+    code = values.get("code") or ""
+    if code and not CODE_RE.match(code):
+        problems.append(("事项编码", f"格式不正确：“{code}”（应为如 36072200-XK-001 的格式）"))
+    for fname, limit in MAX_LENGTHS.items():
+        length = len(values.get(fname) or "")
+        if length > limit:
+            problems.append((FIELD_TO_HEADER[fname], f"过长（{length}字，最多{limit}字）"))
+    return problems
+
+
 def parse_catalogue(
     rows: Sequence[Sequence[str]], *, encoding: str = "", source: str = ""
 ) -> ParsedCatalogue:
@@ -199,23 +218,10 @@ def parse_catalogue(
         values: dict[str, str] = {}
         for header, col in mapping.items():
             values[HEADER_TO_FIELD[header]] = (raw[col] if col < len(raw) else "").strip()
-        row_errors: list[ImportIssue] = []
-        for header in REQUIRED_NON_EMPTY:
-            if not values[HEADER_TO_FIELD[header]]:
-                row_errors.append(ImportIssue(rownum, header, "不能为空"))
+        row_errors = [ImportIssue(rownum, header, message) for header, message in row_problems(values)]
         code = values["code"]
-        if code and not CODE_RE.match(code):
-            row_errors.append(
-                ImportIssue(rownum, "事项编码", f"格式不正确：“{code}”（应为如 36072200-XK-001 的格式）")
-            )
-        elif code in seen:
+        if code and CODE_RE.match(code) and code in seen:
             row_errors.append(ImportIssue(rownum, "事项编码", f"与第{seen[code]}行重复：{code}"))
-        for fname, limit in MAX_LENGTHS.items():
-            if len(values[fname]) > limit:
-                header = next(h for h, f in HEADER_TO_FIELD.items() if f == fname)
-                row_errors.append(
-                    ImportIssue(rownum, header, f"过长（{len(values[fname])}字，最多{limit}字）")
-                )
         if code and code not in seen:
             seen[code] = rownum
         if row_errors:

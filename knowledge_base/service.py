@@ -203,11 +203,13 @@ class KnowledgeBase:
         channel: str = "wechat",
         last_item_code: str | None = None,
         pending_choices: list[str] | None = None,
+        log_unanswered: bool = True,
     ) -> GuideAnswer:
         """Answer a citizen's question (see the module docstring of ``answers.py`` for the reply format).
 
         ``last_item_code``: the item of the previous answer (follow-ups like "那要多少钱？" refer to it);
-        ``pending_choices``: item codes offered in the previous reply (a bare "2" picks the second).
+        ``pending_choices``: item codes offered in the previous reply (a bare "2" picks the second);
+        ``log_unanswered=False``: a staff member trying a question (not stored in the unanswered queue).
         """
         idx = await self.index()
         if pending_choices:
@@ -245,7 +247,8 @@ class KnowledgeBase:
             return self._answer_item(idx, result.top.code, qa.aspects, channel, question, result.hits)
         if not qa.has_content:
             return GuideAnswer("not_found", render_ask_item(channel=channel), aspect=qa.aspect)
-        await self._log_unanswered(question, qa.text, channel, result)
+        if log_unanswered:
+            await self._log_unanswered(question, qa.text, channel, result)
         if result.decision == "choices":
             top = result.choices[0].score if result.choices else 0.0
             return self._choices(idx, [h.code for h in result.choices], channel, qa.aspect, top)
