@@ -109,6 +109,19 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("POST", "/console/logout"): SELF,
     ("GET", "/console/password"): SELF,
     ("POST", "/console/password"): SELF,
+    # 知识库
+    ("GET", "/console/kb"): "kb.read",
+    ("GET", "/console/kb/items"): "kb.read",
+    ("GET", "/console/kb/items/{code}"): "kb.read",
+    ("POST", "/console/kb/items/{code}"): "kb.edit",
+    ("GET", "/console/kb/aliases"): "kb.read",
+    ("POST", "/console/kb/aliases"): "kb.edit",
+    ("POST", "/console/kb/aliases/{id}/delete"): "kb.edit",
+    ("GET", "/console/kb/unanswered"): "kb.read",
+    ("POST", "/console/kb/unanswered/alias"): "kb.edit",
+    ("GET", "/console/kb/import"): "kb.import",
+    ("POST", "/console/kb/import"): "kb.import",
+    ("POST", "/console/kb/import/apply"): "kb.import",
 }
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.gateway.web import session_pages
+from bot.gateway.web import kb_pages, session_pages
 from bot.gateway.web.render import setup_rendering
 
 
 def setup(app: web.Application, center_name: str) -> None:
     setup_rendering(app, center_name)
     session_pages.setup_routes(app)
+    kb_pages.setup_routes(app)
