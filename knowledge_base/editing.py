@@ -219,6 +219,13 @@ async def find_items(
     return Page(list(rows), total, page, per_page)
 
 
+async def item_names(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[str, str]]:
+    """(code, name) of every item in catalogue order (for choosing an item)."""
+    async with sessionmaker() as session:
+        rows = await session.execute(select(KbItem.code, KbItem.name).order_by(KbItem.position, KbItem.code))
+        return [(c, n) for c, n in rows.all()]
+
+
 @dataclass(frozen=True)
 class AliasRow:
     id: int

@@ -173,6 +173,7 @@ async def test_an_unanswered_question_becomes_an_alias_in_one_click(sign_in, ser
     client = await sign_in("editor", ["kb_editor"])
     page = await (await client.get("/console/kb/unanswered")).text()
     assert question in page and "<td>2</td>" in page and 'list="kb-codes"' in page
+    assert page.count("<option value=") == 110  # every item of the sample catalogue can be chosen
     form = {"csrf_token": csrf_of(page), "alias": question, "code": PASSPORT}
     assert (await client.post("/console/kb/unanswered/alias", data={**form, "csrf_token": ""})).status == 403
     resp = await client.post("/console/kb/unanswered/alias", data=form, allow_redirects=False)

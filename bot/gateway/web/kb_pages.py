@@ -32,6 +32,7 @@ from knowledge_base.editing import (
     aliases,
     find_items,
     get_item,
+    item_names,
     preview_import,
     remove_alias,
     stamp_of,
@@ -280,11 +281,10 @@ async def _queue_page(
     services = _services(request)
     queue = await unanswered_queue(services.sessions, _int(request.query.get("page")))
     rows = [{"q": r, "last": _local(request, r.last_asked)} for r in queue.rows]
-    catalogue = await find_items(services.sessions, per_page=1000)
     values = {
         "queue": queue,
         "rows": rows,
-        "items": catalogue.rows,
+        "items": await item_names(services.sessions),
         "form": dict(form or {}),
         "errors": dict(errors or {}),
         "can_edit": actor_of(request).can("kb.edit"),
