@@ -14,7 +14,8 @@ async def test_sign_in_with_the_keyboard_and_out(gateway: Gateway, browser_page)
     await staff.accounts.create("boss", "主任", PASSWORD, ["admin"], "办公室", False)
     await page.goto(f"{gateway.url}/console/")
     assert "/console/login" in page.url
-    await page.keyboard.type("boss")  # the username field has the focus
+    await page.wait_for_selector("#username:focus")  # the form opens with the username focused
+    await page.keyboard.type("boss")
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Enter")
