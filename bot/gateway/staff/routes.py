@@ -122,6 +122,16 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/kb/import"): "kb.import",
     ("POST", "/console/kb/import"): "kb.import",
     ("POST", "/console/kb/import/apply"): "kb.import",
+    # 群发通知 (bot/gateway/web/broadcast_pages.py): each action as its API route needs (BROADCAST_ACTIONS)
+    ("GET", "/console/broadcasts"): "broadcast.read",
+    ("GET", "/console/broadcasts/new"): "broadcast.compose",
+    ("POST", "/console/broadcasts"): "broadcast.compose",
+    ("GET", "/console/broadcasts/review"): "broadcast.approve",
+    ("GET", "/console/broadcasts/{id}"): "broadcast.read",
+    ("GET", "/console/broadcasts/{id}/progress"): "broadcast.read",
+    ("GET", "/console/broadcasts/{id}/export"): "broadcast.export",
+    ("POST", "/console/broadcasts/{id}/recipients"): "broadcast.compose",
+    **{("POST", f"/console/broadcasts/{{id}}/{a}"): p for a, p in BROADCAST_ACTIONS.items()},
 }
 
 
