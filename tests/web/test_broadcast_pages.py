@@ -123,6 +123,11 @@ async def test_the_whole_flow_from_draft_to_sending(sign_in, services: Services)
     fragment = await _page(operator, f"/console/broadcasts/{cid}/progress")
     assert fragment.startswith('<section class="card" id="progress"') and "预计剩余时间" in fragment
     assert "<html" not in fragment
+    headers = {"HX-Request": "true"}
+    resp = await operator.get(f"/console/broadcasts/{cid}/progress?shown=发送中", headers=headers)
+    assert "HX-Redirect" not in resp.headers
+    resp = await operator.get(f"/console/broadcasts/{cid}/progress?shown=已排期", headers=headers)
+    assert resp.headers["HX-Redirect"] == f"/console/broadcasts/{cid}"  # reload: the controls changed
     assert (await _act(operator, cid, "pause")).status == 303
     page = await _page(operator, f"/console/broadcasts/{cid}")
     assert "已暂停" in page and "继续发送" in page

@@ -305,11 +305,16 @@ async def progress_fragment(request: web.Request) -> web.Response:
     svc = _service(request)
     if svc is None:
         return _off(request)
+    cid = _campaign_id(request)
     try:
-        values = await _progress_values(svc, _campaign_id(request))
+        values = await _progress_values(svc, cid)
     except BroadcastError as exc:
         return web.Response(text=exc.message, status=exc.status)
-    return page(request, "broadcasts/_progress.html", values)
+    response = page(request, "broadcasts/_progress.html", values)
+    shown = request.query.get("shown")
+    if shown and shown != values["campaign"]["state"] and request.headers.get("HX-Request"):
+        response.headers["HX-Redirect"] = f"{BASE}/{cid}"  # the state changed: the page's controls too
+    return response
 
 
 async def upload_recipients(request: web.Request) -> web.Response:
