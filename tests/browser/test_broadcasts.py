@@ -17,11 +17,11 @@ from bot.adapters.wechat import fake_api
 from bot.core.config import Settings
 from bot.core.env import Secret
 from bot.gateway.app import build_app, build_services
+from bot.gateway.channels.sms.channel import SmsChannel
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.broadcast.engine import BroadcastWorker
 from sms_gateway.broadcast.limiter import RateLimiter
 from sms_gateway.config import SmsSettings
-from sms_gateway.outbox import SmsOutbox
 from sms_gateway.twilio import fake as fake_twilio
 from tests.browser.conftest import Gateway, PageErrors, SignedIn, screenshot
 from tests.support.broadcast import csv_bytes
@@ -71,7 +71,7 @@ async def worker(gateway: Gateway) -> AsyncIterator[None]:
     """One broadcast worker in this process, sending through the gateway's SMS ledger."""
     services = gateway.services
     assert services.broadcasts is not None
-    outbox = next(c.outbox for c in services.channels if isinstance(getattr(c, "outbox", None), SmsOutbox))
+    outbox = next(c.outbox for c in services.channels if isinstance(c, SmsChannel))
     limiter = RateLimiter(services.redis, 100.0, 100.0)
     w = BroadcastWorker(
         services.broadcasts, outbox, services.redis, limiter, concurrency=4, run_outbox_sweep=False
