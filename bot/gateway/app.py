@@ -234,10 +234,17 @@ async def chat_view(request: web.Request) -> web.Response:
     )
 
 
+def _max_body(services: Services) -> int:
+    """The largest request body: recipient and catalogue uploads (BROADCAST_MAX_UPLOAD_MB) plus room for
+    the form around them; the WeChat and SMS webhooks enforce their own, smaller limits."""
+    uploads = services.broadcasts.settings.max_upload_bytes if services.broadcasts is not None else 0
+    return max(services.settings.wechat_max_body_bytes * 2, uploads + 1024 * 1024, 1024 * 1024)
+
+
 def build_app(services: Services) -> web.Application:
     settings = services.settings
     app = web.Application(
-        client_max_size=max(settings.wechat_max_body_bytes * 2, 1024 * 1024),
+        client_max_size=_max_body(services),
         middlewares=[staff_auth_middleware(settings.public_base_url)],
     )
     app[SERVICES] = services

@@ -260,3 +260,21 @@ async def test_complaint_handlers_see_only_their_department(gateway: Gateway) ->
     )  # fmt: skip
     assert resp.status == 200  # ... and the supervisor sends it on
     assert (await g.client.get(f"/api/complaints/{g.complaint}", headers=other)).status == 200
+
+
+async def test_an_upload_over_a_mebibyte_is_accepted(gateway: Gateway) -> None:
+    """Recipient lists reach BROADCAST_MAX_UPLOAD_MB (20 MB), not aiohttp's default 1 MiB."""
+    import aiohttp
+
+    rows = "".join(f"市民{i},1{30 + i % 60:02d}{i:08d}\n" for i in range(45_000))
+    data = ("姓名,手机号\n" + rows).encode()
+    assert len(data) > 1024 * 1024
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="名单.csv", content_type="text/csv")
+    resp = await gateway.client.post(
+        f"/api/broadcasts/{gateway.campaign}/recipients",
+        data=form,
+        headers=gateway.tokens["broadcast_operator"],
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["total"] == 45_000
