@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.gateway.web import broadcast_pages, kb_pages, session_pages
+from bot.gateway.web import broadcast_pages, kb_pages, session_pages, simulator_pages
 from bot.gateway.web.render import setup_rendering
 
 
@@ -15,3 +15,4 @@ def setup(app: web.Application, center_name: str) -> None:
     session_pages.setup_routes(app)
     kb_pages.setup_routes(app)
     broadcast_pages.setup_routes(app)
+    simulator_pages.setup_routes(app)
