@@ -136,6 +136,19 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/simulator"): "chat.test",
     ("POST", "/console/simulator"): "chat.test",
     ("GET", "/console/simulator/pushes"): "chat.test",
+    # accounts and their tokens (each change audited as the /api/staff/accounts views do)
+    ("GET", "/console/accounts"): "accounts.manage",
+    ("POST", "/console/accounts"): "accounts.manage",
+    ("GET", "/console/accounts/{id}"): "accounts.manage",
+    ("POST", "/console/accounts/{id}"): "accounts.manage",
+    ("POST", "/console/accounts/{id}/password"): "accounts.manage",
+    ("POST", "/console/accounts/{id}/logout-all"): "accounts.manage",
+    ("POST", "/console/accounts/{id}/tokens"): "accounts.manage",
+    ("POST", "/console/accounts/{id}/tokens/{token_id}/revoke"): "accounts.manage",
+    # the audit log and the case-lookup audit
+    ("GET", "/console/audit"): "audit.read",
+    ("GET", "/console/audit/export"): "audit.read",
+    ("GET", "/console/lookups"): "progress.audit",
 }
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.gateway.web import broadcast_pages, kb_pages, session_pages, simulator_pages
+from bot.gateway.web import (
+    account_pages,
+    audit_pages,
+    broadcast_pages,
+    kb_pages,
+    lookup_pages,
+    session_pages,
+    simulator_pages,
+)
 from bot.gateway.web.render import setup_rendering
 
 
@@ -16,3 +24,6 @@ def setup(app: web.Application, center_name: str) -> None:
     kb_pages.setup_routes(app)
     broadcast_pages.setup_routes(app)
     simulator_pages.setup_routes(app)
+    account_pages.setup_routes(app)
+    audit_pages.setup_routes(app)
+    lookup_pages.setup_routes(app)
