@@ -68,3 +68,32 @@ def test_openids_look_like_wechats_and_secrets_stay_out_of_repr() -> None:
     assert len(openid) == 28 and openid.startswith("o") and OPENID.fullmatch(openid)
     text = repr(signer("safe"))
     assert TOKEN not in text and AES_KEY not in text
+
+
+def test_an_sms_is_signed_as_twilio_signs_it() -> None:
+    from twilio.request_validator import RequestValidator
+
+    from bot.gateway.web.simulate import PHONE, TwilioSigner, new_phone
+
+    s = TwilioSigner("AC" + "0" * 32, "auth-token", "https://bot.example.cn", "+15005550006")
+    signed = s.sign_inbound("+8613812345678", "查询 SP2026000001", message_sid="SM1")
+    assert signed.path == "/sms/twilio" and signed.form["Body"] == "查询 SP2026000001"
+    assert signed.form["From"] == "+8613812345678" and signed.form["MessageSid"] == "SM1"
+    validator = RequestValidator("auth-token")
+    signature = signed.headers["X-Twilio-Signature"]
+    assert validator.validate("https://bot.example.cn/sms/twilio", signed.form, signature)
+    assert not RequestValidator("other").validate("https://bot.example.cn/sms/twilio", signed.form, signature)
+    assert "auth-token" not in repr(s) and PHONE.fullmatch(new_phone())
+
+
+def test_twiml_replies_are_read() -> None:
+    from bot.gateway.web.simulate import read_twiml
+
+    twiml = (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Message action="http://x/s?lid=1" method="POST">'
+        "【中心】收到：你好</Message><Message><Body>第二条</Body></Message></Response>"
+    )
+    assert read_twiml(twiml) == ["【中心】收到：你好", "第二条"]
+    assert read_twiml('<?xml version="1.0" encoding="UTF-8"?><Response />') == []
+    with pytest.raises(ReplyError):
+        read_twiml("<Response>")

@@ -4,14 +4,19 @@ this gateway's own /wechat, and the reply — passive, or pushed later through t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from bot.adapters.wechat import fake_api
+from bot.core.config import Settings
+from bot.core.env import Secret
 from bot.domains.staff.audit import AuditFilter
 from bot.gateway.app import Services, build_app, build_services
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
+from sms_gateway.config import SmsSettings
+from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, SIGNATURE
 from tests.support.staff import PASSWORD
 from tests.support.wechat import APP_ID, APP_SECRET, settings_for
 from tests.web.conftest import csrf_of
@@ -100,3 +105,46 @@ async def test_safe_mode_and_pushes_recorded_by_the_wechat_fake(
     assert "客服消息" in pushes and "收到：你好" in pushes and 'hx-trigger="every 5s"' in pushes
     async with client.session.get(fake.make_url("/_fake/sent")) as sent:
         assert json.loads(await sent.text())[0]["touser"] == OPENID
+
+
+async def test_the_sms_twin_through_sms_twilio(aiohttp_client, redis_client, sqlite_url) -> None:
+    port = unused_port()
+    sms = dataclasses.replace(
+        SmsSettings(),
+        provider="twilio",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=Secret(AUTH_TOKEN),
+        twilio_from_number=FROM_NUMBER,
+        twilio_api_base="http://127.0.0.1:9",
+        signature=SIGNATURE,
+        public_base_url=f"http://127.0.0.1:{port}",
+    )
+    settings = dataclasses.replace(Settings(), database_url=sqlite_url, wechat_message_mode="plain")
+    services = await build_services(
+        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
+    )
+    assert services.staff is not None
+    await services.staff.accounts.create("editor", "编辑", PASSWORD, ["kb_editor"], "办公室", False)
+    client: TestClient = await aiohttp_client(TestServer(build_app(services), port=port))
+    await client.post("/console/login", data={"username": "editor", "password": PASSWORD})
+    page = await (await client.get("/console/simulator/sms?phone=%2B8613812345678")).text()
+    assert "短信模拟器" in page and 'for="phone"' in page and "短信渠道未启用" not in page
+    form = {"phone": "+8613812345678", "text": "你好"}
+    assert (await client.post("/console/simulator/sms", data=form)).status == 403  # no CSRF token
+    resp = await client.post("/console/simulator/sms", data={**form, "csrf_token": csrf_of(page)})
+    page = await resp.text()
+    assert resp.status == 200 and f"【{SIGNATURE}】收到：你好" in page
+    bad = await client.post(
+        "/console/simulator/sms", data={**form, "phone": "138", "csrf_token": csrf_of(page)}
+    )
+    assert bad.status == 400 and "国际格式" in await bad.text()
+
+
+async def test_the_sms_twin_says_when_sms_is_off(sign_in) -> None:
+    client = await sign_in("editor", ["kb_editor"])
+    page = await (await client.get("/console/simulator/sms")).text()
+    assert "短信渠道未启用" in page
+    resp = await client.post("/console/simulator/sms", data={"phone": "+8613812345678", "text": "你好",
+                                                             "csrf_token": csrf_of(page)})  # fmt: skip
+    assert "短信渠道未启用" in await resp.text()
+    assert (await (await sign_in("watcher", ["viewer"])).get("/console/simulator/sms")).status == 403

@@ -136,6 +136,8 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/simulator"): "chat.test",
     ("POST", "/console/simulator"): "chat.test",
     ("GET", "/console/simulator/pushes"): "chat.test",
+    ("GET", "/console/simulator/sms"): "chat.test",
+    ("POST", "/console/simulator/sms"): "chat.test",
     # accounts and their tokens (each change audited as the /api/staff/accounts views do)
     ("GET", "/console/accounts"): "accounts.manage",
     ("POST", "/console/accounts"): "accounts.manage",

@@ -142,3 +142,59 @@ class WeChatSigner:
         if kind == "transfer_customer_service":
             return WeChatReply(transfer=True, encrypted=encrypted, raw_type=kind)
         return WeChatReply(text=str(data.get("Content") or ""), encrypted=encrypted, raw_type=kind)
+
+
+# ---------------------------------------------------------------------------------------------- SMS (Twilio)
+
+PHONE = re.compile(r"\+[1-9]\d{7,14}")
+
+
+def new_phone() -> str:
+    """A made-up mainland mobile number in E.164 (the 1990 block, not issued to subscribers in the area)."""
+    return "+86199" + str(secrets.randbelow(10**8)).zfill(8)
+
+
+@dataclass(frozen=True)
+class SignedSms:
+    path: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TwilioSigner:
+    """An incoming SMS as Twilio posts it: the form fields of its webhook, signed with the account's auth
+    token over the public URL (``RequestValidator.compute_signature``), as ``X-Twilio-Signature``."""
+
+    account_sid: str
+    auth_token: str = field(repr=False)
+    public_base_url: str
+    to_number: str
+
+    def sign_inbound(self, sender: str, text: str, message_sid: str | None = None) -> SignedSms:
+        from twilio.request_validator import RequestValidator
+
+        sid = message_sid or "SM" + secrets.token_hex(16)
+        form = {
+            "ToCountry": "", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
+            "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
+            "Body": text, "FromCountry": "CN", "To": self.to_number, "ToZip": "", "NumSegments": "1",
+            "MessageSid": sid, "AccountSid": self.account_sid, "From": sender, "ApiVersion": "2010-04-01",
+        }  # fmt: skip
+        path = "/sms/twilio"
+        signature = RequestValidator(self.auth_token).compute_signature(self.public_base_url + path, form)
+        return SignedSms(path, form, {"X-Twilio-Signature": signature})
+
+
+def read_twiml(body: str) -> list[str]:
+    """The texts of a TwiML answer's ``<Message>`` elements (none: the reply is sent later)."""
+    try:
+        response = xmltodict.parse(body, force_list=("Message",)).get("Response") or {}
+    except Exception:
+        raise ReplyError("无法读取 TwiML 回复") from None
+    texts = []
+    for message in response.get("Message") or [] if isinstance(response, dict) else []:
+        if isinstance(message, dict):
+            message = message.get("#text") or message.get("Body") or ""
+        texts.append(str(message or ""))
+    return texts

@@ -11,18 +11,28 @@ import json
 import logging
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
 
 from bot.core.clock import utcnow
-from bot.core.masking import mask_text
+from bot.core.masking import mask_phone, mask_text
+from bot.gateway.channels.sms.channel import SmsChannel
 from bot.gateway.staff.auth import actor_of, audit
 from bot.gateway.web.app_services import services_of
 from bot.gateway.web.listing import BEIJING
 from bot.gateway.web.render import PREFIX, page
-from bot.gateway.web.simulate import OPENID, ReplyError, WeChatSigner, new_openid
+from bot.gateway.web.simulate import (
+    OPENID,
+    PHONE,
+    ReplyError,
+    TwilioSigner,
+    WeChatSigner,
+    new_openid,
+    new_phone,
+    read_twiml,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +44,8 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
-def _key(account_id: int, openid: str) -> str:
-    return f"console:simulator:{account_id}:{openid}"
+def _key(account_id: int, ident: str) -> str:
+    return f"console:simulator:{account_id}:{ident}"  # ident: an openid, or sms:+E.164
 
 
 def _openid_of(raw: str | None) -> str | None:
@@ -118,6 +128,10 @@ async def _values(request: web.Request, openid: str, error: str = "", text: str 
     settings = services_of(request).settings
     return {
         "openid": openid,
+        "ident_field": "openid",
+        "ident": openid,
+        "post_to": PATH,
+        "max_text": MAX_TEXT,
         "new_openid": new_openid(),
         "history": await _history(request, openid),
         "pushes": pushes,
@@ -194,11 +208,104 @@ async def _deliver(request: web.Request, openid: str, text: str) -> dict[str, An
     return {"who": "bot", "text": reply.text, "encrypted": reply.encrypted}
 
 
+# ---------------------------------------------------------------------------------------------- SMS twin
+
+SMS_PATH = PATH + "/sms"
+MAX_SMS = 300
+
+
+def sms_channel(request: web.Request) -> SmsChannel | None:
+    return next((c for c in services_of(request).channels if isinstance(c, SmsChannel)), None)
+
+
+def _phone_of(raw: str | None) -> str | None:
+    return raw if raw and PHONE.fullmatch(raw) else None
+
+
+async def _sms_values(request: web.Request, phone: str, error: str = "", text: str = "") -> dict[str, Any]:
+    return {
+        "phone": phone,
+        "ident_field": "phone",
+        "ident": phone,
+        "post_to": SMS_PATH,
+        "max_text": MAX_SMS,
+        "new_phone": new_phone(),
+        "enabled": sms_channel(request) is not None,
+        "history": await _history(request, f"sms:{phone}"),
+        "error": error,
+        "text": text,
+    }
+
+
+async def sms_simulator(request: web.Request) -> web.Response:
+    phone = _phone_of(request.query.get("phone")) or new_phone()
+    return page(request, "simulator_sms.html", await _sms_values(request, phone))
+
+
+async def sms_send(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    phone = _phone_of(str(form.get("phone", "")))
+    text = str(form.get("text", "")).strip()
+    htmx = request.headers.get("HX-Request") == "true"
+    if phone is None:
+        error = "手机号须为国际格式，如 +8613812345678"
+        return page(request, "simulator_sms.html", await _sms_values(request, new_phone(), error, text), 400)
+    if not text or len(text) > MAX_SMS:
+        error = "请输入要发送的文字" if not text else f"一条短信最多 {MAX_SMS} 字"
+        values = await _sms_values(request, phone, error, text)
+        return page(
+            request, "simulator_chat.html" if htmx else "simulator_sms.html", values, 200 if htmx else 400
+        )
+    lines: list[dict[str, Any]] = [{"who": "me", "text": text, "at": _now()}]
+    lines += [{**line, "at": _now()} for line in await _deliver_sms(request, phone, text)]
+    await _remember(request, f"sms:{phone}", *lines)
+    await audit(request, "chat.simulate", object_type="sms", object_id=mask_phone(phone),
+                summary={"text": mask_text(text)[:200], "outcome": lines[-1]["who"]})  # fmt: skip
+    if htmx:
+        return page(request, "simulator_chat.html", await _sms_values(request, phone))
+    raise web.HTTPSeeOther(f"{SMS_PATH}?{urlencode({'phone': phone})}")
+
+
+async def _deliver_sms(request: web.Request, phone: str, text: str) -> list[dict[str, Any]]:
+    """POST the signed webhook to /sms/twilio; the lines to show: the TwiML reply's messages or a note."""
+    channel = sms_channel(request)
+    if channel is None or channel.provider.name != "twilio":
+        return [{"who": "note", "text": "短信渠道未启用（需 SMS_PROVIDER=twilio 与 TWILIO_AUTH_TOKEN）"}]
+    s = channel.settings
+    signer = TwilioSigner(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), s.public_base_url,
+                          s.twilio_from_number or "+10000000000")  # fmt: skip
+    signed = signer.sign_inbound(phone, text)
+    url = gateway_base(request) + signed.path
+    http = services_of(request).http
+    try:
+        async with http.post(url, data=signed.form, headers=signed.headers, timeout=HTTP_TIMEOUT) as resp:
+            status, body = resp.status, await resp.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("simulator could not reach /sms/twilio", extra={"error": type(exc).__name__})
+        return [{"who": "note", "text": f"无法连接本网关的 /sms/twilio：{type(exc).__name__}"}]
+    if status != 200:
+        return [
+            {
+                "who": "note",
+                "text": f"/sms/twilio 拒绝了短信（HTTP {status}）：请检查 PUBLIC_BASE_URL 与 Twilio 配置",
+            }
+        ]
+    try:
+        texts = read_twiml(body)
+    except ReplyError as exc:
+        return [{"who": "note", "text": str(exc)}]
+    if not texts:
+        return [{"who": "note", "text": "TwiML 回复为空：回复未及时生成或无需回复，将稍后经短信接口发送"}]
+    return [{"who": "bot", "text": t} for t in texts]
+
+
 def setup_routes(app: web.Application) -> None:
     app.add_routes(
         [
             web.get(PATH, simulator),
             web.post(PATH, send),
             web.get(PATH + "/pushes", pushes),
+            web.get(SMS_PATH, sms_simulator),
+            web.post(SMS_PATH, sms_send),
         ]
     )

@@ -96,6 +96,10 @@ class SmsChannel:
             ),
         )
 
+    @property
+    def settings(self) -> SmsSettings:
+        return self._s
+
     def routes(self) -> list[web.RouteDef]:
         base = f"/sms/{self.provider.name}"
         return [web.post(base, self.receive), web.post(f"{base}/status", self.status)]
