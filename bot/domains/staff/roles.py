@@ -36,7 +36,16 @@ PERMISSIONS: dict[str, str] = {
 ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "admin": (
         "管理员",
-        frozenset({"accounts.manage", "settings.manage", "audit.read", "reports.read", "chat.test"}),
+        frozenset(
+            {
+                "accounts.manage",
+                "settings.manage",
+                "audit.read",
+                "progress.audit",
+                "reports.read",
+                "chat.test",
+            }
+        ),
     ),
     "kb_editor": ("知识库维护", frozenset({"kb.read", "kb.edit", "kb.import", "chat.test"})),
     "complaint_handler": (
