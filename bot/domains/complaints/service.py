@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import utcnow
@@ -34,13 +34,38 @@ from bot.domains.complaints.intake import CreateResult, Intake, NewComplaint
 from bot.domains.complaints.merging import Merger
 from bot.domains.complaints.models import Complaint, ComplaintEvent, ComplaintNotice
 from bot.domains.complaints.outbox import Outbox
-from bot.domains.complaints.states import BAD_RATINGS, KIND_LABELS, RATING_LABELS, Action, Kind, Status
+from bot.domains.complaints.states import (
+    AWAITING_ACCEPTANCE,
+    BAD_RATINGS,
+    IN_HANDLING,
+    KIND_LABELS,
+    RATING_LABELS,
+    Action,
+    Kind,
+    Status,
+)
 from bot.domains.complaints.store import Change, ComplaintStore, cn_date
 from bot.domains.complaints.sweep import Sweeper, SweepReport
 
 __all__ = ["CLOSE_RESULTS", "ComplaintError", "ComplaintService", "NewComplaint"]
 
 CLOSE_RESULTS = {"resolved": "已解决", "explained": "已解释说明", "unresolved": "未解决"}
+ORDERS = ("received", "deadline")
+
+
+def reply_notice(number: str, text: str) -> str:
+    """The message that carries a staff reply to the citizen (the console previews it before sending)."""
+    return f"您的投诉（{number}）已答复：\n{text}\n{RATING_PROMPT}"
+
+
+def _deadline_order() -> tuple[Any, ...]:
+    """Open complaints first, the nearest deadline (``accept_due`` while awaiting acceptance, else ``due``)
+    first; then the rest."""
+    waiting = [s.value for s in AWAITING_ACCEPTANCE]
+    deadline = case((Complaint.status.in_(waiting), Complaint.accept_due), else_=Complaint.due)
+    open_ = [s.value for s in AWAITING_ACCEPTANCE | IN_HANDLING]
+    rank = case((Complaint.status.in_(open_), 0), else_=1)
+    return (rank, case((deadline.is_(None), 1), else_=0), deadline, Complaint.received_at, Complaint.id)
 
 
 class ComplaintService:
@@ -115,9 +140,12 @@ class ComplaintService:
         until: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        order: str = "received",
     ) -> tuple[list[Complaint], int]:
         """Complaints matching the filters (dates are local and inclusive; ``since``/``until`` are instants),
-        newest first, and the total count."""
+        newest first (``order="deadline"``: open ones by nearest deadline first), and the total count."""
+        if order not in ORDERS:
+            raise InvalidInputError(f"排序须为：{'、'.join(ORDERS)}。")
         conds: list[Any] = []
         if numbers_in is not None:
             conds.append(Complaint.number.in_(list(numbers_in)))
@@ -151,7 +179,13 @@ class ComplaintService:
                 await s.execute(
                     select(Complaint)
                     .where(where)
-                    .order_by(Complaint.received_at.desc(), Complaint.id.desc())
+                    .order_by(
+                        *(
+                            _deadline_order()
+                            if order == "deadline"
+                            else (Complaint.received_at.desc(), Complaint.id.desc())
+                        )
+                    )
                     .limit(limit)
                     .offset(offset)
                 )
@@ -314,7 +348,7 @@ class ComplaintService:
                 },
                 note=text,
                 department=row.owner_department,
-                notice=f"您的投诉（{row.number}）已答复：\n{text}\n{RATING_PROMPT}",
+                notice=reply_notice(row.number, text),
                 notice_purpose="reply",
             )
 
