@@ -151,6 +151,11 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/audit"): "audit.read",
     ("GET", "/console/audit/export"): "audit.read",
     ("GET", "/console/lookups"): "progress.audit",
+    # 投诉工单 (web/complaint_pages.py; department scoping and 派单/并单: the domain's access rules)
+    ("GET", "/console/complaints"): "complaints.read",
+    ("GET", "/console/complaints/export"): "complaints.export",
+    ("GET", "/console/complaints/{number}"): "complaints.read",
+    ("POST", "/console/complaints/{number}/{action}"): "complaints.handle",
 }
 
 

@@ -10,6 +10,7 @@ from bot.gateway.web import (
     account_pages,
     audit_pages,
     broadcast_pages,
+    complaint_pages,
     kb_pages,
     lookup_pages,
     session_pages,
@@ -27,3 +28,4 @@ def setup(app: web.Application, center_name: str) -> None:
     account_pages.setup_routes(app)
     audit_pages.setup_routes(app)
     lookup_pages.setup_routes(app)
+    complaint_pages.setup_routes(app)

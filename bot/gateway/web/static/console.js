@@ -1,5 +1,6 @@
 // Small progressive enhancements; every page works without them.
-// Character and SMS segment counters: <textarea data-count="ID-of-output" data-prefix="【签名】">.
+// Character and SMS segment counters: <textarea data-count="ID-of-output" data-prefix="【签名】">
+// (data-suffix: text the message carries after the typed part).
 (function () {
   "use strict";
   function gsm7(text) { return /^[\u0000-\u007f]*$/.test(text); }
@@ -11,7 +12,7 @@
   function update(area) {
     var out = document.getElementById(area.dataset.count);
     if (!out) { return; }
-    var text = (area.dataset.prefix || "") + area.value;
+    var text = (area.dataset.prefix || "") + area.value + (area.dataset.suffix || "");
     out.textContent = Array.from(text).length + " 字，约 " + segments(text) + " 条短信";
   }
   document.addEventListener("input", function (e) {
