@@ -1,11 +1,27 @@
-"""A complaint from 已登记 to 已办结 through the console's forms in real Chromium, with no console errors."""
+"""A complaint from 已登记 to 已办结 through the console's forms in real Chromium, with no console errors; the
+reply composer's live SMS counter (signature included) agrees with the server's preview."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import unused_port
 from playwright.async_api import Page
 
+from bot.core.config import Settings
+from bot.core.env import Secret
 from bot.domains.complaints.intake import NewComplaint
+from bot.domains.complaints.service import reply_notice
+from bot.gateway.app import build_app, build_services
+from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
+from sms_gateway.compose import Composer
+from sms_gateway.config import SmsSettings
+from sms_gateway.twilio import fake as fake_twilio
 from tests.browser.conftest import Gateway, PageErrors, SignedIn, screenshot
+from tests.support.staff import PASSWORD
 
 OFFICE = "行政服务中心办公室"
 
@@ -72,4 +88,72 @@ async def test_a_complaint_from_registered_to_closed(
     assert [e.action for e in await service.history(number)] == [
         "create", "accept", "dispatch", "start", "reply", "callback", "close",
     ]  # fmt: skip
+    assert errors.messages == []
+
+
+@pytest.fixture
+async def sms_gateway(redis_client, sqlite_url, aiohttp_server) -> AsyncIterator[Gateway]:
+    """The live gateway with SMS on (Twilio's fake), so replies to an SMS complaint go by SMS."""
+    sid, token, sender = (
+        "AC0123456789abcdef0123456789abcdef",
+        "test-twilio-auth-token-0123456789",
+        "+15005550006",
+    )
+    twilio = await aiohttp_server(fake_twilio.build_app(sid, token, from_numbers=(sender,)))
+    sms = dataclasses.replace(
+        SmsSettings(),
+        twilio_account_sid=sid,
+        twilio_auth_token=Secret(token),
+        twilio_from_number=sender,
+        twilio_api_base=str(twilio.make_url("")).rstrip("/"),
+    )
+    port = unused_port()
+    settings = dataclasses.replace(
+        Settings(),
+        database_url=sqlite_url,
+        wechat_message_mode="plain",
+        public_base_url=f"http://127.0.0.1:{port}",
+        port=port,
+    )
+    services = await build_services(
+        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
+    )
+    runner = web.AppRunner(build_app(services))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Gateway(f"http://127.0.0.1:{port}", services, runner)
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_sms_counter_counts_live_with_the_signature(sms_gateway: Gateway, browser_page) -> None:
+    page, errors = browser_page
+    services = sms_gateway.services
+    service, staff, broadcasts = services.complaints, services.staff, services.broadcasts
+    assert service is not None and staff is not None and broadcasts is not None
+    new = NewComplaint(channel="sms", sender_id="sms:+8613800138000", description="办事效率低，来回跑了三次")
+    number = (await service.create(new, idempotency_key="sms-desk")).complaint.number
+    await service.accept(number, "督办员")
+    await service.dispatch(number, "督办员", OFFICE)
+    await service.start(number, "承办人")
+    await staff.accounts.create("chief", "chief", PASSWORD, ["complaint_supervisor"], OFFICE, False)
+    await page.goto(f"{sms_gateway.url}/console/login")
+    await page.fill("#username", "chief")
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+    await page.goto(f"{sms_gateway.url}/console/complaints/{number}")
+    assert "短信" in await page.inner_text("#reply-channel")
+
+    draft = "经核实，" + "已对相关窗口人员进行批评教育并整改。" * 5
+    await page.locator("#reply-text").fill(draft)
+    full = Composer(broadcasts.composer.signature).whole([reply_notice(number, draft)])
+    segments = sum(m.segments for m in full)
+    expected = f"{len(broadcasts.composer.prefix + reply_notice(number, draft))} 字，约 {segments} 条短信"
+    assert await page.inner_text("#reply-count") == expected
+    async with page.expect_navigation():
+        await page.click("#form-reply button[name=preview]")
+    assert f"计 {segments} 条短信" in await page.inner_text("#reply-channel")
+    assert await page.input_value("#reply-text") == draft
     assert errors.messages == []

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 BASE = f"{PREFIX}/complaints"
 PAGE_SIZE = 30
 EXPORT_LIMIT = 10_000
+MAX_FIELD = 5000
 OPEN_STATUSES = [s.value for s in Status if s not in FINAL]
 CHANNEL_LABELS = {
     "wechat": "微信", "sms": "短信", "window": "窗口", "phone": "电话", "letter": "信件",
@@ -466,7 +467,8 @@ def _body(action: str, given: dict[str, str]) -> dict[str, Any]:
 
 
 def _given(form: MultiDictProxy[Any], spec: ActionForm) -> dict[str, str]:
-    return {f.name: str(form.get(f.name, "")).strip()[: max(f.maxlength, 8)] for f in spec.fields}
+    """The action's fields as typed (bounded; the service checks the real limits and says so in Chinese)."""
+    return {f.name: str(form.get(f.name, "")).strip()[:MAX_FIELD] for f in spec.fields}
 
 
 async def act(request: web.Request) -> web.StreamResponse:
