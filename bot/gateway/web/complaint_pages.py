@@ -9,8 +9,9 @@ always as the signed-in person (``actor_of(request).name``).  Every change is wr
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -210,8 +211,6 @@ def _local(service: ComplaintService, moment: datetime | None) -> str:
     if moment is None:
         return ""
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(service.calendar.tz).strftime("%Y-%m-%d %H:%M")
 
@@ -311,8 +310,6 @@ async def export(request: web.Request) -> web.Response:
 
 
 def _event(service: ComplaintService, e: ComplaintEvent) -> dict[str, Any]:
-    import json
-
     detail = json.loads(e.detail) if e.detail else {}
     pairs = []
     for key, value in (detail or {}).items():
@@ -471,6 +468,11 @@ def _given(form: MultiDictProxy[Any], spec: ActionForm) -> dict[str, str]:
     return {f.name: str(form.get(f.name, "")).strip()[:MAX_FIELD] for f in spec.fields}
 
 
+class _Forbidden(ComplaintError):
+    status = 403
+    code = "forbidden"
+
+
 async def act(request: web.Request) -> web.StreamResponse:
     name = request.match_info["action"]
     number = request.match_info["number"].upper()
@@ -497,11 +499,6 @@ async def act(request: web.Request) -> web.StreamResponse:
         )
     await audit(request, f"complaint.{name}", object_type="complaint", object_id=number, summary=summary)
     raise web.HTTPSeeOther(f"{BASE}/{number}?done={name}#actions")
-
-
-class _Forbidden(ComplaintError):
-    status = 403
-    code = "forbidden"
 
 
 def setup_routes(app: web.Application) -> None:
