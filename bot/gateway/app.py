@@ -44,6 +44,7 @@ from bot.gateway.channels.wechat.followers import FollowerStore
 from bot.gateway.channels.wechat.handler import WeChatChannel
 from bot.gateway.conversation.dialogue import Dialogue, RasaRestDialogue
 from bot.gateway.conversation.service import Conversation, Inbound
+from bot.gateway.conversation.turn_log import TurnLog
 from bot.gateway.left_messages import LeftMessageBox
 from bot.gateway.staff import admin as staff_admin
 from bot.gateway.staff import views as staff_views
@@ -104,7 +105,10 @@ async def build_services(
     http = aiohttp.ClientSession()
     metrics = Metrics(redis)
     dialogue = dialogue or RasaRestDialogue(http, settings.rasa_url, settings.rasa_timeout)
-    conversation = Conversation(settings, redis, dialogue, LeftMessageBox(sessions), metrics)
+    turn_log = TurnLog(sessions, settings.wechat_token.get_secret_value().encode())
+    conversation = Conversation(
+        settings, redis, dialogue, LeftMessageBox(sessions), metrics, turn_log=turn_log
+    )
     wechat_api = wechat_api or _wechat_api(settings, redis, http)
     kb = KnowledgeBase(sessions, redis, phone=settings.center_phone, office_hours=settings.office_hours)
     services = Services(
@@ -174,6 +178,8 @@ def _complaints(
 
 
 async def close_services(services: Services) -> None:
+    if services.conversation.turn_log is not None:
+        await services.conversation.turn_log.drain()
     for channel in services.channels:
         await channel.close()
     await services.http.close()

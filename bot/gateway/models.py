@@ -48,3 +48,17 @@ class UndeliveredReply(Base):
     text: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationTurn(Base):
+    """One citizen turn, for the console's statistics: append-only, no text and no raw sender id."""
+
+    __tablename__ = "conversation_turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_hash: Mapped[str] = mapped_column(String(32))  # keyed hash of the sender id
+    outcome: Mapped[str] = mapped_column(String(12))  # kb | fallback | handoff | other
+    item_code: Mapped[str | None] = mapped_column(String(32))  # the item the knowledge base answered
+    text_length: Mapped[int] = mapped_column(Integer, default=0)

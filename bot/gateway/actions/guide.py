@@ -30,12 +30,23 @@ def option_number(text: str) -> int | None:
     return None
 
 
+def answered(answer: GuideAnswer) -> dict[str, Any]:
+    """Reply metadata the gateway records (``conversation_turns``): the knowledge base answered (with the
+    item when there was one), or it did not find the question."""
+    if answer.kind == "not_found":
+        return {"answered": "fallback"}
+    return {"answered": "kb", "item_code": answer.item_code} if answer.item_code else {"answered": "kb"}
+
+
 def utter_answer(
     dispatcher: CollectingDispatcher, answer: GuideAnswer, question: str = ""
 ) -> list[EventType]:
     """Say the answer; remember its item (for follow-ups) and any numbered choices with their question."""
-    for message in answer.messages:
-        dispatcher.utter_message(text=message)
+    for n, message in enumerate(answer.messages, 1):
+        if n < len(answer.messages):
+            dispatcher.utter_message(text=message)
+        else:  # the last message carries, for the gateway's statistics, how the question was answered
+            dispatcher.utter_message(text=message, json_message=answered(answer))
     events: list[EventType] = [
         SlotSet("pending_choices", answer.choices or None),
         SlotSet("pending_question", question if answer.choices else None),

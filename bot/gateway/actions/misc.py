@@ -15,6 +15,8 @@ from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.guide import utter_answer
 from bot.gateway.actions.progress import progress_verification
 
+FALLBACK = {"answered": "fallback"}  # reply metadata for the gateway's statistics
+
 
 class ActionHumanHandoff(Action):
     """During office hours: transfer to the account's human agents; otherwise offer to take a message."""
@@ -60,8 +62,9 @@ class ActionDefaultFallback(Action):
             )
             if answer.kind != "not_found":
                 return utter_answer(dispatcher, answer, text)
-            for message in answer.messages:
-                dispatcher.utter_message(text=message)
+            for n, message in enumerate(answer.messages, 1):
+                last = n == len(answer.messages)
+                dispatcher.utter_message(text=message, json_message=FALLBACK if last else None)
             return []
-        dispatcher.utter_message(text=messages.rephrase())
+        dispatcher.utter_message(text=messages.rephrase(), json_message=FALLBACK)
         return []

@@ -22,6 +22,7 @@ from bot.core.textnorm import normalize
 from bot.gateway import messages
 from bot.gateway.conversation.dialogue import Dialogue, DialogueUnavailable
 from bot.gateway.conversation.sender_lock import SenderTurns
+from bot.gateway.conversation.turn_log import TurnLog
 from bot.gateway.left_messages import LeftMessageBox
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ class Outcome:
     texts: list[str] = field(default_factory=list)
     transfer_to_agent: bool = False
     degraded: bool = False
+    # For the statistics (conversation_turns): how the turn was answered and the item the knowledge base
+    # answered, from the actions' reply metadata ({"answered": "kb"|"fallback", "item_code": ...}).
+    answered: str = "other"
+    item_code: str | None = None
 
 
 class Conversation:
@@ -55,6 +60,7 @@ class Conversation:
         left_messages: LeftMessageBox,
         metrics: Metrics,
         turns: SenderTurns | None = None,
+        turn_log: TurnLog | None = None,
     ) -> None:
         self._settings = settings
         self._redis = redis
@@ -62,10 +68,16 @@ class Conversation:
         self._left = left_messages
         self._metrics = metrics
         self._turns = turns or SenderTurns(redis)
+        self.turn_log = turn_log
 
     async def handle(self, inbound: Inbound) -> Outcome:
         async with self._turns.turn(inbound.sender_id):
-            return await self._handle(inbound)
+            outcome = await self._handle(inbound)
+        if self.turn_log is not None:
+            self.turn_log.record(
+                inbound.sender_id, inbound.channel, outcome.answered, outcome.item_code, inbound.text
+            )
+        return outcome
 
     async def stash_more(self, sender_id: str, parts: list[str]) -> None:
         """Keep the rest of a long answer; the citizen gets it part by part by replying "更多"."""
@@ -90,7 +102,7 @@ class Conversation:
                 if text in messages.LEAVE_MESSAGE_CANCEL:
                     return Outcome([messages.LEAVE_MESSAGE_CANCELLED])
                 await self._left.store(inbound.sender_id, inbound.channel, inbound.text.strip())
-                return Outcome([messages.message_left(self._settings)])
+                return Outcome([messages.message_left(self._settings)], answered="handoff")
             if not text:
                 return Outcome([messages.no_reply(self._settings)])
             # A citizen's text must never be read as a Rasa "/intent{...}" command.
@@ -106,7 +118,9 @@ class Conversation:
                 "dialogue unavailable",
                 extra={"sender": mask_sender(inbound.sender_id), "error": str(exc)[:200]},
             )
-            return Outcome([messages.fallback_unavailable(self._settings)], degraded=True)
+            return Outcome(
+                [messages.fallback_unavailable(self._settings)], degraded=True, answered="fallback"
+            )
         log.info(
             "turn",
             extra={
@@ -119,7 +133,13 @@ class Conversation:
         for msg in bot_messages:
             if msg.text:
                 outcome.texts.append(msg.text)
-            handoff = msg.custom.get("handoff")
+            answered, handoff = msg.custom.get("answered"), msg.custom.get("handoff")
+            if answered in ("kb", "fallback") and outcome.answered != "handoff":
+                outcome.answered = answered
+                item_code = msg.custom.get("item_code")
+                outcome.item_code = item_code if answered == "kb" and isinstance(item_code, str) else None
+            if handoff:
+                outcome.answered, outcome.item_code = "handoff", None
             if handoff == "transfer":
                 outcome.transfer_to_agent = True
             elif handoff == "leave_message":
