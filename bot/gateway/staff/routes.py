@@ -156,6 +156,10 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/complaints/export"): "complaints.export",
     ("GET", "/console/complaints/{number}"): "complaints.read",
     ("POST", "/console/complaints/{number}/{action}"): "complaints.handle",
+    ("GET", "/console/dashboard"): "reports.read",
+    ("GET", "/console/dashboard/export"): "reports.read",
+    ("GET", "/console/supervision"): "reports.read",
+    ("GET", "/console/supervision/report"): "reports.read",
 }
 
 

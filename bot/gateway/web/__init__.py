@@ -13,6 +13,7 @@ from bot.gateway.web import (
     complaint_pages,
     kb_pages,
     lookup_pages,
+    report_pages,
     session_pages,
     simulator_pages,
 )
@@ -29,3 +30,4 @@ def setup(app: web.Application, center_name: str) -> None:
     audit_pages.setup_routes(app)
     lookup_pages.setup_routes(app)
     complaint_pages.setup_routes(app)
+    report_pages.setup_routes(app)

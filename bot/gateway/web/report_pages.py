@@ -1,0 +1,242 @@
+"""总览 (the dashboard: conversations, unanswered questions, complaints, broadcast SMS over a period,
+each chart with its table and an XLSX export) and 电子监察 (cases seen by the notifier with promised dates
+in working days, 预警 and overdue flags, on-time rates per department, ratings per window, the monthly
+效能通报)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from aiohttp import web
+
+from bot.core.clock import utcnow
+from bot.domains.progress.factory import working_days_for
+from bot.domains.progress.supervision import SupervisedCase, by_department, supervised_cases
+from bot.gateway.web import reports
+from bot.gateway.web.render import PREFIX, page
+from bot.gateway.web.reports import Period, Reports, Table, rate
+
+if TYPE_CHECKING:
+    from bot.gateway.app import Services
+
+PAGE_SIZE = 50
+
+
+def _services(request: web.Request) -> Services:
+    from bot.gateway.app import SERVICES  # app.py imports this package: look it up when called
+
+    return request.app[SERVICES]
+
+
+def _period(request: web.Request) -> tuple[Period, dict[str, str], date]:
+    calendar = working_days_for(_services(request).settings)
+    today = calendar.local_date(utcnow())
+    period, errors = Period.parse(
+        request.query.get("from", ""), request.query.get("to", ""), calendar.tz, today
+    )
+    return period, errors, today
+
+
+def _chart(table: Table) -> str:
+    """The chart's data for static/dashboard.js: x values from the first column, one series per other
+    numeric column (a pie takes the first two columns)."""
+    numeric = [i for i in range(1, len(table.columns)) if all(isinstance(r[i], int) for r in table.rows)]
+    if table.name == "top_items":
+        numeric, label = [3], 1
+    else:
+        label = 0
+    if table.name == "messages":
+        numeric = numeric[:-1]  # not the total
+    return json.dumps(
+        {
+            "type": table.chart,
+            "title": table.title,
+            "x": [str(r[label]) for r in table.rows],
+            "series": [{"name": table.columns[i], "data": [r[i] for r in table.rows]} for i in numeric],
+        },
+        ensure_ascii=False,
+    )
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    period, errors, _ = _period(request)
+    services = _services(request)
+    rep = Reports(services.sessions)
+    tables = await rep.dashboard(period)
+    in_time, answered = await rep.on_time(period)
+    satisfied, rated = reports.satisfaction(tables["ratings"])
+    turns = tables["outcomes"].rows
+    total = sum(sum(r[1:]) for r in turns)
+    kb = sum(r[1] for r in turns)
+    summary = [
+        ("消息", str(total)),
+        ("知识库解答率", rate(kb, total)),
+        ("投诉按时答复率", rate(in_time, answered)),
+        ("满意率（4–5 星）", rate(satisfied, rated)),
+    ]
+    query = f"from={period.start.isoformat()}&to={period.end.isoformat()}"
+    charts = [
+        {
+            "table": t,
+            "data": _chart(t) if t.chart != "none" else "",
+            "export": f"{PREFIX}/dashboard/export?chart={t.name}&{query}",
+        }
+        for t in tables.values()
+    ]
+    values = {
+        "period": period,
+        "errors": errors,
+        "summary": summary,
+        "charts": charts,
+        "on_time": (in_time, answered),
+    }
+    return page(request, "dashboard.html", values, status=400 if errors else 200)
+
+
+def _xlsx_response(data: bytes, filename: str) -> web.Response:
+    return web.Response(
+        body=data,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+    )
+
+
+async def dashboard_export(request: web.Request) -> web.Response:
+    period, errors, _ = _period(request)
+    if errors:
+        raise web.HTTPBadRequest(text="日期格式不正确")
+    tables = await Reports(_services(request).sessions).dashboard(period)
+    table = tables.get(request.query.get("chart", ""))
+    if table is None:
+        raise web.HTTPNotFound(text="没有这个图表")
+    return _xlsx_response(
+        reports.xlsx([table]), f"{table.title}_{period.start.isoformat()}_{period.end.isoformat()}.xlsx"
+    )
+
+
+async def _cases(request: web.Request, period: Period, today: date) -> list[SupervisedCase]:
+    services = _services(request)
+    calendar = working_days_for(services.settings)
+    return await supervised_cases(services.sessions, calendar, today, period.since, period.until)
+
+
+async def supervision(request: web.Request) -> web.Response:
+    period, errors, today = _period(request)
+    services = _services(request)
+    cases = await _cases(request, period, today)
+    department = request.query.get("department", "")
+    departments = by_department(cases)
+    shown = [c for c in cases if not department or c.department == department]
+    flag = request.query.get("flag", "")
+    if flag in ("overdue", "warning"):
+        shown = [c for c in shown if c.flag == flag]
+    try:
+        page_no = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
+    page_no = min(page_no, pages)
+    base = {
+        "from": period.start.isoformat(),
+        "to": period.end.isoformat(),
+        "department": department,
+        "flag": flag,
+    }
+    values = {
+        "period": period,
+        "errors": errors,
+        "today": today,
+        "departments": departments,
+        "department": department,
+        "flag": flag,
+        "cases": shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE],
+        "total": len(shown),
+        "page_no": page_no,
+        "pages": pages,
+        "base": base,
+        "respondents": await reports.ratings_by_respondent(services.sessions, period),
+        "rate": rate,
+        "month": today.strftime("%Y-%m"),
+    }
+    return page(request, "supervision.html", values, status=400 if errors else 200)
+
+
+def _month(raw: str, today: date) -> tuple[date, date] | None:
+    raw = raw or today.strftime("%Y-%m")
+    try:
+        first = date.fromisoformat(raw + "-01")
+    except ValueError:
+        return None
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+async def supervision_report(request: web.Request) -> web.Response:
+    """The monthly 效能通报: per department, cases received/completed and the on-time rate, complaints and
+    their on-time answer rate, 好差评 satisfaction; and the list of overdue cases."""
+    calendar = working_days_for(_services(request).settings)
+    today = calendar.local_date(utcnow())
+    month = _month(request.query.get("month", ""), today)
+    if month is None:
+        raise web.HTTPBadRequest(text="月份格式应为 YYYY-MM")
+    period = Period(month[0], month[1], calendar.tz, today)
+    services = _services(request)
+    cases = await _cases(request, period, today)
+    complaints = await reports.complaints_by_department(services.sessions, period)
+    summary = Table(
+        "summary",
+        "效能通报",
+        ["部门", "收件", "办结", "按时办结", "按期办结率", "超期在办", "预警", "投诉收到", "投诉答复",
+         "按时答复率", "评价数", "满意率"],
+    )  # fmt: skip
+    case_figures = {f.department: f for f in by_department(cases)}
+    for name in sorted(set(case_figures) | set(complaints)):
+        f = case_figures.get(name)
+        c = complaints.get(name) or reports.DepartmentComplaints(name)
+        summary.rows.append(
+            [
+                name,
+                f.received if f else 0,
+                f.completed if f else 0,
+                f.completed_on_time if f else 0,
+                rate(f.completed_on_time, f.completed) if f else "—",
+                f.overdue if f else 0,
+                f.warning if f else 0,
+                c.received,
+                c.answered,
+                rate(c.answered_on_time, c.answered),
+                c.rated,
+                rate(c.satisfied, c.rated),
+            ]
+        )
+    overdue = Table(
+        "overdue", "超期清单", ["部门", "办件编号", "事项", "窗口", "状态", "受理日期", "承诺办结"]
+    )
+    for case in cases:
+        if case.flag == "overdue":
+            overdue.rows.append(
+                [
+                    case.department,
+                    case.ticket_no,
+                    case.item_name,
+                    case.window,
+                    case.status_label,
+                    (case.accepted_on or case.first_seen).isoformat(),
+                    case.promised.isoformat() if case.promised else "",
+                ]
+            )
+    return _xlsx_response(reports.xlsx([summary, overdue]), f"效能通报_{month[0].strftime('%Y-%m')}.xlsx")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.add_routes(
+        [
+            web.get(PREFIX + "/dashboard", dashboard),
+            web.get(PREFIX + "/dashboard/export", dashboard_export),
+            web.get(PREFIX + "/supervision", supervision),
+            web.get(PREFIX + "/supervision/report", supervision_report),
+        ]
+    )
