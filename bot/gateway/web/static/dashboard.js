@@ -6,7 +6,7 @@
   function option(spec) {
     if (spec.type === "pie") {
       return {
-        color: COLORS, tooltip: { trigger: "item" }, legend: { bottom: 0 },
+        animation: false, color: COLORS, tooltip: { trigger: "item" }, legend: { bottom: 0 },
         series: [{ type: "pie", radius: ["35%", "65%"], data: spec.x.map(function (name, i) {
           return { name: name, value: spec.series[0] ? spec.series[0].data[i] : 0 };
         }) }]
@@ -14,12 +14,12 @@
     }
     var bar = spec.type === "bar";
     return {
-      color: COLORS, tooltip: { trigger: "axis" }, legend: { top: 0 },
+      animation: false, color: COLORS, tooltip: { trigger: "axis" }, legend: { top: 0 },
       grid: { left: 40, right: 16, top: 32, bottom: 40, containLabel: true },
       xAxis: { type: "category", data: spec.x, axisLabel: { hideOverlap: true } },
       yAxis: { type: "value", minInterval: 1 },
       series: spec.series.map(function (s) {
-        return { name: s.name, type: bar ? "bar" : "line", data: s.data, stack: bar && spec.series.length > 1 ? "all" : undefined, smooth: !bar };
+        return { name: s.name, type: bar ? "bar" : "line", data: s.data, stack: bar && spec.series.length > 1 ? "all" : undefined };
       })
     };
   }
