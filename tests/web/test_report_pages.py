@@ -133,3 +133,48 @@ async def test_a_failing_insert_never_fails_the_turn(services: Services, caplog)
     outcome = await services.conversation.handle(Inbound("wx:oAbcdefghijklmnopqrstuv", "wechat", "你好"))
     await services.conversation.turn_log.drain()
     assert outcome.texts and "turn not recorded" in caplog.text
+
+
+async def test_figures_on_each_database(database_url: str) -> None:
+    """The same SQL on SQLite and PostgreSQL (local days, working-day promised dates)."""
+    from zoneinfo import ZoneInfo
+
+    from bot.core.db import create_engine, session_factory
+    from bot.domains.progress.supervision import by_department, supervised_cases
+    from bot.domains.progress.workdays import WorkingDays
+    from bot.gateway.web import reports
+
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        period_args = await seed(sessions)
+        today = local_today()
+        period, errors = reports.Period.parse(
+            period_args["from"], period_args["to"], ZoneInfo("Asia/Shanghai"), today
+        )
+        assert errors == {}
+        rep = reports.Reports(sessions)
+        tables = await rep.dashboard(period)
+        yesterday = (today - timedelta(days=1)).isoformat()
+        assert [yesterday, 3, 2, 5] in tables["messages"].rows
+        assert tables["top_items"].rows[0][0] == ITEM and tables["top_items"].rows[0][3] == 2
+        assert [yesterday, 1, 0, 1] in tables["unanswered"].rows
+        assert sum(r[1] for r in tables["complaints"].rows) == 3
+        assert sum(r[4] for r in tables["complaints"].rows) >= 1  # TS000003, due yesterday, unanswered
+        assert await rep.on_time(period) == (1, 2)
+        assert reports.satisfaction(tables["ratings"]) == (1, 2)
+        by_window = await reports.ratings_by_respondent(sessions, period)
+        assert {(r.respondent, r.rated, r.satisfied) for r in by_window} == {
+            ("3号窗口", 1, 1),
+            ("8号窗口", 1, 0),
+        }
+        depts = await reports.complaints_by_department(sessions, period)
+        assert depts["民政局"].received == 2 and depts["民政局"].answered_on_time == 1
+        cases = await supervised_cases(sessions, WorkingDays(), today, period.since, period.until)
+        assert {c.ticket_no: c.flag for c in cases} == {
+            "202601010000001": "overdue", "202601010000002": "", "202601010000003": "warning"
+        }  # fmt: skip
+        figures = {f.department: f for f in by_department(cases)}
+        assert (figures["民政局"].received, figures["民政局"].completed_on_time) == (2, 1)
+    finally:
+        await engine.dispose()
