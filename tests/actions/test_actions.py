@@ -86,9 +86,17 @@ async def actions(aiohttp_client, sqlite_url):
 
 
 async def test_guide_answer_names_the_item_and_sets_the_slot(actions) -> None:
-    texts, slots, _ = await actions(action_call("action_answer_guide", "个体户营业执照要带什么材料"))
+    texts, slots, responses = await actions(action_call("action_answer_guide", "个体户营业执照要带什么材料"))
     assert "个体工商户设立登记" in texts[0].splitlines()[0]
     assert slots["last_item_code"] == "36072200-XK-001" and slots["pending_choices"] is None
+    # the last message tells the gateway's statistics (conversation_turns) which item answered
+    assert responses[-1]["custom"] == {"answered": "kb", "item_code": "36072200-XK-001"}
+    assert all(not r.get("custom") for r in responses[:-1])
+
+
+async def test_an_unknown_question_is_marked_as_a_fallback(actions) -> None:
+    texts, _, responses = await actions(action_call("action_default_fallback", "火星移民怎么申请"))
+    assert texts and responses[-1]["custom"] == {"answered": "fallback"}
 
 
 async def test_follow_up_uses_the_last_item(actions) -> None:
