@@ -4,6 +4,7 @@ conversation's turn log that feeds the dashboard."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import openpyxl
@@ -16,6 +17,14 @@ from bot.gateway.conversation.service import Inbound
 from bot.gateway.conversation.turn_log import TurnLog
 from bot.gateway.models import ConversationTurn
 from tests.support.reports import ITEM, local_today, seed
+
+
+def csrf_of(
+    html: str,
+) -> str:  # as conftest's (test modules never import conftest: tests/core/test_layout.py)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
 
 
 def _sheet(body: bytes) -> list[list[object]]:
@@ -178,3 +187,38 @@ async def test_figures_on_each_database(database_url: str) -> None:
         assert (figures["民政局"].received, figures["民政局"].completed_on_time) == (2, 1)
     finally:
         await engine.dispose()
+
+
+async def test_urging_a_department_is_audited_and_listed(sign_in, services: Services) -> None:
+    await seed(services.sessions)
+    viewer = await sign_in("viewer5", ["viewer"])
+    page = await (await viewer.get("/console/supervision")).text()
+    assert "发出督办" not in page  # reading only: no form
+    refused = await viewer.post(
+        "/console/supervision/urge",
+        data={"csrf_token": csrf_of(page), "department": "民政局", "note": "请尽快办理"},
+        allow_redirects=False,
+    )
+    assert refused.status == 403
+    boss = await sign_in("boss5", ["viewer", "complaint_supervisor"])
+    page = await (await boss.get("/console/supervision")).text()
+    assert 'for="urge-note"' in page and "发出督办" in page
+    form = {"department": "民政局", "ticket_no": "202601010000001", "note": "超期请说明，联系 13812345678"}
+    no_token = await boss.post("/console/supervision/urge", data=form, allow_redirects=False)
+    assert no_token.status == 403
+    empty = await boss.post(
+        "/console/supervision/urge", data={"csrf_token": csrf_of(page), "department": "民政局"}
+    )
+    assert empty.status == 400 and 'id="urge-note-error"' in await empty.text()
+    resp = await boss.post(
+        "/console/supervision/urge", data={"csrf_token": csrf_of(page), **form}, allow_redirects=False
+    )
+    assert resp.status == 302 and resp.headers["Location"] == "/console/supervision?urged=1"
+    listed = await (await viewer.get("/console/supervision?urged=1")).text()
+    assert "督办意见已记录" in listed and "超期请说明" in listed and "138****5678" in listed
+    assert "13812345678" not in listed
+    assert services.staff is not None
+    from bot.domains.staff.audit import AuditFilter
+
+    (row,) = await services.staff.audit.query(AuditFilter(action="supervision.urge"))
+    assert row.username == "boss5" and row.object_id == "民政局"

@@ -160,6 +160,7 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/dashboard/export"): "reports.read",
     ("GET", "/console/supervision"): "reports.read",
     ("GET", "/console/supervision/report"): "reports.read",
+    ("POST", "/console/supervision/urge"): "complaints.supervise",
 }
 
 

@@ -12,9 +12,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.core.clock import utcnow
+from bot.core.clock import as_utc, utcnow
+from bot.core.masking import mask_text
 from bot.domains.progress.factory import working_days_for
 from bot.domains.progress.supervision import SupervisedCase, by_department, supervised_cases
+from bot.domains.staff.audit import AuditFilter
+from bot.gateway.staff.auth import STAFF, audit
 from bot.gateway.web import reports
 from bot.gateway.web.render import PREFIX, page
 from bot.gateway.web.reports import Period, Reports, Table, rate
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from bot.gateway.app import Services
 
 PAGE_SIZE = 50
+URGE_ACTION = "supervision.urge"
 
 
 def _services(request: web.Request) -> Services:
@@ -124,6 +128,12 @@ async def _cases(request: web.Request, period: Period, today: date) -> list[Supe
 
 
 async def supervision(request: web.Request) -> web.Response:
+    return await _supervision_page(request, {}, {})
+
+
+async def _supervision_page(
+    request: web.Request, urge_errors: dict[str, str], urge_form: dict[str, str]
+) -> web.Response:
     period, errors, today = _period(request)
     services = _services(request)
     cases = await _cases(request, period, today)
@@ -160,8 +170,55 @@ async def supervision(request: web.Request) -> web.Response:
         "respondents": await reports.ratings_by_respondent(services.sessions, period),
         "rate": rate,
         "month": today.strftime("%Y-%m"),
+        "urges": await _recent_urges(request),
+        "urge_errors": urge_errors,
+        "urge_form": urge_form,
+        "urged": request.query.get("urged") == "1",
     }
-    return page(request, "supervision.html", values, status=400 if errors else 200)
+    return page(request, "supervision.html", values, status=400 if errors or urge_errors else 200)
+
+
+async def _recent_urges(request: web.Request) -> list[dict[str, str]]:
+    """The last 督办 notes (from the audit log, where each is recorded), masked."""
+    calendar = working_days_for(_services(request).settings)
+    rows = await request.app[STAFF].audit.query(AuditFilter(action=URGE_ACTION, limit=20))
+    out = []
+    for row in rows:
+        try:
+            summary = json.loads(row.summary or "{}")
+        except ValueError:
+            summary = {}
+        out.append(
+            {
+                "at": as_utc(row.at).astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M"),
+                "by": row.username,
+                "department": row.object_id,
+                "ticket_no": str(summary.get("ticket_no") or ""),
+                "note": mask_text(str(summary.get("note") or "")),
+            }
+        )
+    return out
+
+
+async def urge(request: web.Request) -> web.StreamResponse:
+    """督办: a note to a department (optionally about one case), recorded in the audit log and listed on
+    the 电子监察 page."""
+    form = await request.post()
+    values = {k: str(form.get(k, "")).strip() for k in ("department", "ticket_no", "note")}
+    errors: dict[str, str] = {}
+    if not values["department"] or len(values["department"]) > 64:
+        errors["department"] = "请填写被督办的部门（64 字以内）"
+    if values["ticket_no"] and not (values["ticket_no"].isdigit() and len(values["ticket_no"]) <= 15):
+        errors["ticket_no"] = "办件编号应为 15 位以内的数字"
+    if not values["note"] or len(values["note"]) > 500:
+        errors["note"] = "请填写督办意见（500 字以内）"
+    if errors:
+        return await _supervision_page(request, errors, values)
+    await audit(
+        request, URGE_ACTION, object_type="department", object_id=values["department"],
+        summary={"ticket_no": values["ticket_no"], "note": values["note"]},
+    )  # fmt: skip
+    raise web.HTTPFound(PREFIX + "/supervision?urged=1")
 
 
 def _month(raw: str, today: date) -> tuple[date, date] | None:
@@ -238,5 +295,6 @@ def setup_routes(app: web.Application) -> None:
             web.get(PREFIX + "/dashboard/export", dashboard_export),
             web.get(PREFIX + "/supervision", supervision),
             web.get(PREFIX + "/supervision/report", supervision_report),
+            web.post(PREFIX + "/supervision/urge", urge),
         ]
     )
