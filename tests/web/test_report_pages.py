@@ -19,9 +19,8 @@ from bot.gateway.models import ConversationTurn
 from tests.support.reports import ITEM, local_today, seed
 
 
-def csrf_of(
-    html: str,
-) -> str:  # as conftest's (test modules never import conftest: tests/core/test_layout.py)
+def csrf_of(html: str) -> str:
+    """As conftest's (a test module never imports conftest: tests/core/test_layout.py)."""
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
