@@ -9,9 +9,7 @@ with the given roles in through the console's own form.  Screenshots for README 
 from __future__ import annotations
 
 import dataclasses
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,33 +18,15 @@ from aiohttp.test_utils import unused_port
 from playwright.async_api import Browser, Page, async_playwright
 
 from bot.adapters.wechat import fake_api
-from bot.core.config import ROOT, Settings
+from bot.core.config import Settings
 from bot.core.env import Secret
-from bot.gateway.app import Services, build_app, build_services
+from bot.gateway.app import build_app, build_services
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
+from tests.support.browser import ARGS, CHROMIUM, Gateway, PageErrors, SignedIn
 from tests.support.staff import PASSWORD
 from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
-
-
-@dataclass
-class Gateway:
-    url: str
-    services: Services
-    runner: web.AppRunner
-
-
-@dataclass
-class PageErrors:
-    messages: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -101,9 +81,6 @@ async def browser_page(browser: Browser) -> AsyncIterator[tuple[Page, PageErrors
         await context.close()
 
 
-SignedIn = Callable[..., Awaitable[Page]]
-
-
 @pytest.fixture
 def signed_in(gateway: Gateway, browser_page) -> SignedIn:
     """Sign ``username`` (created with ``roles`` when new) in through the console's form; the page."""
@@ -122,9 +99,3 @@ def signed_in(gateway: Gateway, browser_page) -> SignedIn:
         return page
 
     return sign
-
-
-async def screenshot(page: Page, name: str) -> None:
-    """Save a README screenshot (docs/screenshots/NAME.png)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)

@@ -23,8 +23,8 @@ from sms_gateway.broadcast.engine import BroadcastWorker
 from sms_gateway.broadcast.limiter import RateLimiter
 from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
-from tests.browser.conftest import Gateway, PageErrors, SignedIn, screenshot
 from tests.support.broadcast import csv_bytes
+from tests.support.browser import Gateway, PageErrors, SignedIn, screenshot
 from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN
 

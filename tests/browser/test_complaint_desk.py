@@ -20,7 +20,7 @@ from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.compose import Composer
 from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
-from tests.browser.conftest import Gateway, PageErrors, SignedIn, screenshot
+from tests.support.browser import Gateway, PageErrors, SignedIn, screenshot
 from tests.support.staff import PASSWORD
 
 OFFICE = "行政服务中心办公室"

@@ -3,15 +3,11 @@ and the page logs no console errors."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from bot.core.config import ROOT
+from tests.support.browser import Gateway, screenshot
 from tests.support.reports import seed
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"  # as conftest's screenshot(): test modules never import conftest
 
-
-async def test_dashboard_charts_render(gateway: Any, browser_page, signed_in) -> None:
+async def test_dashboard_charts_render(gateway: Gateway, browser_page, signed_in) -> None:
     page, errors = browser_page
     period = await seed(gateway.services.sessions)
     await signed_in("viewer", ["viewer"])
@@ -22,8 +18,7 @@ async def test_dashboard_charts_render(gateway: Any, browser_page, signed_in) ->
     )
     assert await page.locator("table").count() == 7
     assert await page.locator("text=导出 Excel（XLSX）").count() == 7
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=False)
+    await screenshot(page, "dashboard")
     await page.goto(f"{gateway.url}/console/supervision?from={period['from']}&to={period['to']}")
     await page.wait_for_load_state("networkidle")
     assert await page.locator(".badge.bad", has_text="超期").count() >= 1

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from knowledge_base.importer import ensure_sample_loaded
-from tests.browser.conftest import Gateway, screenshot
+from tests.support.browser import Gateway, screenshot
 
 PASSPORT = "36072200-XK-041"
 

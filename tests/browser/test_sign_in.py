@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import Gateway, PageErrors
+from tests.support.browser import Gateway, PageErrors
 from tests.support.staff import PASSWORD
 
 

@@ -3,7 +3,7 @@ signed and encrypted (safe mode) through this gateway's /wechat and came back de
 
 from __future__ import annotations
 
-from tests.browser.conftest import Gateway, screenshot
+from tests.support.browser import Gateway, screenshot
 
 
 async def test_type_as_a_citizen_and_see_the_reply(gateway: Gateway, signed_in, browser_page) -> None:

@@ -4,7 +4,6 @@ and a browser-like client that signs in through the console's own form."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -48,9 +47,3 @@ def sign_in(console, services: Services) -> SignIn:
         return client
 
     return make
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)

@@ -8,7 +8,7 @@ import re
 from bot.domains.staff.audit import AuditFilter
 from bot.gateway.app import Services
 from tests.support.staff import OTHER_PASSWORD, PASSWORD
-from tests.web.conftest import csrf_of
+from tests.support.web import csrf_of
 
 
 async def _actions(services: Services) -> list[str]:

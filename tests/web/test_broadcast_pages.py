@@ -22,7 +22,7 @@ from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
 from tests.support.broadcast import csv_bytes, recipients_csv
 from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
-from tests.web.conftest import csrf_of
+from tests.support.web import csrf_of
 
 TEMPLATE = "{姓名}您好：{企业}的年报请于6月30日前报送。"
 

@@ -29,7 +29,7 @@ from sms_gateway.compose import Composer
 from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
 from tests.support.staff import PASSWORD
-from tests.web.conftest import csrf_of
+from tests.support.web import csrf_of
 
 OFFICE = "行政服务中心办公室"
 

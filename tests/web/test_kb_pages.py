@@ -15,7 +15,7 @@ from bot.domains.staff.audit import AuditFilter
 from bot.gateway.app import Services
 from knowledge_base.importer import SAMPLE_CATALOGUE, VERSION_KEY, ensure_sample_loaded
 from knowledge_base.models import KbUnanswered, KbVersion
-from tests.web.conftest import csrf_of
+from tests.support.web import csrf_of
 
 PASSPORT = "36072200-XK-041"  # 普通护照申领
 SAMPLE_CSV = SAMPLE_CATALOGUE.with_suffix(".csv")

@@ -4,7 +4,6 @@ conversation's turn log that feeds the dashboard."""
 from __future__ import annotations
 
 import io
-import re
 from datetime import timedelta
 
 import openpyxl
@@ -17,13 +16,7 @@ from bot.gateway.conversation.service import Inbound
 from bot.gateway.conversation.turn_log import TurnLog
 from bot.gateway.models import ConversationTurn
 from tests.support.reports import ITEM, local_today, seed
-
-
-def csrf_of(html: str) -> str:
-    """As conftest's (a test module never imports conftest: tests/core/test_layout.py)."""
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
+from tests.support.web import csrf_of
 
 
 def _sheet(body: bytes) -> list[list[object]]:

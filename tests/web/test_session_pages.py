@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.gateway.app import Services
 from tests.support.staff import OTHER_PASSWORD, PASSWORD
-from tests.web.conftest import csrf_of
+from tests.support.web import csrf_of
 
 
 async def test_pages_need_a_sign_in_and_come_back_after_it(console, services: Services) -> None:

@@ -18,8 +18,8 @@ from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.config import SmsSettings
 from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, SIGNATURE
 from tests.support.staff import PASSWORD
+from tests.support.web import csrf_of
 from tests.support.wechat import APP_ID, APP_SECRET, settings_for
-from tests.web.conftest import csrf_of
 
 OPENID = "oSimulator0000000000000000001"
 
