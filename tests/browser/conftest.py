@@ -8,50 +8,22 @@ with the given roles in through the console's own form.  Screenshots for README 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import unused_port
 from playwright.async_api import Browser, Page, async_playwright
 
-from bot.adapters.wechat import fake_api
-from bot.core.config import Settings
-from bot.core.env import Secret
-from bot.gateway.app import build_app, build_services
-from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
-from tests.support.browser import ARGS, CHROMIUM, Gateway, PageErrors, SignedIn
+from tests.support.browser import ARGS, CHROMIUM, Gateway, PageErrors, SignedIn, live_gateway
 from tests.support.staff import PASSWORD
-from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
 
 
 @pytest.fixture
 async def gateway(redis_client, sqlite_url, aiohttp_server) -> AsyncIterator[Gateway]:
-    wechat = await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))
-    port = unused_port()
-    settings = dataclasses.replace(
-        Settings(),
-        database_url=sqlite_url,
-        wechat_token=Secret(TOKEN),
-        wechat_app_id=APP_ID,
-        wechat_app_secret=Secret(APP_SECRET),
-        wechat_encoding_aes_key=Secret(AES_KEY),
-        wechat_api_base=str(wechat.make_url("")).rstrip("/"),
-        public_base_url=f"http://127.0.0.1:{port}",
-        port=port,
-    )
-    services = await build_services(settings, redis=redis_client, dialogue=ScriptedDialogue())
-    runner = web.AppRunner(build_app(services))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield Gateway(f"http://127.0.0.1:{port}", services, runner)
-    finally:
-        await runner.cleanup()
+    async with live_gateway(redis_client, sqlite_url, aiohttp_server) as live:
+        yield live
 
 
 @pytest.fixture

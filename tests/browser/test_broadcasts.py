@@ -5,65 +5,24 @@ fragment (htmx polling) reach 已完成 while a broadcast worker sends through t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import unused_port
 from playwright.async_api import Page, expect
 
-from bot.adapters.wechat import fake_api
-from bot.core.config import Settings
-from bot.core.env import Secret
-from bot.gateway.app import build_app, build_services
 from bot.gateway.channels.sms.channel import SmsChannel
-from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.broadcast.engine import BroadcastWorker
 from sms_gateway.broadcast.limiter import RateLimiter
-from sms_gateway.config import SmsSettings
-from sms_gateway.twilio import fake as fake_twilio
 from tests.support.broadcast import csv_bytes
-from tests.support.browser import Gateway, PageErrors, SignedIn, screenshot
-from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
-from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN
+from tests.support.browser import Gateway, PageErrors, SignedIn, live_gateway, screenshot
 
 
 @pytest.fixture
 async def gateway(redis_client, sqlite_url, aiohttp_server) -> AsyncIterator[Gateway]:
     """The browser tests' gateway with SMS on: the Twilio fake as the provider, so broadcasts are served."""
-    wechat = await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))
-    twilio = await aiohttp_server(fake_twilio.build_app(ACCOUNT_SID, AUTH_TOKEN, from_numbers=(FROM_NUMBER,)))
-    port = unused_port()
-    settings = dataclasses.replace(
-        Settings(),
-        database_url=sqlite_url,
-        wechat_token=Secret(TOKEN),
-        wechat_app_id=APP_ID,
-        wechat_app_secret=Secret(APP_SECRET),
-        wechat_encoding_aes_key=Secret(AES_KEY),
-        wechat_api_base=str(wechat.make_url("")).rstrip("/"),
-        public_base_url=f"http://127.0.0.1:{port}",
-        port=port,
-    )
-    sms = dataclasses.replace(
-        SmsSettings(),
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=Secret(AUTH_TOKEN),
-        twilio_from_number=FROM_NUMBER,
-        twilio_api_base=str(twilio.make_url("")).rstrip("/"),
-    )
-    services = await build_services(
-        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
-    )
-    assert services.broadcasts is not None
-    runner = web.AppRunner(build_app(services))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield Gateway(f"http://127.0.0.1:{port}", services, runner)
-    finally:
-        await runner.cleanup()
+    async with live_gateway(redis_client, sqlite_url, aiohttp_server, sms=True) as live:
+        assert live.services.broadcasts is not None
+        yield live
 
 
 @pytest.fixture

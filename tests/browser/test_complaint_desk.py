@@ -3,24 +3,15 @@ reply composer's live SMS counter (signature included) agrees with the server's 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import unused_port
 from playwright.async_api import Page
 
-from bot.core.config import Settings
-from bot.core.env import Secret
 from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.service import reply_notice
-from bot.gateway.app import build_app, build_services
-from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.compose import Composer
-from sms_gateway.config import SmsSettings
-from sms_gateway.twilio import fake as fake_twilio
-from tests.support.browser import Gateway, PageErrors, SignedIn, screenshot
+from tests.support.browser import Gateway, PageErrors, SignedIn, live_gateway, screenshot
 from tests.support.staff import PASSWORD
 
 OFFICE = "行政服务中心办公室"
@@ -94,37 +85,8 @@ async def test_a_complaint_from_registered_to_closed(
 @pytest.fixture
 async def sms_gateway(redis_client, sqlite_url, aiohttp_server) -> AsyncIterator[Gateway]:
     """The live gateway with SMS on (Twilio's fake), so replies to an SMS complaint go by SMS."""
-    sid, token, sender = (
-        "AC0123456789abcdef0123456789abcdef",
-        "test-twilio-auth-token-0123456789",
-        "+15005550006",
-    )
-    twilio = await aiohttp_server(fake_twilio.build_app(sid, token, from_numbers=(sender,)))
-    sms = dataclasses.replace(
-        SmsSettings(),
-        twilio_account_sid=sid,
-        twilio_auth_token=Secret(token),
-        twilio_from_number=sender,
-        twilio_api_base=str(twilio.make_url("")).rstrip("/"),
-    )
-    port = unused_port()
-    settings = dataclasses.replace(
-        Settings(),
-        database_url=sqlite_url,
-        wechat_message_mode="plain",
-        public_base_url=f"http://127.0.0.1:{port}",
-        port=port,
-    )
-    services = await build_services(
-        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
-    )
-    runner = web.AppRunner(build_app(services))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield Gateway(f"http://127.0.0.1:{port}", services, runner)
-    finally:
-        await runner.cleanup()
+    async with live_gateway(redis_client, sqlite_url, aiohttp_server, sms=True) as live:
+        yield live
 
 
 async def test_the_sms_counter_counts_live_with_the_signature(sms_gateway: Gateway, browser_page) -> None:

@@ -3,15 +3,27 @@ started, the live gateway and page-error records, screenshots for README."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.test_utils import unused_port
 from playwright.async_api import Page
 
-from bot.core.config import ROOT
-from bot.gateway.app import Services
+from bot.adapters.wechat import fake_api
+from bot.core.config import ROOT, Settings
+from bot.core.env import Secret
+from bot.gateway.app import Services, build_app, build_services
+from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
+from sms_gateway.config import SmsSettings
+from sms_gateway.twilio import fake as fake_twilio
+from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -40,3 +52,46 @@ async def screenshot(page: Page, name: str) -> None:
     """Save a README screenshot (docs/screenshots/NAME.png)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+@contextlib.asynccontextmanager
+async def live_gateway(
+    redis: aioredis.Redis, database_url: str, aiohttp_server: Any, *, sms: bool = False
+) -> AsyncIterator[Gateway]:
+    """The real gateway app on a local port (scripted dialogue, the WeChat API fake, safe mode); with
+    ``sms`` the Twilio fake is its SMS provider, so broadcasts and SMS replies are served."""
+    wechat = await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))
+    port = unused_port()
+    settings = dataclasses.replace(
+        Settings(),
+        database_url=database_url,
+        wechat_token=Secret(TOKEN),
+        wechat_app_id=APP_ID,
+        wechat_app_secret=Secret(APP_SECRET),
+        wechat_encoding_aes_key=Secret(AES_KEY),
+        wechat_api_base=str(wechat.make_url("")).rstrip("/"),
+        public_base_url=f"http://127.0.0.1:{port}",
+        port=port,
+    )
+    sms_settings = None
+    if sms:
+        twilio = await aiohttp_server(
+            fake_twilio.build_app(ACCOUNT_SID, AUTH_TOKEN, from_numbers=(FROM_NUMBER,))
+        )
+        sms_settings = dataclasses.replace(
+            SmsSettings(),
+            twilio_account_sid=ACCOUNT_SID,
+            twilio_auth_token=Secret(AUTH_TOKEN),
+            twilio_from_number=FROM_NUMBER,
+            twilio_api_base=str(twilio.make_url("")).rstrip("/"),
+        )
+    services = await build_services(
+        settings, redis=redis, dialogue=ScriptedDialogue(), sms_settings=sms_settings
+    )
+    runner = web.AppRunner(build_app(services))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Gateway(f"http://127.0.0.1:{port}", services, runner)
+    finally:
+        await runner.cleanup()
