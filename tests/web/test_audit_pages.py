@@ -88,5 +88,9 @@ async def test_lookups_are_masked_filtered_and_paged(console, sign_in, services:
     today = datetime.now(BEIJING).date()
     recent = await (await viewer.get(f"/console/lookups?since={today}&result=wrong_digits")).text()
     assert "没有符合条件的记录" in recent
+    assert services.staff is not None
+    views = await services.staff.audit.query(AuditFilter(action="lookups.view"))
+    assert len(views) == 4 and all(v.username == "watcher" for v in views)  # every look is recorded
+    assert "SP2026000007" in views[-3].summary
     bad = await viewer.get("/console/lookups?result=nonsense")
     assert bad.status == 400 and 'id="result-error"' in await bad.text()

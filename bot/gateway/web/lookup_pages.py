@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.core.masking import mask_sender, mask_text
 from bot.domains.progress.models import ProgressAudit
+from bot.gateway.staff.auth import audit
 from bot.gateway.web.app_services import services_of
 from bot.gateway.web.listing import PAGE_SIZE, Pager, day_start, page_number, shown
 from bot.gateway.web.render import PREFIX, page
@@ -62,6 +63,11 @@ async def lookups(request: web.Request) -> web.Response:
         stmt = stmt.limit(PAGE_SIZE + 1).offset((number - 1) * PAGE_SIZE)
         async with services_of(request).sessions() as session:
             rows = list(await session.scalars(stmt))
+        # Looking at who looked up which case is itself a staff action worth recording.
+        asked = {k: v for k, v in q.items() if v}
+        await audit(
+            request, "lookups.view", object_type="progress_audit", summary={"query": asked, "page": number}
+        )
     entries = [
         {
             "at": shown(r.created_at),
