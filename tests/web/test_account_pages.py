@@ -27,6 +27,7 @@ async def test_accounts_need_accounts_manage(console, sign_in) -> None:
     admin = await sign_in("boss", ["admin"])
     page = await (await admin.get("/console/accounts")).text()
     assert "账号与权限" in page and "watcher" in page and 'for="username"' in page and "只读" in page
+    assert '<datalist id="departments">' in page and '<option value="行政服务中心办公室">' in page
 
 
 async def test_create_change_reset_disable(sign_in, services: Services) -> None:

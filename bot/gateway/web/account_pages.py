@@ -13,8 +13,10 @@ from bot.domains.staff.models import StaffAccount
 from bot.domains.staff.roles import PERMISSIONS, ROLES, permissions_of
 from bot.gateway.staff.auth import STAFF, actor_of, audit
 from bot.gateway.staff.views import _iso, account_json, token_json
+from bot.gateway.web.app_services import services_of
 from bot.gateway.web.listing import PAGE_SIZE, Pager, page_number, shown
 from bot.gateway.web.render import PREFIX, page
+from knowledge_base.importer import load_items
 
 PATH = PREFIX + "/accounts"
 # Where an error message belongs on the form (the first word found in it).
@@ -30,6 +32,15 @@ def _role_choices() -> list[tuple[str, str]]:
     return [(key, name) for key, (name, _) in ROLES.items()]
 
 
+async def _departments(request: web.Request, people: list[StaffAccount]) -> list[str]:
+    """Suggestions for the department field: the catalogue's implementing departments and those in use."""
+    async with services_of(request).sessions() as session:
+        items = await load_items(session)
+    return sorted(
+        {i.department for i in items if i.department} | {a.department for a in people if a.department}
+    )
+
+
 async def _list_values(request: web.Request, **extra: Any) -> dict[str, Any]:
     people = await request.app[STAFF].accounts.all()
     number = page_number(request.query.get("page"))
@@ -39,6 +50,7 @@ async def _list_values(request: web.Request, **extra: Any) -> dict[str, Any]:
         "accounts": rows,
         "pager": Pager(number, len(chunk) > PAGE_SIZE, {}),
         "roles": _role_choices(),
+        "departments": await _departments(request, people),
         "errors": {},
         "form": {"username": "", "display_name": "", "department": "", "roles": []},
     }
@@ -102,6 +114,7 @@ async def _detail_values(request: web.Request, account: StaffAccount, **extra: A
             for t in tokens
         ],
         "roles": _role_choices(),
+        "departments": await _departments(request, await request.app[STAFF].accounts.all()),
         "scopes": [(p, PERMISSIONS[p]) for p in PERMISSIONS if p in allowed],
         "done": DONE.get(request.query.get("done", ""), ""),
         "errors": {},
