@@ -212,7 +212,8 @@ def run_all() -> int:
         wait_for_port(settings.host, settings.port, 20)
         say(f"网关: http://{settings.host}:{settings.port}  (微信回调 /wechat，健康检查 /healthz)")
         say("Rasa 正在加载模型（约 20-40 秒），就绪前机器人会礼貌地回复稍后再试。")
-        say("试用: 另开终端运行 `.venv/bin/govbot chat`；Ctrl-C 停止全部进程。")
+        say(f"工作台: http://{settings.host}:{settings.port}/console/  （演示账号见 README）")
+        say("试用: 另开终端运行 `.venv/bin/govbot login` 后 `.venv/bin/govbot chat`；Ctrl-C 停止全部进程。")
         while not stopping:
             exited = sup.first_exit()
             if exited:
