@@ -19,6 +19,7 @@ from bot.adapters.wechat import fake_api
 from bot.core.config import ROOT, Settings
 from bot.core.env import Secret
 from bot.gateway.app import Services, build_app, build_services
+from bot.gateway.conversation.dialogue import Dialogue
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
@@ -56,10 +57,17 @@ async def screenshot(page: Page, name: str) -> None:
 
 @contextlib.asynccontextmanager
 async def live_gateway(
-    redis: aioredis.Redis, database_url: str, aiohttp_server: Any, *, sms: bool = False
+    redis: aioredis.Redis,
+    database_url: str,
+    aiohttp_server: Any,
+    *,
+    sms: bool = False,
+    dialogue: Dialogue | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Gateway]:
-    """The real gateway app on a local port (scripted dialogue, the WeChat API fake, safe mode); with
-    ``sms`` the Twilio fake is its SMS provider, so broadcasts and SMS replies are served."""
+    """The real gateway app on a local port (scripted dialogue unless ``dialogue`` is given, the WeChat API
+    fake, safe mode; ``overrides`` replace further settings); with ``sms`` the Twilio fake is its SMS
+    provider, so broadcasts and SMS replies are served."""
     wechat = await aiohttp_server(fake_api.build_app(app_id=APP_ID, app_secret=APP_SECRET))
     port = unused_port()
     settings = dataclasses.replace(
@@ -72,6 +80,7 @@ async def live_gateway(
         wechat_api_base=str(wechat.make_url("")).rstrip("/"),
         public_base_url=f"http://127.0.0.1:{port}",
         port=port,
+        **overrides,
     )
     sms_settings = None
     if sms:
@@ -86,7 +95,7 @@ async def live_gateway(
             twilio_api_base=str(twilio.make_url("")).rstrip("/"),
         )
     services = await build_services(
-        settings, redis=redis, dialogue=ScriptedDialogue(), sms_settings=sms_settings
+        settings, redis=redis, dialogue=dialogue or ScriptedDialogue(), sms_settings=sms_settings
     )
     runner = web.AppRunner(build_app(services))
     await runner.setup()
