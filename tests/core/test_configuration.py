@@ -31,7 +31,13 @@ from sms_gateway.config import SmsSettings
 PACKAGES = ("bot", "sms_gateway", "knowledge_base")
 ENV_METHODS = {"raw", "given", "text", "integer", "number", "flag", "choice", "secret"}
 # Read by the set-up and test scripts, not by the packages.
-TOOLING = {"RASA_PYTHON", "TEST_REDIS_URL", "TEST_POSTGRES_URL", "BROADCAST_TEST_REDIS_URL"}
+TOOLING = {
+    "RASA_PYTHON",
+    "TEST_REDIS_URL",
+    "TEST_POSTGRES_URL",
+    "BROADCAST_TEST_REDIS_URL",
+    "UPDATE_SCREENSHOTS",
+}
 DEMO = {k: v or "" for k, v in dotenv_values(ROOT / ".env.example").items()}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,9 +51,11 @@ SignedIn = Callable[..., Awaitable[Page]]
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """Save a README screenshot (docs/screenshots/NAME.png)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    """Take a README screenshot: into docs/screenshots/NAME.png with UPDATE_SCREENSHOTS=1, otherwise into
+    var/screenshots/ (taken all the same, without changing the repository on every test run)."""
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else ROOT / "var" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
 
 
 @contextlib.asynccontextmanager
