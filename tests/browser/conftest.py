@@ -66,7 +66,8 @@ def signed_in(gateway: Gateway, browser_page) -> SignedIn:
         await page.goto(f"{gateway.url}/console/login")
         await page.fill("#username", username)
         await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
+        async with page.expect_navigation():  # signed in once the console's redirect has landed
+            await page.click("button[type=submit]")
         await page.wait_for_load_state("networkidle")
         return page
 

@@ -103,7 +103,8 @@ async def test_the_sms_counter_counts_live_with_the_signature(sms_gateway: Gatew
     await page.goto(f"{sms_gateway.url}/console/login")
     await page.fill("#username", "chief")
     await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
+    async with page.expect_navigation():  # the sign-in answers with a redirect
+        await page.click("button[type=submit]")
     await page.wait_for_load_state("networkidle")
     await page.goto(f"{sms_gateway.url}/console/complaints/{number}")
     assert "短信" in await page.inner_text("#reply-channel")

@@ -92,7 +92,8 @@ class People:
         await page.goto(f"{self.gateway.url}/console/login")
         await page.fill("#username", username)
         await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
+        async with page.expect_navigation():  # the sign-in answers with a redirect
+            await page.click("button[type=submit]")
         await page.wait_for_load_state("networkidle")
         assert "/console/login" not in page.url, await page.inner_text("main")
         return page
