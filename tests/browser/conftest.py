@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.support.browser import ARGS, CHROMIUM, Gateway, PageErrors, SignedIn, live_gateway
+from tests.support.browser import ARGS, CHROMIUM, Gateway, PageErrors, SignedIn, live_gateway, sign_in_form
 from tests.support.staff import PASSWORD
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
@@ -63,12 +63,7 @@ def signed_in(gateway: Gateway, browser_page) -> SignedIn:
         if await staff.accounts.by_username(username) is None:
             await staff.accounts.create(username, username, PASSWORD, roles, department, False)
         page, _ = browser_page
-        await page.goto(f"{gateway.url}/console/login")
-        await page.fill("#username", username)
-        await page.fill("#password", PASSWORD)
-        async with page.expect_navigation():  # signed in once the console's redirect has landed
-            await page.click("button[type=submit]")
-        await page.wait_for_load_state("networkidle")
+        await sign_in_form(page, gateway.url, username, PASSWORD)
         return page
 
     return sign

@@ -6,28 +6,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Page
 
 from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.service import reply_notice
 from sms_gateway.compose import Composer
-from tests.support.browser import Gateway, PageErrors, SignedIn, live_gateway, screenshot
+from tests.support.browser import (
+    Gateway,
+    PageErrors,
+    SignedIn,
+    live_gateway,
+    screenshot,
+    sign_in_form,
+    submit_action,
+)
 from tests.support.staff import PASSWORD
 
 OFFICE = "行政服务中心办公室"
-
-
-async def submit(
-    page: Page, action: str, fields: dict[str, str], selects: dict[str, str] | None = None
-) -> None:
-    form = page.locator(f"#form-{action}")
-    for name, value in fields.items():
-        await form.locator(f"#{action}-{name}").fill(value)
-    for name, value in (selects or {}).items():
-        await form.locator(f"#{action}-{name}").select_option(value)
-    async with page.expect_navigation():
-        await form.locator("button[type=submit]:not([name=preview])").click()
-    await page.wait_for_load_state("networkidle")
 
 
 async def test_a_complaint_from_registered_to_closed(
@@ -54,11 +48,11 @@ async def test_a_complaint_from_registered_to_closed(
     await page.wait_for_load_state("networkidle")
     assert "已登记" in await page.inner_text("h1")
 
-    await submit(page, "accept", {"note": "属实，予以受理"})
+    await submit_action(page, "accept", {"note": "属实，予以受理"})
     assert "已受理" in await page.inner_text("h1")
-    await submit(page, "dispatch", {"department": OFFICE})
+    await submit_action(page, "dispatch", {"department": OFFICE})
     assert "已派单" in await page.inner_text("h1")
-    await submit(page, "start", {"note": "已签收"})
+    await submit_action(page, "start", {"note": "已签收"})
     assert "办理中" in await page.inner_text("h1")
 
     reply = "经核实，已对3号窗口工作人员批评教育，并安排专人协助您一次办结。"
@@ -66,11 +60,11 @@ async def test_a_complaint_from_registered_to_closed(
     assert "微信文字消息" in await page.inner_text("#reply-channel")
     await page.evaluate("window.scrollTo(0, 0)")
     await screenshot(page, "complaint_desk")
-    await submit(page, "reply", {"text": reply})
+    await submit_action(page, "reply", {"text": reply})
     assert "已答复" in await page.inner_text("h1")
-    await submit(page, "callback", {"note": "电话回访，群众表示满意"}, {"rating": "5"})
+    await submit_action(page, "callback", {"note": "电话回访，群众表示满意"}, {"rating": "5"})
     assert "已回访" in await page.inner_text("h1")
-    await submit(page, "close", {"note": "办结"}, {"result": "resolved"})
+    await submit_action(page, "close", {"note": "办结"}, {"result": "resolved"})
     assert "已办结" in await page.inner_text("h1")
     assert "5 分 · 非常满意" in await page.inner_text("main")
 
@@ -100,12 +94,7 @@ async def test_the_sms_counter_counts_live_with_the_signature(sms_gateway: Gatew
     await service.dispatch(number, "督办员", OFFICE)
     await service.start(number, "承办人")
     await staff.accounts.create("chief", "chief", PASSWORD, ["complaint_supervisor"], OFFICE, False)
-    await page.goto(f"{sms_gateway.url}/console/login")
-    await page.fill("#username", "chief")
-    await page.fill("#password", PASSWORD)
-    async with page.expect_navigation():  # the sign-in answers with a redirect
-        await page.click("button[type=submit]")
-    await page.wait_for_load_state("networkidle")
+    await sign_in_form(page, sms_gateway.url, "chief", PASSWORD)
     await page.goto(f"{sms_gateway.url}/console/complaints/{number}")
     assert "短信" in await page.inner_text("#reply-channel")
 

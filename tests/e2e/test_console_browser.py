@@ -22,7 +22,15 @@ import redis.asyncio as aioredis
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from bot.gateway.conversation.dialogue import RasaRestDialogue
-from tests.support.browser import ARGS, CHROMIUM, Gateway, PageErrors, live_gateway
+from tests.support.browser import (
+    ARGS,
+    CHROMIUM,
+    Gateway,
+    PageErrors,
+    live_gateway,
+    sign_in_form,
+    submit_action,
+)
 from tests.support.rasa_stack import Stack, stack_redis_url
 from tests.support.staff import PASSWORD
 
@@ -89,12 +97,7 @@ class People:
         )
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-        await page.goto(f"{self.gateway.url}/console/login")
-        await page.fill("#username", username)
-        await page.fill("#password", PASSWORD)
-        async with page.expect_navigation():  # the sign-in answers with a redirect
-            await page.click("button[type=submit]")
-        await page.wait_for_load_state("networkidle")
+        await sign_in_form(page, self.gateway.url, username, PASSWORD)
         assert "/console/login" not in page.url, await page.inner_text("main")
         return page
 
@@ -155,14 +158,7 @@ async def desk_submit(
     page: Page, action: str, fields: dict[str, str], selects: dict[str, str] | None = None
 ) -> str:
     """Fill and send one action form of the complaint page; the new heading."""
-    form = page.locator(f"#form-{action}")
-    for name, value in fields.items():
-        await form.locator(f"#{action}-{name}").fill(value)
-    for name, value in (selects or {}).items():
-        await form.locator(f"#{action}-{name}").select_option(value)
-    async with page.expect_navigation():
-        await form.locator("button[type=submit]:not([name=preview])").click()
-    await page.wait_for_load_state("networkidle")
+    await submit_action(page, action, fields, selects)
     return await page.inner_text("h1")
 
 

@@ -58,6 +58,30 @@ async def screenshot(page: Page, name: str) -> None:
     await page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
 
 
+async def sign_in_form(page: Page, url: str, username: str, password: str) -> None:
+    """Sign in through the console's login form at ``url`` and wait for its redirect to land."""
+    await page.goto(f"{url}/console/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    async with page.expect_navigation():  # a goto before the redirect lands would abort the login POST
+        await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+
+
+async def submit_action(
+    page: Page, action: str, fields: dict[str, str], selects: dict[str, str] | None = None
+) -> None:
+    """Fill and send one action form (``#form-ACTION``) of a complaint page."""
+    form = page.locator(f"#form-{action}")
+    for name, value in fields.items():
+        await form.locator(f"#{action}-{name}").fill(value)
+    for name, value in (selects or {}).items():
+        await form.locator(f"#{action}-{name}").select_option(value)
+    async with page.expect_navigation():
+        await form.locator("button[type=submit]:not([name=preview])").click()
+    await page.wait_for_load_state("networkidle")
+
+
 @contextlib.asynccontextmanager
 async def live_gateway(
     redis: aioredis.Redis,
