@@ -3,7 +3,7 @@ one sheet, a header row, then one row per recipient (``BroadcastService.results`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ _COLUMNS = (
 )
 
 
-def write_xlsx(rows: Sequence[Mapping[str, Any]], path: str | Path) -> int:
-    """Write ``rows`` to ``path``; returns how many recipients it wrote."""
+def write_xlsx(
+    rows: Sequence[Mapping[str, Any]], path: str | Path, tick: Callable[[int], None] | None = None
+) -> int:
+    """Write ``rows`` to ``path``; returns how many recipients it wrote (``tick(n)`` every 500 rows)."""
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -32,8 +34,10 @@ def write_xlsx(rows: Sequence[Mapping[str, Any]], path: str | Path) -> int:
     assert ws is not None
     ws.title = "发送结果"
     ws.append([header for _, header, _ in _COLUMNS])
-    for r in rows:
+    for n, r in enumerate(rows, 1):
         ws.append([r[key] if r[key] is not None else "" for key, _, _ in _COLUMNS])
+        if tick is not None and n % 500 == 0:
+            tick(n)
     for col, (_, _, width) in zip("ABCDEFGHIJK", _COLUMNS, strict=True):
         ws.column_dimensions[col].width = width
     wb.save(str(path))

@@ -106,7 +106,13 @@ async def test_compose_approve_and_send_a_broadcast(
     assert page.url == f"{gateway.url}/console/broadcasts/{campaign}"
     await expect(page.locator("#progress tbody td")).to_have_text(["3", "3", "0", "0", "0", "0", "—"])
     await expect(page.get_by_role("button", name="暂停")).to_have_count(0)
+    # the export runs as a background job: its page shows the progress, then the download link
+    await page.get_by_role("button", name="导出每个收件人的结果（XLSX）").click()
+    await expect(page.locator("h1")).to_contain_text("导出群发明细")
+    link = page.get_by_role("link", name=f"下载 {campaign}.xlsx")
+    await expect(link).to_be_visible(timeout=30_000)
+    await expect(page.locator("#job-status")).to_contain_text("已完成（共 5 条）")  # 3 sent, 2 excluded at upload
     async with page.expect_download() as download:
-        await page.get_by_role("link", name="导出每个收件人的结果（XLSX）").click()
-    assert (await download.value).suggested_filename.endswith(".xlsx")
+        await link.click()
+    assert (await download.value).suggested_filename == f"{campaign}.xlsx"
     assert errors.messages == []

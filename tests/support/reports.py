@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.clock import utcnow
 from bot.core.workdays import WorkCalendar
 from bot.domains.complaints.models import Complaint
-from bot.domains.progress.models import ProgressBinding, ProgressNotification
+from bot.domains.progress.models import SupervisionCase
 from bot.gateway.models import ConversationTurn
 from knowledge_base.models import KbItem, KbUnanswered
 from sms_gateway.models import SmsOptOut, SmsOutbound
@@ -64,17 +64,22 @@ async def seed(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
                               segments=1, encoding="UCS2", purpose="broadcast", status=status,
                               created_at=yesterday))  # fmt: skip
         s.add(SmsOptOut(phone="+8613800000009", opted_out=True, source="keyword", changed_at=yesterday))
-        # 电子监察: one case overdue (accepted 10 working days ago, 5-day limit), one completed on time,
-        # one 即办 case accepted today (due today: 预警)
+        # 电子监察 (the case register): one case overdue (accepted 10 working days ago, 5-day limit), one
+        # completed on time, one 即办 case accepted today (due today: 预警)
         long_ago = datetime.combine(CAL.add(today - timedelta(days=20), 0), datetime.min.time(), UTC)
-        for ticket, code, rows in [
-            ("202601010000001", ITEM, [("accepted", long_ago), ("review", long_ago + timedelta(days=1))]),
-            ("202601010000002", ITEM, [("accepted", long_ago), ("completed", long_ago + timedelta(hours=5))]),
-            ("202601010000003", QUICK, [("accepted", now)]),
+        for ticket, code, status, status_at, completed in [
+            ("202601010000001", ITEM, "review", long_ago + timedelta(days=1), None),
+            (
+                "202601010000002",
+                ITEM,
+                "completed",
+                long_ago + timedelta(hours=5),
+                long_ago + timedelta(hours=5),
+            ),
+            ("202601010000003", QUICK, "accepted", now, None),
         ]:
-            s.add(ProgressBinding(sender_id="wx:oA", ticket_no=ticket, channel="wechat", address="oA",
-                                  verified_by="phone_last4", item_code=code))  # fmt: skip
-            for status, at in rows:
-                s.add(ProgressNotification(ticket_no=ticket, status=status, status_round=1, sender_id="wx:oA",
-                                           state="sent", created_at=at))  # fmt: skip
+            accepted = now if code == QUICK else long_ago
+            s.add(SupervisionCase(ticket_no=ticket, item_code=code, item_name="", window="", status=status,
+                                  status_at=status_at, first_seen_at=accepted, accepted_at=accepted,
+                                  completed_at=completed, details=True))  # fmt: skip
     return {"from": (long_ago.date() - timedelta(days=1)).isoformat(), "to": today.isoformat()}

@@ -175,7 +175,7 @@ async def test_figures_on_each_database(database_url: str) -> None:
         assert {c.ticket_no: c.flag for c in cases} == {
             "202601010000001": "overdue", "202601010000002": "", "202601010000003": "warning"
         }  # fmt: skip
-        figures = {f.department: f for f in by_department(cases)}
+        figures = {f.name: f for f in by_department(cases)}
         assert (figures["民政局"].received, figures["民政局"].completed_on_time) == (2, 1)
     finally:
         await engine.dispose()
@@ -207,7 +207,7 @@ async def test_urging_a_department_is_audited_and_listed(sign_in, services: Serv
     )
     assert resp.status == 302 and resp.headers["Location"] == "/console/supervision?urged=1"
     listed = await (await viewer.get("/console/supervision?urged=1")).text()
-    assert "督办意见已记录" in listed and "超期请说明" in listed and "138****5678" in listed
+    assert "督办单已发出" in listed and "超期请说明" in listed and "138****5678" in listed
     assert "13812345678" not in listed
     assert services.staff is not None
     from bot.domains.staff.audit import AuditFilter

@@ -16,6 +16,7 @@ from bot.core.office_hours import OfficeHours
 from bot.domains.progress.config import ProgressSettings
 from bot.domains.progress.items import KnowledgeBaseItems
 from bot.domains.progress.notifier import ProgressNotifier, SmsSender, TemplateSender
+from bot.domains.progress.register import CaseRegister
 from bot.domains.progress.replies import Replies, ReplyContext
 from bot.domains.progress.service import ProgressService
 from bot.domains.progress.workdays import WorkingDays
@@ -76,8 +77,9 @@ def build_progress_notifier(
 ) -> ProgressNotifier:
     """For each gateway worker: ``asyncio.create_task(notifier.run_forever(stop_event))``."""
     progress = ProgressSettings.from_env(env)
+    backend = build_approval_backend(redis, env=env, metrics=metrics, http=http)
     return ProgressNotifier(
-        build_approval_backend(redis, env=env, metrics=metrics, http=http),
+        backend,
         sessions,
         Replies(ReplyContext(settings.center_phone, working_days_for(settings))),
         wechat=wechat,
@@ -85,4 +87,5 @@ def build_progress_notifier(
         settings=progress,
         items=KnowledgeBaseItems(kb) if kb is not None else None,
         metrics=metrics,
+        register=CaseRegister(backend, sessions, batch=progress.notify_batch),
     )

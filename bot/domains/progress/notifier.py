@@ -1,4 +1,5 @@
 """Proactive notifications: status changes from the backend's change feed, pushed once to each subscriber.
+(Each round also brings 电子监察's case register up to date: ``register.py``, with a cursor of its own.)
 
 Every gateway worker may run a notifier (``run_forever``); they share the database and need no leader:
 
@@ -44,6 +45,7 @@ from bot.core.phone import sms_address
 from bot.domains.progress.config import ProgressSettings
 from bot.domains.progress.items import ItemDirectory, ItemFacts
 from bot.domains.progress.models import ProgressBinding
+from bot.domains.progress.register import CaseRegister
 from bot.domains.progress.replies import Replies
 from bot.domains.progress.store import ProgressStore
 from sms_gateway.models import Purpose
@@ -105,8 +107,10 @@ class ProgressNotifier:
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cursor_name: str = CURSOR_NAME,
+        register: CaseRegister | None = None,
     ) -> None:
         self.backend = backend
+        self.register = register
         self.store = ProgressStore(sessions)
         self.replies = replies
         self.wechat = wechat
@@ -133,7 +137,14 @@ class ProgressNotifier:
             except Exception:
                 log.exception("progress notifier round failed")
                 report = NotifierReport(error="exception")
-            if report.has_more and report.error is None:
+            more = report.has_more and report.error is None
+            if self.register is not None:
+                try:
+                    registered = await self.register.run_once()
+                    more = more or (registered.has_more and registered.error is None)
+                except Exception:
+                    log.exception("case register round failed")
+            if more:
                 continue
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval)

@@ -1,26 +1,25 @@
-"""电子监察: the cases this system has seen, with promised dates in working days.
+"""电子监察: every case of the approval backend's change feed (the case register, ``register.py``), with
+its promised date in working days, 预警 and overdue flags, and on-time rates per department and window.
 
-We do not store the approval backend's case list: what we have is every case the notifier saw change and
-every case a citizen looked up (``progress_notifications``: ticket, status, when first seen; and
-``progress_bindings``: the item).  The department, the window and the promised time limit come from the
-catalogue (``kb_items``, "N个工作日" / 即办).  The accepted day is when the case was first seen 受理 (else
-first seen at all); it is completed when first seen 办结/已取件.  So dates are as precise as the notifier's
-polling, and a case nobody subscribed to is not listed.
+The department comes from the catalogue (``kb_items``) by the case's item.  The promised date is the
+backend's own when it states one; otherwise the time limit (the backend's, else the catalogue's "N个工作日" /
+即办) counted in working days from the day the case was accepted (else first seen).  A case is completed on
+the day the feed first showed it 办结 or 已取件.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.approval.model import CaseStatus
 from bot.core.clock import as_utc
-from bot.domains.progress.models import ProgressBinding, ProgressNotification
+from bot.domains.progress.models import SupervisionCase
 from bot.domains.progress.workdays import WorkingDays
 from knowledge_base.models import KbItem
 
@@ -61,8 +60,8 @@ class SupervisedCase:
 
 
 @dataclass
-class DepartmentFigures:
-    department: str
+class Figures:
+    name: str  # a department, or a department and window
     received: int = 0
     completed: int = 0
     completed_on_time: int = 0
@@ -85,99 +84,72 @@ async def supervised_cases(
     until: datetime,
 ) -> list[SupervisedCase]:
     """Cases first seen in [since, until), newest first, with their department's promised dates."""
-    first = func.min(ProgressNotification.created_at)
     async with sessions() as session:
-        tickets = [
-            t
-            for (t,) in await session.execute(
-                select(ProgressNotification.ticket_no)
-                .group_by(ProgressNotification.ticket_no)
-                .having(first >= since, first < until)
-            )
-        ]
-        if not tickets:
-            return []
-        rows = (
-            await session.execute(
-                select(
-                    ProgressNotification.ticket_no,
-                    ProgressNotification.status,
-                    func.min(ProgressNotification.created_at),
+        rows = list(
+            await session.scalars(
+                select(SupervisionCase).where(
+                    SupervisionCase.first_seen_at >= since, SupervisionCase.first_seen_at < until
                 )
-                .where(ProgressNotification.ticket_no.in_(tickets))
-                .group_by(ProgressNotification.ticket_no, ProgressNotification.status)
-            )
-        ).all()
-        items = dict(
-            (
-                await session.execute(
-                    select(ProgressBinding.ticket_no, func.max(ProgressBinding.item_code))
-                    .where(ProgressBinding.ticket_no.in_(tickets))
-                    .group_by(ProgressBinding.ticket_no)
-                )
-            ).all()
-        )
-        names = dict(
-            (
-                await session.execute(
-                    select(ProgressBinding.ticket_no, func.max(ProgressBinding.item_name))
-                    .where(ProgressBinding.ticket_no.in_(tickets))
-                    .group_by(ProgressBinding.ticket_no)
-                )
-            ).all()
-        )
-        codes = {c for c in items.values() if c}
-        catalogue = {k.code: k for k in await session.scalars(select(KbItem).where(KbItem.code.in_(codes)))}
-    seen: dict[str, dict[str, date]] = defaultdict(dict)
-    latest: dict[str, tuple[datetime, str]] = {}
-    for ticket, status, at in rows:
-        moment = as_utc(at)
-        seen[ticket][status] = calendar.local_date(moment)
-        if ticket not in latest or moment >= latest[ticket][0]:
-            latest[ticket] = (moment, status)
-    out = []
-    for ticket in tickets:
-        statuses = seen[ticket]
-        status = latest[ticket][1]
-        code = items.get(ticket) or ""
-        item = catalogue.get(code)
-        limit = time_limit_days(item.promised_time_limit) if item is not None else None
-        first_seen = min(statuses.values())
-        accepted = statuses.get(CaseStatus.ACCEPTED.value)
-        start = accepted or first_seen
-        promised = calendar.add(start, limit) if limit is not None else None
-        done = [d for s, d in statuses.items() if s in COMPLETED]
-        flag = ""
-        if status not in CLOSED and promised is not None:
-            if today > promised:
-                flag = "overdue"
-            elif calendar.between(today, promised) <= 1:
-                flag = "warning"
-        out.append(
-            SupervisedCase(
-                ticket_no=ticket,
-                item_code=code,
-                item_name=(item.name if item is not None else "") or names.get(ticket) or "",
-                department=(item.department if item is not None else "") or "（未知部门）",
-                window=item.window if item is not None else "",
-                status=status,
-                status_label=_label(status),
-                first_seen=first_seen,
-                accepted_on=accepted,
-                limit_days=limit,
-                promised=promised,
-                completed_on=min(done) if done else None,
-                flag=flag,
             )
         )
+        codes = {r.item_code for r in rows if r.item_code}
+        catalogue = (
+            {k.code: k for k in await session.scalars(select(KbItem).where(KbItem.code.in_(codes)))}
+            if codes
+            else {}
+        )
+    out = [_supervised(row, catalogue.get(row.item_code), calendar, today) for row in rows]
     out.sort(key=lambda c: (c.first_seen, c.ticket_no), reverse=True)
     return out
 
 
-def by_department(cases: list[SupervisedCase]) -> list[DepartmentFigures]:
-    figures: dict[str, DepartmentFigures] = {}
+def _supervised(
+    row: SupervisionCase, item: KbItem | None, calendar: WorkingDays, today: date
+) -> SupervisedCase:
+    limit = row.time_limit_days
+    if limit is None and item is not None:
+        limit = time_limit_days(item.promised_time_limit)
+    first_seen = calendar.local_date(as_utc(row.first_seen_at))
+    accepted = calendar.local_date(as_utc(row.accepted_at)) if row.accepted_at is not None else None
+    promised = row.promised_on
+    if promised is None and limit is not None:
+        promised = calendar.add(accepted or first_seen, limit)
+    flag = ""
+    if row.status not in CLOSED and promised is not None:
+        if today > promised:
+            flag = "overdue"
+        elif calendar.between(today, promised) <= 1:
+            flag = "warning"
+    return SupervisedCase(
+        ticket_no=row.ticket_no,
+        item_code=row.item_code,
+        item_name=row.item_name or (item.name if item is not None else ""),
+        department=(item.department if item is not None else "") or "（未知部门）",
+        window=row.window or (item.window if item is not None else ""),
+        status=row.status,
+        status_label=_label(row.status),
+        first_seen=first_seen,
+        accepted_on=accepted,
+        limit_days=limit,
+        promised=promised,
+        completed_on=calendar.local_date(as_utc(row.completed_at)) if row.completed_at is not None else None,
+        flag=flag,
+    )
+
+
+def by_department(cases: list[SupervisedCase]) -> list[Figures]:
+    return _figures(cases, lambda c: c.department)
+
+
+def by_window(cases: list[SupervisedCase]) -> list[Figures]:
+    """Per department and window (``"民政局 / 3号窗口"``)."""
+    return _figures(cases, lambda c: f"{c.department} / {c.window or '（未知窗口）'}")
+
+
+def _figures(cases: list[SupervisedCase], key: Callable[[SupervisedCase], str]) -> list[Figures]:
+    figures: dict[str, Figures] = {}
     for c in cases:
-        f = figures.setdefault(c.department, DepartmentFigures(c.department))
+        f = figures.setdefault(key(c), Figures(key(c)))
         f.received += 1
         if c.completed_on is not None:
             f.completed += 1
@@ -186,4 +158,4 @@ def by_department(cases: list[SupervisedCase]) -> list[DepartmentFigures]:
             f.overdue += 1
         elif c.flag == "warning":
             f.warning += 1
-    return sorted(figures.values(), key=lambda f: f.department)
+    return sorted(figures.values(), key=lambda f: f.name)

@@ -122,6 +122,10 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/kb/import"): "kb.import",
     ("POST", "/console/kb/import"): "kb.import",
     ("POST", "/console/kb/import/apply"): "kb.import",
+    # long work as background jobs (web/jobs.py): only the person who started a job sees it
+    ("GET", "/console/jobs/{id}"): SELF,
+    ("GET", "/console/jobs/{id}/status"): SELF,
+    ("GET", "/console/jobs/{id}/download"): SELF,
     # 群发通知 (bot/gateway/web/broadcast_pages.py): each action as its API route needs (BROADCAST_ACTIONS)
     ("GET", "/console/broadcasts"): "broadcast.read",
     ("GET", "/console/broadcasts/new"): "broadcast.compose",
@@ -130,6 +134,7 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/broadcasts/{id}"): "broadcast.read",
     ("GET", "/console/broadcasts/{id}/progress"): "broadcast.read",
     ("GET", "/console/broadcasts/{id}/export"): "broadcast.export",
+    ("POST", "/console/broadcasts/{id}/export"): "broadcast.export",
     ("POST", "/console/broadcasts/{id}/recipients"): "broadcast.compose",
     **{("POST", f"/console/broadcasts/{{id}}/{a}"): p for a, p in BROADCAST_ACTIONS.items()},
     # the WeChat simulator (typing as a citizen; each message audited as chat.simulate)
@@ -150,17 +155,24 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     # the audit log and the case-lookup audit
     ("GET", "/console/audit"): "audit.read",
     ("GET", "/console/audit/export"): "audit.read",
+    ("POST", "/console/audit/export"): "audit.read",
     ("GET", "/console/lookups"): "progress.audit",
     # 投诉工单 (web/complaint_pages.py; department scoping and 派单/并单: the domain's access rules)
     ("GET", "/console/complaints"): "complaints.read",
     ("GET", "/console/complaints/export"): "complaints.export",
+    ("POST", "/console/complaints/export"): "complaints.export",
     ("GET", "/console/complaints/{number}"): "complaints.read",
     ("POST", "/console/complaints/{number}/{action}"): "complaints.handle",
     ("GET", "/console/dashboard"): "reports.read",
     ("GET", "/console/dashboard/export"): "reports.read",
     ("GET", "/console/supervision"): "reports.read",
     ("GET", "/console/supervision/report"): "reports.read",
+    ("POST", "/console/supervision/report"): "reports.read",
     ("POST", "/console/supervision/urge"): "complaints.supervise",
+    # 督办单 (web/urge_pages.py): each department sees, signs for and answers its own
+    ("GET", "/console/urges"): "complaints.read",
+    ("POST", "/console/urges/{id}/sign"): "complaints.handle",
+    ("POST", "/console/urges/{id}/answer"): "complaints.handle",
 }
 
 

@@ -11,11 +11,13 @@ from bot.gateway.web import (
     audit_pages,
     broadcast_pages,
     complaint_pages,
+    jobs,
     kb_pages,
     lookup_pages,
     report_pages,
     session_pages,
     simulator_pages,
+    urge_pages,
 )
 from bot.gateway.web.render import setup_rendering
 
@@ -23,6 +25,7 @@ from bot.gateway.web.render import setup_rendering
 def setup(app: web.Application, center_name: str) -> None:
     setup_rendering(app, center_name)
     session_pages.setup_routes(app)
+    jobs.setup_routes(app)
     kb_pages.setup_routes(app)
     broadcast_pages.setup_routes(app)
     simulator_pages.setup_routes(app)
@@ -31,3 +34,4 @@ def setup(app: web.Application, center_name: str) -> None:
     lookup_pages.setup_routes(app)
     complaint_pages.setup_routes(app)
     report_pages.setup_routes(app)
+    urge_pages.setup_routes(app)

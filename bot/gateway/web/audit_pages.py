@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.core.masking import mask_text
 from bot.domains.staff.audit import AuditFilter, export_csv, export_xlsx
 from bot.gateway.staff.auth import STAFF, audit
+from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
 from bot.gateway.web.listing import PAGE_SIZE, Pager, day_start, page_number, shown
 from bot.gateway.web.render import PREFIX, page
 
@@ -20,7 +21,6 @@ PATH = PREFIX + "/audit"
 OUTCOMES = {"ok": "成功", "failed": "失败", "denied": "拒绝"}
 FIELDS = ("since", "until", "account", "action", "outcome")
 EXPORT_LIMIT = 10_000
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _filter(request: web.Request) -> tuple[AuditFilter, dict[str, str], dict[str, str]]:
@@ -93,23 +93,34 @@ async def audit_page(request: web.Request) -> web.Response:
     return page(request, "audit.html", values, status=400 if errors else 200)
 
 
-async def audit_export(request: web.Request) -> web.Response:
+async def audit_export(request: web.Request) -> web.StreamResponse:
+    """GET: the file at once; the console's buttons POST and get a progress page."""
     fmt = request.query.get("format", "csv")
     f, q, errors = _filter(request)
     if fmt not in ("csv", "xlsx") or errors:
         raise web.HTTPBadRequest(
             text="筛选条件有误：" + "；".join(errors.values()) if errors else "格式应为 csv 或 xlsx"
         )
-    rows = await request.app[STAFF].audit.query(replace(f, limit=EXPORT_LIMIT))
-    await audit(
-        request, "audit.export", summary={"rows": len(rows), "format": fmt, "query": q, "via": "console"}
-    )
-    if fmt == "csv":
-        return web.Response(body=export_csv(rows), content_type="text/csv", charset="utf-8",
-                            headers={"Content-Disposition": 'attachment; filename="audit.csv"'})  # fmt: skip
-    return web.Response(body=export_xlsx(rows), content_type=XLSX,
-                        headers={"Content-Disposition": 'attachment; filename="audit.xlsx"'})  # fmt: skip
+
+    async def produce(progress: Progress) -> Download:
+        progress.update("读取审计记录")
+        rows = await request.app[STAFF].audit.query(replace(f, limit=EXPORT_LIMIT))
+        await audit(
+            request, "audit.export", summary={"rows": len(rows), "format": fmt, "query": q, "via": "console"}
+        )
+        progress.update("生成文件", 0, len(rows))
+        if fmt == "csv":
+            return Download("audit.csv", "text/csv; charset=utf-8", await in_thread(export_csv, rows))
+        return Download("audit.xlsx", XLSX, await in_thread(export_xlsx, rows))
+
+    return await deliver(request, "导出审计日志", produce)
 
 
 def setup_routes(app: web.Application) -> None:
-    app.add_routes([web.get(PATH, audit_page), web.get(PATH + "/export", audit_export)])
+    app.add_routes(
+        [
+            web.get(PATH, audit_page),
+            web.get(PATH + "/export", audit_export),
+            web.post(PATH + "/export", audit_export),
+        ]
+    )

@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.core.masking import mask_phone, mask_text
 from bot.domains.staff.audit import safe_cell
 from bot.gateway.staff.auth import actor_of, audit
+from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
 from bot.gateway.web.render import PREFIX, page
 from sms_gateway.broadcast.config import format_window
 from sms_gateway.broadcast.export import write_xlsx
@@ -433,25 +434,33 @@ def _export_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
+    """Every recipient's result as XLSX (GET: at once; the console's button POSTs: a progress page)."""
     svc = _service(request)
     if svc is None:
         return _off(request)
     cid = _campaign_id(request)
     try:
-        rows = [_export_row(r) for r in await svc.results(cid)]
+        await svc.get(cid)
     except BroadcastError as exc:
         return page(request, "broadcasts/missing.html", {"message": exc.message}, status=exc.status)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{cid}.xlsx"
-        write_xlsx(rows, path)
-        data = path.read_bytes()
-    await audit(request, "broadcast.export", object_type="broadcast", object_id=cid,
-                summary={"via": "console", "rows": len(rows)})  # fmt: skip
-    return web.Response(
-        body=data,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{cid}.xlsx"'},
-    )
+
+    async def produce(progress: Progress) -> Download:
+        progress.update("读取发送结果")
+        rows = [_export_row(r) for r in await svc.results(cid)]
+        tick = progress.counter("生成表格", len(rows))
+
+        def write() -> bytes:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"{cid}.xlsx"
+                write_xlsx(rows, path, tick)
+                return path.read_bytes()
+
+        data = await in_thread(write)
+        await audit(request, "broadcast.export", object_type="broadcast", object_id=cid,
+                    summary={"via": "console", "rows": len(rows)})  # fmt: skip
+        return Download(f"{cid}.xlsx", XLSX, data)
+
+    return await deliver(request, f"导出群发明细 {cid}", produce)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -464,6 +473,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(BASE + "/{id}", campaign_page),
             web.get(BASE + "/{id}/progress", progress_fragment),
             web.get(BASE + "/{id}/export", export),
+            web.post(BASE + "/{id}/export", export),
             web.post(BASE + "/{id}/recipients", upload_recipients),
             *(web.post(f"{BASE}/{{id}}/{action}", _action_handler(action)) for action in ACTIONS),
         ]

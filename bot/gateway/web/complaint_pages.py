@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from bot.domains.complaints.states import (
 from bot.domains.complaints.sweep import SUPERVISION_LABELS
 from bot.domains.staff.audit import safe_cell
 from bot.gateway.staff.auth import STAFF, actor_of, audit
+from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
 from bot.gateway.web.render import PREFIX, page
 from sms_gateway.compose import Composer
 
@@ -274,36 +276,41 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 
 
-def export_xlsx(rows: list[dict[str, Any]]) -> bytes:
+def export_xlsx(rows: list[dict[str, Any]], tick: Callable[[int], None] | None = None) -> bytes:
     import openpyxl
 
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("投诉清单")
     ws.append([title for _, title in EXPORT_COLUMNS])
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         ws.append([safe_cell(row.get(key)) for key, _ in EXPORT_COLUMNS])
+        if tick is not None and n % 200 == 0:
+            tick(n)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
 
 
-async def export(request: web.Request) -> web.Response:
+async def export(request: web.Request) -> web.StreamResponse:
+    """The filtered list as XLSX (GET: at once; the console's button POSTs and gets a progress page)."""
     actor = actor_of(request)
     service = _service(request)
     f = _filters(request, actor)
-    rows, total = await _search(service, f, EXPORT_LIMIT, 0)
-    today = service.today()
-    data = [_row(service, r, today) for r in rows]
-    for item in data:
-        item["overdue_text"] = "是" if item["is_overdue"] else ""
-        item["close_result"] = CLOSE_RESULTS.get(item["close_result"] or "", item["close_result"])
-    summary = {"rows": len(data), "total": total, "query": f.query(), "via": "console"}
-    await audit(request, "complaint.export", object_type="complaint", summary=summary)
-    return web.Response(
-        body=export_xlsx(data),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="complaints-{today.isoformat()}.xlsx"'},
-    )
+
+    async def produce(progress: Progress) -> Download:
+        progress.update("读取投诉")
+        rows, total = await _search(service, f, EXPORT_LIMIT, 0)
+        today = service.today()
+        data = [_row(service, r, today) for r in rows]
+        for item in data:
+            item["overdue_text"] = "是" if item["is_overdue"] else ""
+            item["close_result"] = CLOSE_RESULTS.get(item["close_result"] or "", item["close_result"])
+        summary = {"rows": len(data), "total": total, "query": f.query(), "via": "console"}
+        await audit(request, "complaint.export", object_type="complaint", summary=summary)
+        body = await in_thread(export_xlsx, data, progress.counter("生成表格", len(data)))
+        return Download(f"complaints-{today.isoformat()}.xlsx", XLSX, body)
+
+    return await deliver(request, "导出投诉清单", produce)
 
 
 # ------------------------------------------------------------------------------------------ one complaint
@@ -506,6 +513,7 @@ def setup_routes(app: web.Application) -> None:
         [
             web.get(BASE, queue),
             web.get(BASE + "/export", export),
+            web.post(BASE + "/export", export),
             web.get(BASE + "/{number}", detail),
             web.post(BASE + "/{number}/{action}", act),
         ]

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot.domains.staff.audit import AuditFilter
 from bot.gateway.staff.auth import STAFF, actor_of, audit
+from bot.gateway.web.jobs import Done, Progress, deliver
 from bot.gateway.web.render import PREFIX, page
 from knowledge_base.answers import SMS, WECHAT
 from knowledge_base.aspects import ASPECT_LABELS
@@ -349,7 +350,8 @@ def _import_error(request: web.Request, message: str, status: int = 400) -> web.
     return page(request, "kb_import.html", values, status=status)
 
 
-async def import_apply(request: web.Request) -> web.Response:
+async def import_apply(request: web.Request) -> web.StreamResponse:
+    """Apply a previewed file: a background job with a progress page (the import is one transaction)."""
     services = _services(request)
     token = str((await request.post()).get("token", ""))
     stored = await services.redis.hgetall(UPLOAD_KEY + token) if TOKEN_RE.match(token) else {}
@@ -359,16 +361,31 @@ async def import_apply(request: web.Request) -> web.Response:
     if not taken or not isinstance(raw_name, bytes) or not isinstance(data, bytes):
         return _import_error(request, "预览已过期或已导入，请重新上传文件", status=410)
     name = raw_name.decode()
-    with tempfile.TemporaryDirectory(prefix="govbot-kb-") as tmp:
-        path = Path(tmp) / f"catalogue{_suffix(name)}"
-        path.write_bytes(data)
-        report = await import_catalogue(services.sessions, path, redis=services.redis)
-    summary = {"file": name, "added": report.added, "updated": report.updated, "removed": report.removed,
-               "version": report.version, "errors": [str(e) for e in report.errors[:20]]}  # fmt: skip
-    await audit(request, "kb.import", object_type="kb_catalogue", object_id=name[:64],
-                outcome="ok" if report.ok else "failed", summary=summary)  # fmt: skip
-    values = {"error": "", "preview": None, "result": report, "token": "", "name": name}
-    return page(request, "kb_import.html", values, status=200 if report.ok else 400)
+
+    async def produce(progress: Progress) -> Done:
+        progress.update("导入办事指南目录（校验并写入）")
+        with tempfile.TemporaryDirectory(prefix="govbot-kb-") as tmp:
+            path = Path(tmp) / f"catalogue{_suffix(name)}"
+            path.write_bytes(data)
+            report = await import_catalogue(services.sessions, path, redis=services.redis)
+        summary = {"file": name, "added": report.added, "updated": report.updated, "removed": report.removed,
+                   "version": report.version, "errors": [str(e) for e in report.errors[:20]]}  # fmt: skip
+        await audit(request, "kb.import", object_type="kb_catalogue", object_id=name[:64],
+                    outcome="ok" if report.ok else "failed", summary=summary)  # fmt: skip
+        if not report.ok:
+            problems = "；".join(str(e) for e in report.errors[:20])
+            return Done(f"文件有 {len(report.errors)} 个问题，未做任何修改：{problems}", ok=False,
+                        link=KB + "/import", link_text="重新导入")  # fmt: skip
+        added, updated, removed = len(report.added), len(report.updated), len(report.removed)
+        counts = (
+            f"已导入：新增 {added} 个，更新 {updated} 个，删除 {removed} 个，未变化 {report.unchanged} 个。"
+        )
+        version = "内容与数据库一致，无需更新。"
+        if report.version:
+            version = f"目录版本 {report.version}，机器人从下一个问题起按新目录回答。"
+        return Done(counts + version, link=KB + "/items", link_text="查看事项")
+
+    return await deliver(request, f"导入 {name}", produce)
 
 
 def setup_routes(app: web.Application) -> None:

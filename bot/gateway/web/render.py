@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from bot.core.actor import ACTOR, Actor
+from bot.domains.progress.urges import UrgeBook
 from bot.gateway.staff.auth import SESSION
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +36,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("投诉工单", f"{PREFIX}/complaints", "complaints.read"),
     NavItem("群发通知", f"{PREFIX}/broadcasts", "broadcast.read"),
     NavItem("电子监察", f"{PREFIX}/supervision", "reports.read"),
+    NavItem("督办单", f"{PREFIX}/urges", "complaints.read"),
     NavItem("办件查询审计", f"{PREFIX}/lookups", "progress.audit"),
     NavItem("微信模拟器", f"{PREFIX}/simulator", "chat.test"),
     NavItem("账号与权限", f"{PREFIX}/accounts", "accounts.manage"),
@@ -51,10 +53,23 @@ def visible_nav(actor: Actor | None, app: web.Application) -> list[NavItem]:
     return [n for n in NAV if (n.permission == "self" or actor.can(n.permission)) and n.path in served]
 
 
+async def _open_urges(request: web.Request, actor: Actor | None) -> int:
+    """How many 督办单 wait for this person's department (shown on every page until answered)."""
+    if actor is None or not actor.department or not actor.can("complaints.read"):
+        return 0
+    if actor.can("complaints.supervise"):
+        return 0
+    from bot.gateway.app import SERVICES  # the app module imports this package: look it up when called
+
+    services = request.app.get(SERVICES)
+    return 0 if services is None else await UrgeBook(services.sessions).open_count(actor.department)
+
+
 async def context(request: web.Request) -> dict[str, Any]:
     actor = request.get(ACTOR)
     session = request.get(SESSION)
     return {
+        "open_urges": await _open_urges(request, actor),
         "me": actor,
         "nav": visible_nav(actor, request.app),
         "csrf_token": session.csrf if session is not None else "",

@@ -1,7 +1,7 @@
 """总览 (the dashboard: conversations, unanswered questions, complaints, broadcast SMS over a period,
-each chart with its table and an XLSX export) and 电子监察 (cases seen by the notifier with promised dates
-in working days, 预警 and overdue flags, on-time rates per department, ratings per window, the monthly
-效能通报)."""
+each chart with its table and an XLSX export) and 电子监察 (every case of the approval backend's change
+feed with promised dates in working days, 预警 and overdue flags, on-time rates per department and window,
+ratings per window, 督办, the monthly 效能通报)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.core.clock import as_utc, utcnow
+from bot.core.clock import utcnow
 from bot.core.masking import mask_text
 from bot.domains.progress.factory import working_days_for
-from bot.domains.progress.supervision import SupervisedCase, by_department, supervised_cases
-from bot.domains.staff.audit import AuditFilter
-from bot.gateway.staff.auth import STAFF, audit
+from bot.domains.progress.supervision import SupervisedCase, by_department, by_window, supervised_cases
+from bot.domains.progress.urges import LABELS as URGE_LABELS
+from bot.domains.progress.urges import UrgeBook
+from bot.gateway.staff.auth import actor_of, audit
 from bot.gateway.web import reports
+from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
+from bot.gateway.web.listing import shown
 from bot.gateway.web.render import PREFIX, page
 from bot.gateway.web.reports import Period, Reports, Table, rate
 
@@ -139,15 +142,15 @@ async def _supervision_page(
     cases = await _cases(request, period, today)
     department = request.query.get("department", "")
     departments = by_department(cases)
-    shown = [c for c in cases if not department or c.department == department]
+    listed = [c for c in cases if not department or c.department == department]
     flag = request.query.get("flag", "")
     if flag in ("overdue", "warning"):
-        shown = [c for c in shown if c.flag == flag]
+        listed = [c for c in listed if c.flag == flag]
     try:
         page_no = max(1, int(request.query.get("page", "1")))
     except ValueError:
         page_no = 1
-    pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
+    pages = max(1, (len(listed) + PAGE_SIZE - 1) // PAGE_SIZE)
     page_no = min(page_no, pages)
     base = {
         "from": period.start.isoformat(),
@@ -162,8 +165,9 @@ async def _supervision_page(
         "departments": departments,
         "department": department,
         "flag": flag,
-        "cases": shown[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE],
-        "total": len(shown),
+        "cases": listed[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE],
+        "total": len(listed),
+        "windows": by_window(listed if department else cases),
         "page_no": page_no,
         "pages": pages,
         "base": base,
@@ -179,30 +183,27 @@ async def _supervision_page(
 
 
 async def _recent_urges(request: web.Request) -> list[dict[str, str]]:
-    """The last 督办 notes (from the audit log, where each is recorded), masked."""
-    calendar = working_days_for(_services(request).settings)
-    rows = await request.app[STAFF].audit.query(AuditFilter(action=URGE_ACTION, limit=20))
-    out = []
-    for row in rows:
-        try:
-            summary = json.loads(row.summary or "{}")
-        except ValueError:
-            summary = {}
-        out.append(
-            {
-                "at": as_utc(row.at).astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M"),
-                "by": row.username,
-                "department": row.object_id,
-                "ticket_no": str(summary.get("ticket_no") or ""),
-                "note": mask_text(str(summary.get("note") or "")),
-            }
-        )
-    return out
+    """The last 督办单 with how far each department got (签收, 反馈), masked."""
+    found = await UrgeBook(_services(request).sessions).search(limit=20)
+    return [
+        {
+            "id": str(r.id),
+            "at": shown(r.created_at),
+            "by": r.created_by,
+            "department": r.department,
+            "ticket_no": r.ticket_no,
+            "note": mask_text(r.note),
+            "status": r.status,
+            "label": URGE_LABELS.get(r.status, r.status),
+            "answer": mask_text(r.answer or ""),
+        }
+        for r in found.rows
+    ]
 
 
 async def urge(request: web.Request) -> web.StreamResponse:
-    """督办: a note to a department (optionally about one case), recorded in the audit log and listed on
-    the 电子监察 page."""
+    """督办: a 督办单 to a department (optionally about one case).  The department's staff see it on every
+    console page until they answer it (``urge_pages``); it is also audited and listed here."""
     form = await request.post()
     values = {k: str(form.get(k, "")).strip() for k in ("department", "ticket_no", "note")}
     errors: dict[str, str] = {}
@@ -214,9 +215,13 @@ async def urge(request: web.Request) -> web.StreamResponse:
         errors["note"] = "请填写督办意见（500 字以内）"
     if errors:
         return await _supervision_page(request, errors, values)
+    row = await UrgeBook(_services(request).sessions).create(
+        department=values["department"], ticket_no=values["ticket_no"], note=values["note"],
+        by=actor_of(request).name,
+    )  # fmt: skip
     await audit(
         request, URGE_ACTION, object_type="department", object_id=values["department"],
-        summary={"ticket_no": values["ticket_no"], "note": values["note"]},
+        summary={"urge": row.id, "ticket_no": values["ticket_no"], "note": values["note"]},
     )  # fmt: skip
     raise web.HTTPFound(PREFIX + "/supervision?urged=1")
 
@@ -231,15 +236,32 @@ def _month(raw: str, today: date) -> tuple[date, date] | None:
     return first, following - timedelta(days=1)
 
 
-async def supervision_report(request: web.Request) -> web.Response:
+async def supervision_report(request: web.Request) -> web.StreamResponse:
     """The monthly 效能通报: per department, cases received/completed and the on-time rate, complaints and
-    their on-time answer rate, 好差评 satisfaction; and the list of overdue cases."""
+    their on-time answer rate, 好差评 satisfaction; and the list of overdue cases.  (GET: at once; the
+    console's button POSTs and gets a progress page.)"""
     calendar = working_days_for(_services(request).settings)
     today = calendar.local_date(utcnow())
-    month = _month(request.query.get("month", ""), today)
+    raw = request.query.get("month", "")
+    if request.method == "POST":
+        raw = str((await request.post()).get("month", "")) or raw
+    month = _month(raw, today)
     if month is None:
         raise web.HTTPBadRequest(text="月份格式应为 YYYY-MM")
     period = Period(month[0], month[1], calendar.tz, today)
+
+    async def produce(progress: Progress) -> Download:
+        progress.update("统计办件与投诉")
+        return Download(
+            f"效能通报_{month[0].strftime('%Y-%m')}.xlsx",
+            XLSX,
+            await _efficiency_report(request, period, today),
+        )
+
+    return await deliver(request, f"效能通报 {month[0].strftime('%Y-%m')}", produce)
+
+
+async def _efficiency_report(request: web.Request, period: Period, today: date) -> bytes:
     services = _services(request)
     cases = await _cases(request, period, today)
     complaints = await reports.complaints_by_department(services.sessions, period)
@@ -249,7 +271,7 @@ async def supervision_report(request: web.Request) -> web.Response:
         ["部门", "收件", "办结", "按时办结", "按期办结率", "超期在办", "预警", "投诉收到", "投诉答复",
          "按时答复率", "评价数", "满意率"],
     )  # fmt: skip
-    case_figures = {f.department: f for f in by_department(cases)}
+    case_figures = {f.name: f for f in by_department(cases)}
     for name in sorted(set(case_figures) | set(complaints)):
         f = case_figures.get(name)
         c = complaints.get(name) or reports.DepartmentComplaints(name)
@@ -285,7 +307,7 @@ async def supervision_report(request: web.Request) -> web.Response:
                     case.promised.isoformat() if case.promised else "",
                 ]
             )
-    return _xlsx_response(reports.xlsx([summary, overdue]), f"效能通报_{month[0].strftime('%Y-%m')}.xlsx")
+    return await in_thread(reports.xlsx, [summary, overdue])
 
 
 def setup_routes(app: web.Application) -> None:
@@ -295,6 +317,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(PREFIX + "/dashboard/export", dashboard_export),
             web.get(PREFIX + "/supervision", supervision),
             web.get(PREFIX + "/supervision/report", supervision_report),
+            web.post(PREFIX + "/supervision/report", supervision_report),
             web.post(PREFIX + "/supervision/urge", urge),
         ]
     )
