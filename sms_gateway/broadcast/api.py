@@ -129,21 +129,42 @@ async def _list(request: web.Request) -> web.Response:
     return web.json_response({"campaigns": await _service(request).campaigns()})
 
 
+def _draft_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields a draft is made of, as the service takes them (400 for values of the wrong type)."""
+    rate, window = body.get("rate"), body.get("window")
+    if window is not None and not isinstance(window, str):
+        raise BroadcastError("window 应为文字，如 08:00-21:00", 400)
+    try:
+        rate_value = float(rate) if rate not in (None, "") else None
+    except (TypeError, ValueError):
+        raise BroadcastError("rate 应为数字（条段/秒）", 400) from None
+    return {
+        "name": str(body.get("name") or ""),
+        "template": str(body.get("template") or ""),
+        "purpose": str(body.get("purpose") or "通知"),
+        "rate": rate_value,
+        "window": window or None,
+    }
+
+
 async def _create(request: web.Request) -> web.Response:
     body = await _json(request)
-    rate = body.get("rate")
     campaign = await _service(request).create(
-        name=str(body.get("name") or ""),
-        template=str(body.get("template") or ""),
-        purpose=str(body.get("purpose") or "通知"),
+        **_draft_fields(body),
         channel=str(body.get("channel") or "sms"),
-        rate=float(rate) if rate not in (None, "") else None,
-        window=body.get("window") or None,
         scheduled_at=_parse_time(body.get("scheduled_at")),
         created_by=_actor(request).name,
         created_by_account=_actor(request).account_id,
     )
     return web.json_response(campaign, status=201)
+
+
+async def _update(request: web.Request) -> web.Response:
+    """PATCH a draft: the body holds the whole draft (name, template, purpose, rate, window)."""
+    campaign = await _service(request).update_draft(
+        request.match_info["id"], **_draft_fields(await _json(request))
+    )
+    return web.json_response(campaign)
 
 
 async def _show(request: web.Request) -> web.Response:
@@ -238,6 +259,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
             web.get(f"{PREFIX}/groups", _guarded(_groups)),
             web.post(f"{PREFIX}/groups", _guarded(_save_group)),
             web.get(PREFIX + "/{id}", _guarded(_show)),
+            web.patch(PREFIX + "/{id}", _guarded(_update)),
             web.post(PREFIX + "/{id}/recipients", _guarded(_recipients)),
             web.get(PREFIX + "/{id}/preview", _guarded(_preview)),
             web.get(PREFIX + "/{id}/progress", _guarded(_progress)),
@@ -253,6 +275,7 @@ ROUTES = [
     ("GET", f"{PREFIX}/groups"),
     ("POST", f"{PREFIX}/groups"),
     ("GET", f"{PREFIX}/x"),
+    ("PATCH", f"{PREFIX}/x"),
     ("POST", f"{PREFIX}/x/recipients"),
     ("GET", f"{PREFIX}/x/preview"),
     ("GET", f"{PREFIX}/x/progress"),

@@ -93,10 +93,34 @@ class BroadcastService:
         window: str | None = None,
         scheduled_at: datetime | None = None,
     ) -> dict[str, Any]:
-        if not name.strip():
-            raise BroadcastError("请填写群发名称", 400)
         if not created_by.strip():
             raise BroadcastError("请注明操作人", 400)
+        fields = self._checked(name, template, purpose, channel, rate, window)
+        now = self.clock()
+        row = BroadcastCampaign(
+            id=new_id("bc"),
+            **fields,
+            signature=self.composer.signature,
+            state=St.DRAFT,
+            scheduled_at=scheduled_at,
+            column_map="{}",
+            group_ids="[]",
+            created_by=created_by.strip()[:64],
+            created_by_account=created_by_account,
+            recipients_total=0,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.sessions.begin() as s:
+            s.add(row)
+        return campaign_view(row, self.settings)
+
+    def _checked(
+        self, name: str, template: str, purpose: str, channel: str, rate: float | None, window: str | None
+    ) -> dict[str, Any]:
+        """A draft's editable fields, validated (BroadcastError 400 names what is wrong)."""
+        if not name.strip():
+            raise BroadcastError("请填写群发名称", 400)
         try:
             check_template(template)
         except TemplateError as exc:
@@ -111,30 +135,40 @@ class BroadcastService:
             start, end = parse_window(window) if window else self.settings.window
         except ValueError as exc:
             raise BroadcastError(str(exc), 400) from exc
-        now = self.clock()
-        row = BroadcastCampaign(
-            id=new_id("bc"),
-            name=name.strip()[:200],
-            channel=channel,
-            purpose=purpose,
-            template=template.strip(),
-            signature=self.composer.signature,
-            state=St.DRAFT,
-            rate=rate,
-            window_start=start,
-            window_end=end,
-            scheduled_at=scheduled_at,
-            column_map="{}",
-            group_ids="[]",
-            created_by=created_by.strip()[:64],
-            created_by_account=created_by_account,
-            recipients_total=0,
-            created_at=now,
-            updated_at=now,
-        )
+        return {
+            "name": name.strip()[:200],
+            "channel": channel,
+            "purpose": purpose,
+            "template": template.strip(),
+            "rate": rate,
+            "window_start": start,
+            "window_end": end,
+        }
+
+    async def update_draft(
+        self,
+        campaign_id: str,
+        *,
+        name: str,
+        template: str,
+        purpose: str = CampaignPurpose.NOTICE,
+        rate: float | None = None,
+        window: str | None = None,
+    ) -> dict[str, Any]:
+        """Change a draft's name, wording, purpose, rate or window (a campaign sent back by its approver is a
+        draft again).  Only drafts change; the recipient list stays and the preview checks it again."""
+        await self.get(campaign_id)  # 404 first
+        fields = self._checked(name, template, purpose, Channel.SMS, rate, window)
         async with self.sessions.begin() as s:
-            s.add(row)
-        return campaign_view(row, self.settings)
+            result = await s.execute(
+                update(BroadcastCampaign)
+                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.DRAFT)
+                .values(**fields, updated_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise await _refusal(s, campaign_id, f"修改（仅限：{St.DRAFT}）")
+        return await self.view(campaign_id)
 
     async def get(self, campaign_id: str) -> BroadcastCampaign:
         async with self.sessions() as s:

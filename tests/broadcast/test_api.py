@@ -89,10 +89,22 @@ async def test_api_flow(client) -> None:
         f"/api/broadcasts/{cid}/recipients", data=upload_form(recipients_csv(5)), headers=alice
     )
     assert resp.status == 200 and (await resp.json())["eligible"] == 5
+    # the draft's wording is corrected (PATCH holds the whole draft); wrong types are a 400, not a 500
+    patched = {"name": "年报提醒", "template": "{姓名}您好：{企业}年报请于7月15日前报送。", "purpose": "提醒"}
+    for bad in ({"rate": "abc"}, {"window": {"start": "08:00"}}, {"template": "{姓名"}):
+        resp = await client.patch(f"/api/broadcasts/{cid}", json={**patched, **bad}, headers=alice)
+        assert resp.status == 400, bad
+    assert (await client.patch(f"/api/broadcasts/{cid}", json=patched, headers=AUTH)).status == 403
+    resp = await client.patch(f"/api/broadcasts/{cid}", json={**patched, "rate": "20"}, headers=alice)
+    assert resp.status == 200 and (await resp.json())["rate"] == 20.0
+    assert (await client.patch("/api/broadcasts/nope", json=patched, headers=alice)).status == 404
     preview = await (await client.get(f"/api/broadcasts/{cid}/preview", headers=AUTH)).json()
+    assert "7月15日" in preview["samples"][0]["body"]
     assert preview["recipients"] == 5 and preview["blockers"] == [] and len(preview["samples"]) == 3
     assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=AUTH)).status == 403  # read-only
     assert (await client.post(f"/api/broadcasts/{cid}/submit", headers=alice)).status == 200
+    resp = await client.patch(f"/api/broadcasts/{cid}", json=patched, headers=alice)
+    assert resp.status == 409 and "不能修改" in (await resp.json())["message"]  # submitted: no longer a draft
     resp = await client.post(f"/api/broadcasts/{cid}/approve", headers=alice)
     assert resp.status == 403 and "审核" in (await resp.json())["message"]  # not an approver
     resp = await client.post(f"/api/broadcasts/{cid}/approve", headers={**alice, "X-Staff-User": "bob"})

@@ -111,7 +111,7 @@ async def test_compose_approve_and_send_a_broadcast(
     await expect(page.locator("h1")).to_contain_text("导出群发明细")
     link = page.get_by_role("link", name=f"下载 {campaign}.xlsx")
     await expect(link).to_be_visible(timeout=30_000)
-    await expect(page.locator("#job-status")).to_contain_text("已完成（共 5 条）")  # 3 sent, 2 excluded at upload
+    await expect(page.locator("#job-status")).to_contain_text("已完成（共 5 条）")  # 3 sent, 2 excluded
     async with page.expect_download() as download:
         await link.click()
     assert (await download.value).suggested_filename == f"{campaign}.xlsx"

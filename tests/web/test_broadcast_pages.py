@@ -273,3 +273,44 @@ async def test_a_clear_notice_when_sms_is_off(sign_in, monkeypatch, services: Se
     for path in ("/console/broadcasts", "/console/broadcasts/new", "/console/broadcasts/x"):
         resp = await operator.get(path)
         assert resp.status == 503 and "短信通道未开启" in await resp.text(), path
+
+
+async def test_a_draft_is_edited_and_a_rejected_one_edited_again(sign_in, services: Services) -> None:
+    operator = await sign_in("op", ["broadcast_operator"])
+    cid = await _create(operator)
+    rows = [["手机号", "姓名", "企业"], ["13900000001", "张三", "甲公司"]]
+    assert (await _upload(operator, cid, csv_bytes(rows)))[0] == 200
+    page = await _page(operator, f"/console/broadcasts/{cid}")
+    assert f'href="/console/broadcasts/{cid}/edit"' in page and "修改内容" in page
+    form = await _page(operator, f"/console/broadcasts/{cid}/edit")
+    assert "修改群发草稿" in form and "年报提醒" in form and TEMPLATE in form
+    assert f'action="/console/broadcasts/{cid}/edit"' in form and 'for="template"' in form
+    fields = {"name": "年报提醒（更正）", "template": "{姓名}您好：{企业}的年报请于7月15日前报送。",
+              "purpose": "提醒", "rate": "", "window": "09:00-20:00"}  # fmt: skip
+    bad = await operator.post(
+        f"/console/broadcasts/{cid}/edit", data={"csrf_token": csrf_of(form), **fields, "rate": "快"}
+    )
+    assert bad.status == 400 and 'id="rate-error"' in await bad.text()
+    assert (await operator.post(f"/console/broadcasts/{cid}/edit", data=fields)).status == 403  # no token
+    saved = await operator.post(
+        f"/console/broadcasts/{cid}/edit", data={"csrf_token": csrf_of(form), **fields}, allow_redirects=False
+    )
+    assert saved.status == 303 and saved.headers["Location"] == f"/console/broadcasts/{cid}?done=edit"
+    page = await _page(operator, f"/console/broadcasts/{cid}?done=edit")
+    assert "草稿已保存" in page and "年报提醒（更正）" in page and "09:00-20:00" in page
+    assert "张三您好：甲公司的年报请于7月15日前报送。" in page  # the list stays; the preview follows the text
+    # submitted: no longer editable; rejected: a draft again, editable
+    assert (await _act(operator, cid, "submit")).status == 303
+    assert "修改内容" not in await _page(operator, f"/console/broadcasts/{cid}")
+    locked = await operator.post(
+        f"/console/broadcasts/{cid}/edit", data={"csrf_token": csrf_of(form), **fields}
+    )
+    assert locked.status == 409 and "不能修改" in await locked.text()
+    approver = await sign_in("boss", ["approver"])
+    assert (await _act(approver, cid, "reject", reason="日期写错")).status == 303
+    assert "修改群发草稿" in await _page(operator, f"/console/broadcasts/{cid}/edit")
+    viewer = await sign_in("reader", ["viewer"])
+    assert (await viewer.get(f"/console/broadcasts/{cid}/edit", allow_redirects=False)).status == 403
+    assert services.staff is not None
+    edits = await services.staff.audit.query(AuditFilter(action="broadcast.update"))
+    assert [e.outcome for e in edits].count("ok") == 1 and all(e.object_id == cid for e in edits)

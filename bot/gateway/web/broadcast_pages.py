@@ -213,10 +213,13 @@ def _composer(
     form: Mapping[str, str],
     errors: Mapping[str, str],
     status: int,
+    campaign_id: str = "",
 ) -> web.Response:
+    """The composer: a new campaign, or (``campaign_id``) a draft's edit form."""
     values = {
         "form": form,
         "errors": errors,
+        "campaign_id": campaign_id,
         "purposes": [str(p) for p in CampaignPurpose],
         "prefix": svc.composer.prefix,
         "opt_out_hint": OPT_OUT_HINT,
@@ -234,36 +237,89 @@ async def new_page(request: web.Request) -> web.Response:
     return _composer(request, svc, EMPTY_FORM, {}, 200)
 
 
+async def _posted_draft(request: web.Request) -> dict[str, str]:
+    """The composer's form as typed."""
+    raw = await request.post()
+    form = {k: str(raw.get(k, "")).strip() for k in EMPTY_FORM}
+    form["template"] = str(raw.get("template", ""))
+    return form
+
+
+def _draft_fields(form: Mapping[str, str]) -> dict[str, Any]:
+    """The service's arguments from the composer's form (BroadcastError for a rate that is no number)."""
+    try:
+        rate = float(form["rate"]) if form["rate"] else None
+    except ValueError as exc:
+        raise BroadcastError("发送速率应为数字（条段/秒）", 400) from exc
+    return {
+        "name": form["name"],
+        "template": form["template"],
+        "purpose": form["purpose"] or str(CampaignPurpose.NOTICE),
+        "rate": rate,
+        "window": form["window"] or None,
+    }
+
+
+def _field_of(exc: BroadcastError) -> str:
+    return next((f for word, f in FIELD_WORDS if word in exc.message), "template")
+
+
 async def create(request: web.Request) -> web.StreamResponse:
     svc = _service(request)
     if svc is None:
         return _off(request)
-    raw = await request.post()
-    form = {k: str(raw.get(k, "")).strip() for k in EMPTY_FORM}
-    form["template"] = str(raw.get("template", ""))
+    form = await _posted_draft(request)
     actor = actor_of(request)
     try:
-        try:
-            rate = float(form["rate"]) if form["rate"] else None
-        except ValueError as exc:
-            raise BroadcastError("发送速率应为数字（条段/秒）", 400) from exc
-        campaign = await svc.create(
-            name=form["name"],
-            template=form["template"],
-            purpose=form["purpose"] or str(CampaignPurpose.NOTICE),
-            rate=rate,
-            window=form["window"] or None,
-            created_by=actor.name,
-            created_by_account=actor.account_id,
-        )
+        fields = _draft_fields(form)
+        campaign = await svc.create(**fields, created_by=actor.name, created_by_account=actor.account_id)
     except BroadcastError as exc:
-        field = next((f for word, f in FIELD_WORDS if word in exc.message), "template")
         await audit(request, "broadcast.create", object_type="broadcast", outcome="failed",
                     summary={"via": "console", "error": exc.message})  # fmt: skip
-        return _composer(request, svc, form, {field: exc.message}, exc.status)
+        return _composer(request, svc, form, {_field_of(exc): exc.message}, exc.status)
     await audit(request, "broadcast.create", object_type="broadcast", object_id=campaign["id"],
                 summary={"via": "console", "name": campaign["name"]})  # fmt: skip
     raise web.HTTPSeeOther(f"{BASE}/{campaign['id']}")
+
+
+async def edit_page(request: web.Request) -> web.Response:
+    svc = _service(request)
+    if svc is None:
+        return _off(request)
+    cid = _campaign_id(request)
+    try:
+        c = await svc.get(cid)
+    except BroadcastError as exc:
+        return page(request, "broadcasts/missing.html", {"message": exc.message}, status=exc.status)
+    if c.state != St.DRAFT:
+        raise web.HTTPSeeOther(f"{BASE}/{cid}")
+    form = {
+        "name": c.name,
+        "template": c.template,
+        "purpose": c.purpose,
+        "rate": f"{c.rate:g}" if c.rate else "",
+        "window": format_window(c.window_start, c.window_end),
+    }
+    return _composer(request, svc, form, {}, 200, campaign_id=cid)
+
+
+async def edit(request: web.Request) -> web.StreamResponse:
+    svc = _service(request)
+    if svc is None:
+        return _off(request)
+    cid = _campaign_id(request)
+    form = await _posted_draft(request)
+    try:
+        campaign = await svc.update_draft(cid, **_draft_fields(form))
+    except BroadcastError as exc:
+        await audit(request, "broadcast.update", object_type="broadcast", object_id=cid, outcome="failed",
+                    summary={"via": "console", "error": exc.message})  # fmt: skip
+        if exc.status == 404:
+            return page(request, "broadcasts/missing.html", {"message": exc.message}, status=404)
+        return _composer(request, svc, form, {_field_of(exc): exc.message}, exc.status, campaign_id=cid)
+    await audit(request, "broadcast.update", object_type="broadcast", object_id=cid,
+                summary={"via": "console", "name": campaign["name"]})  # fmt: skip
+    raise web.HTTPSeeOther(f"{BASE}/{cid}?done=edit")
 
 
 async def review_page(request: web.Request) -> web.Response:
@@ -296,7 +352,7 @@ async def campaign_page(request: web.Request) -> web.Response:
         return _off(request)
     try:
         done = request.query.get("done", "")
-        notice = f"已{ACTIONS[done][0]}" if done in ACTIONS else ""
+        notice = f"已{ACTIONS[done][0]}" if done in ACTIONS else "草稿已保存" if done == "edit" else ""
         return await _campaign_page(request, svc, _campaign_id(request), notice=notice)
     except BroadcastError as exc:
         return page(request, "broadcasts/missing.html", {"message": exc.message}, status=exc.status)
@@ -472,6 +528,8 @@ def setup_routes(app: web.Application) -> None:
             web.get(BASE + "/review", review_page),
             web.get(BASE + "/{id}", campaign_page),
             web.get(BASE + "/{id}/progress", progress_fragment),
+            web.get(BASE + "/{id}/edit", edit_page),
+            web.post(BASE + "/{id}/edit", edit),
             web.get(BASE + "/{id}/export", export),
             web.post(BASE + "/{id}/export", export),
             web.post(BASE + "/{id}/recipients", upload_recipients),
