@@ -178,7 +178,9 @@ async def test_a_reposted_message_sid_gets_the_same_answer_and_one_turn(sms) -> 
 
 
 async def test_a_concurrent_retry_waits_for_the_first_answer(sms) -> None:
-    harness = await sms(dialogue=ScriptedDialogue(delay=0.3))
+    # The retry waits up to the deadline for the first request's rendered reply (the turn and the ledger's
+    # writes); a deadline with room to spare keeps a loaded CI machine from turning this into a timeout.
+    harness = await sms(dialogue=ScriptedDialogue(delay=0.3), sync_reply_deadline=10.0)
     sid = new_message_sid()
     first, second = await asyncio.gather(
         harness.inbound("你好", message_sid=sid), harness.inbound("你好", message_sid=sid)
