@@ -187,7 +187,8 @@ async def test_get_requests_and_filters(o311, service: ComplaintService, clock: 
     (req,) = one
     assert list(req) == REQUEST_FIELDS
     assert req["status"] == "open" and req["status_notes"] == "已派单"
-    assert req["agency_responsible"] == "县市场监管局" and req["service_code"] == "other"
+    # the category was not given: it is classified from the description ("态度很差，不耐烦")
+    assert req["agency_responsible"] == "县市场监管局" and req["service_code"] == "attitude"
     assert req["expected_datetime"] == "2026-03-09T23:59:59+08:00"
     assert req["requested_datetime"] == "2026-03-02T02:00:00+00:00"
     text = str(one)

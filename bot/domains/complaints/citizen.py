@@ -19,7 +19,7 @@ from bot.core.clock import as_utc
 from bot.core.masking import mask_phone, mask_sender
 from bot.domains.complaints import numbers
 from bot.domains.complaints.errors import ConflictError, IllegalTransitionError
-from bot.domains.complaints.intake import NewComplaint
+from bot.domains.complaints.intake import NewComplaint, kind_and_category
 from bot.domains.complaints.models import Complaint
 from bot.domains.complaints.states import (
     AWAITING_ACCEPTANCE,
@@ -65,7 +65,8 @@ def parse_rating(text: str) -> int | None:
 
 def confirmation_text(new: NewComplaint) -> str:
     """The read-back before submitting (the phone masked)."""
-    lines = [f"请确认您的{KIND_LABELS[Kind(new.kind)]}：", f"内容：{new.description.strip()}"]
+    kind = kind_and_category(new)[0] if new.description.strip() else Kind.COMPLAINT
+    lines = [f"请确认您的{KIND_LABELS[kind]}：", f"内容：{new.description.strip()}"]
     if new.respondent:
         lines.append(f"涉及窗口/部门/人员：{new.respondent.strip()}")
     if new.occurred:

@@ -18,6 +18,7 @@ from bot.core.masking import mask_sender
 from bot.core.phone import contact_phone
 from bot.domains.complaints import numbers
 from bot.domains.complaints.categories import BY_CODE
+from bot.domains.complaints.classify import classify
 from bot.domains.complaints.errors import MAX_DESCRIPTION, InvalidInputError, required
 from bot.domains.complaints.merging import respondent_key
 from bot.domains.complaints.models import Complaint
@@ -32,8 +33,8 @@ class NewComplaint:
     channel: str
     sender_id: str
     description: str
-    kind: Kind = Kind.COMPLAINT
-    category: str | None = None
+    kind: Kind | None = None  # None: from the category, or classified from the description
+    category: str | None = None  # None: classified from the description
     phone: str | None = None
     confidential: bool = False
     respondent: str | None = None
@@ -58,14 +59,24 @@ class _Checked:
     sender_id: str
 
 
+def kind_and_category(new: NewComplaint, description: str | None = None) -> tuple[Kind, str]:
+    """What the citizen or clerk chose; what they left open is classified from the description."""
+    given = Kind(new.kind) if new.kind else None
+    if new.category:
+        if new.category not in BY_CODE:
+            raise InvalidInputError(f"未知的投诉类别：{new.category}。")
+        return given or BY_CODE[new.category].kind, new.category
+    if given in (Kind.SUGGESTION, Kind.HELP):
+        return given, given.value
+    guess = classify(new.description if description is None else description)
+    return given or guess.kind, guess.category
+
+
 def _check(new: NewComplaint) -> _Checked:
     """The fields of ``new`` as they are stored; :class:`InvalidInputError` when one is not acceptable."""
     description = required(new.description, "投诉内容", MAX_DESCRIPTION)
     channel = required(new.channel, "渠道", 16)
-    kind = Kind(new.kind)
-    category = new.category or {Kind.SUGGESTION: "suggestion", Kind.HELP: "help"}.get(kind, "other")
-    if category not in BY_CODE:
-        raise InvalidInputError(f"未知的投诉类别：{category}。")
+    kind, category = kind_and_category(new, description)
     phone = None
     if new.phone:
         phone = contact_phone(new.phone)

@@ -269,7 +269,7 @@ async def _create(request: web.Request) -> web.Response:
             channel=channel,
             sender_id=f"staff:{actor.username}",
             description=_str(body, "description"),
-            kind=Kind(body.get("kind") or "complaint"),
+            kind=Kind(body["kind"]) if body.get("kind") else None,
             category=body.get("category") or None,
             phone=body.get("phone") or None,
             confidential=bool(body.get("confidential", False)),
