@@ -170,6 +170,8 @@ ROWS: list[tuple[str, str, Prepare, str, int]] = [
     ("GET", "/api/broadcasts/groups", fixed("/api/broadcasts/groups"), "broadcast.read", 200),
     ("POST", "/api/broadcasts/groups", fixed("/api/broadcasts/groups"), "broadcast.compose", 201),
     ("GET", "/api/broadcasts/{id}", fixed("/api/broadcasts/{campaign}"), "broadcast.read", 200),
+    ("PATCH", "/api/broadcasts/{id}", fixed("/api/broadcasts/{campaign}", {"name": "改", "template": "内容"}),
+     "broadcast.compose", 200),
     ("POST", "/api/broadcasts/{id}/recipients", fixed("/api/broadcasts/{campaign}/recipients"),
      "broadcast.compose", 200),
     ("GET", "/api/broadcasts/{id}/preview", fixed("/api/broadcasts/{campaign}/preview"), "broadcast.read",
