@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from bot.gateway.conversation.dialogue import RasaRestDialogue
+from eval.stack import Stack
 from tests.support.browser import (
     ARGS,
     CHROMIUM,
@@ -31,7 +32,7 @@ from tests.support.browser import (
     sign_in_form,
     submit_action,
 )
-from tests.support.rasa_stack import Stack, stack_redis_url
+from tests.support.rasa_stack import stack_redis_url
 from tests.support.staff import PASSWORD
 
 pytestmark = [

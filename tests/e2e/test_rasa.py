@@ -14,7 +14,8 @@ import pytest
 
 from bot.gateway.app import build_app, build_services
 from bot.gateway.conversation.dialogue import RasaRestDialogue
-from tests.support.rasa_stack import RASA_REDIS_DB, Stack
+from eval.stack import Stack
+from tests.support.rasa_stack import RASA_REDIS_DB
 from tests.support.services import TEST_REDIS_URL
 from tests.support.wechat import OPENID, WeChatRequest, decrypt_reply, message_xml, post, settings_for
 
