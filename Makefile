@@ -12,6 +12,9 @@ setup:
 	scripts/setup.sh
 
 eval: setup
+	.venv/bin/govbot train
+	.venv/bin/python -m eval.chat
+	.venv/bin/python -m eval.triage
 	.venv/bin/python -m eval.run_eval
 
 bench: setup

@@ -33,6 +33,7 @@ from bot.core.clock import utcnow
 from knowledge_base.answers import (
     DEFAULT_HOURS,
     DEFAULT_PHONE,
+    match_faq,
     render_answer,
     render_ask_item,
     render_choice_out_of_range,
@@ -53,6 +54,11 @@ _CHOICE_RE = re.compile(
     r"^(?:我选|选|要|就|是)?(?:第)?(?P<n>[1-9]|[一二两三四五六七八九])(?:个|项|号|条)?(?:吧|的|呢|啊)?$"
 )
 _OTHER_RE = re.compile(r"另一个|另外一个|另外那个|另一项|其他那个|别的那个|换一个")
+# "上海的公积金", "广东省的社保": a service of another city or province is that place's business.
+_ELSEWHERE = re.compile(
+    r"(北京|上海|天津|重庆|广州|深圳|杭州|南京|苏州|武汉|成都|西安|长沙|福州|厦门|合肥|郑州|济南|青岛|东莞|佛山"
+    r"|广东|浙江|江苏|福建|湖南|湖北|安徽|河南|山东|四川|外省|省外)(市|省)?(那边)?的"
+)
 
 
 @dataclass
@@ -63,6 +69,7 @@ class GuideAnswer:
     choices: list[str] = field(default_factory=list)
     aspect: str | None = None
     score: float = 0.0
+    faq: bool = False  # no aspect asked: answered with the item's FAQ entry that matches the question
 
     @property
     def text(self) -> str:
@@ -216,6 +223,10 @@ class KnowledgeBase:
             n = parse_choice(question)
             if n is not None:
                 return await self.choose(n - 1, pending_choices, channel=channel)
+        if _ELSEWHERE.search(question):  # another city's or province's service: not this center's
+            return GuideAnswer(
+                "not_found", render_not_found(channel=channel, phone=self.phone, hours=self.office_hours)
+            )
         result = idx.search(question)
         qa = result.query
         last = idx.item(last_item_code) if last_item_code else None
@@ -315,6 +326,7 @@ class KnowledgeBase:
             item_code=code,
             aspect=aspects[0] if aspects else None,
             score=score,
+            faq=not aspects and bool(question) and match_faq(item, question) is not None,
         )
 
     def _choices(

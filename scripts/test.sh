@@ -42,6 +42,12 @@ fi
 (cd dialogues && ../.venv-rasa/bin/rasa data validate --fail-on-warnings --max-history 5 >/dev/null 2>&1) \
   || { say "rasa data validate reported problems:"; (cd dialogues && ../.venv-rasa/bin/rasa data validate --fail-on-warnings --max-history 5); exit 1; }
 .venv/bin/govbot train
+# Rasa's own conversation tests (dialogues/tests/test_stories.yml) against the trained model
+rasa_out=$(mktemp -d); cleanup+=("rm -rf '$rasa_out'")
+(cd dialogues && ../.venv-rasa/bin/rasa test core --stories tests/test_stories.yml --model models \
+   --fail-on-prediction-errors --out "$rasa_out" >"$rasa_out/log" 2>&1) \
+  || { say "Rasa's conversation tests failed:"; tail -30 "$rasa_out/log"; exit 1; }
+say "Rasa conversation tests (dialogues/tests/test_stories.yml): passed"
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache  # the layers in pyproject.toml
 .venv/bin/mypy  # the types (configuration in pyproject.toml)

@@ -84,6 +84,23 @@ def anything_else() -> str:
     return "好的。还有什么可以帮您？"
 
 
+def bot_challenge(settings: Settings) -> str:
+    return (
+        f"我是{settings.center_name}的智能政务服务助手（机器人），不是真人。"
+        f"如需人工服务，请回复“转人工”，或拨打咨询电话 {settings.center_phone}。"
+    )
+
+
+def out_of_scope(settings: Settings) -> str:
+    return (
+        f"抱歉，这个问题不在{settings.center_name}的服务范围内。我可以解答办事咨询、查询办件进度、受理投诉建议；"
+        f"其他问题请咨询相关部门，或拨打咨询电话 {settings.center_phone}。"
+    )
+
+
+ALL_SHOWN = "以上就是全部内容。还有什么可以帮您？"
+
+
 def rephrase() -> str:
     return (
         "抱歉，我没有完全理解您的意思，请换个说法再试一次，例如“营业执照怎么办理”“查询办件进度”。"

@@ -2,87 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from bot.core.config import Settings
-from bot.core.db import create_engine, session_factory
-from bot.core.office_hours import OfficeHours
-from bot.domains.complaints.service import ComplaintService
-from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.guide import option_number
-from bot.gateway.actions.server import build_app
-from knowledge_base.cli import ensure_sample_loaded
 from knowledge_base.service import KnowledgeBase
+from tests.support.actions import action_call
 
-OPEN = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Beijing
+OPEN = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Beijing (as the fixture starts)
 CLOSED = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # Saturday
-
-
-def action_call(
-    action: str, text: str, *, intent: str = "ask_service_guide", channel: str = "wechat", **slots: Any
-) -> dict[str, Any]:
-    """What Rasa 3.6 POSTs to the action endpoint."""
-    all_slots = {"last_item_code": None, "pending_choices": None, "pending_question": None, **slots}
-    return {
-        "next_action": action,
-        "sender_id": "wx:oTest",
-        "version": "3.6.21",
-        "domain": {"slots": {k: {"type": "any"} for k in all_slots}, "responses": {}, "actions": [action]},
-        "tracker": {
-            "sender_id": "wx:oTest",
-            "slots": all_slots,
-            "latest_message": {
-                "text": text,
-                "intent": {"name": intent, "confidence": 0.9},
-                "entities": [],
-                "metadata": {"channel": channel},
-            },
-            "latest_event_time": 0,
-            "followup_action": None,
-            "paused": False,
-            "events": [],
-            "latest_input_channel": "rest",
-            "active_loop": {},
-            "latest_action": {"action_name": "action_listen"},
-            "latest_action_name": "action_listen",
-        },
-    }
-
-
-@pytest.fixture
-async def actions(aiohttp_client, sqlite_url):
-    engine = create_engine(sqlite_url)
-    sessions = session_factory(engine)
-    assert await ensure_sample_loaded(sessions)
-    clock = {"now": OPEN}
-    ctx = ActionContext(
-        settings=dataclasses.replace(Settings(), database_url=sqlite_url),
-        engine=engine,
-        sessions=sessions,
-        kb=KnowledgeBase(sessions),
-        office_hours=OfficeHours.parse("mon-fri 08:30-12:00,14:30-17:30"),
-        clock=lambda: clock["now"],
-        complaints=ComplaintService(sessions),
-    )
-    client = await aiohttp_client(build_app(ctx))
-
-    async def run(payload: dict[str, Any]) -> tuple[list[str], dict[str, Any], list[dict]]:
-        resp = await client.post("/webhook", json=payload)
-        assert resp.status == 200
-        body = await resp.json()
-        texts = [r["text"] for r in body["responses"] if r.get("text")]
-        slots = {e["name"]: e["value"] for e in body["events"] if e["event"] == "slot"}
-        run.events = body["events"]  # type: ignore[attr-defined]
-        return texts, slots, body["responses"]
-
-    run.clock = clock  # type: ignore[attr-defined]
-    run.sessions = sessions  # type: ignore[attr-defined]
-    run.client = client  # type: ignore[attr-defined]
-    return run
 
 
 async def test_guide_answer_names_the_item_and_sets_the_slot(actions) -> None:
@@ -90,13 +20,15 @@ async def test_guide_answer_names_the_item_and_sets_the_slot(actions) -> None:
     assert "个体工商户设立登记" in texts[0].splitlines()[0]
     assert slots["last_item_code"] == "36072200-XK-001" and slots["pending_choices"] is None
     # the last message tells the gateway's statistics (conversation_turns) which item answered
-    assert responses[-1]["custom"] == {"answered": "kb", "item_code": "36072200-XK-001"}
+    assert responses[-1]["custom"] == {
+        "answered": "kb", "item_code": "36072200-XK-001", "route": "guide", "aspect": "materials"
+    }  # fmt: skip
     assert all(not r.get("custom") for r in responses[:-1])
 
 
 async def test_an_unknown_question_is_marked_as_a_fallback(actions) -> None:
     texts, _, responses = await actions(action_call("action_default_fallback", "火星移民怎么申请"))
-    assert texts and responses[-1]["custom"] == {"answered": "fallback"}
+    assert texts and responses[-1]["custom"] == {"answered": "fallback", "route": "fallback"}
 
 
 async def test_follow_up_uses_the_last_item(actions) -> None:
@@ -162,17 +94,17 @@ async def test_affirm_with_one_suggestion_answers_it(actions) -> None:
 
 async def test_handoff_in_and_out_of_office_hours(actions) -> None:
     _, _, responses = await actions(action_call("action_human_handoff", "转人工", intent="human_handoff"))
-    assert responses[0]["custom"] == {"handoff": "transfer"}
+    assert responses[0]["custom"] == {"handoff": "transfer", "route": "handoff"}
     actions.clock["now"] = CLOSED
     texts, _, responses = await actions(action_call("action_human_handoff", "转人工", intent="human_handoff"))
-    assert responses[0]["custom"] == {"handoff": "leave_message"} and "留言" in texts[0]
+    assert responses[0]["custom"] == {"handoff": "leave_message", "route": "handoff"} and "留言" in texts[0]
 
 
 async def test_handoff_over_sms_takes_a_message(actions) -> None:
     _, _, responses = await actions(
         action_call("action_human_handoff", "人工", intent="human_handoff", channel="sms")
     )
-    assert responses[0]["custom"] == {"handoff": "leave_message"}
+    assert responses[0]["custom"] == {"handoff": "leave_message", "route": "handoff"}
 
 
 async def test_fallback_tries_the_knowledge_base_first(actions) -> None:

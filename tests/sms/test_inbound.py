@@ -351,3 +351,16 @@ async def test_no_log_line_carries_a_phone_number(sms, caplog) -> None:
             assert digits not in rendered
     (notice,) = harness.sent(THIRD_PHONE)
     assert notice.body == f"{SIG}身份证号3****************4的办件已受理，联系电话139****5678"
+
+
+async def test_more_after_a_complete_answer_says_that_was_all(sms) -> None:
+    answer = [
+        BotMessage(text="【护照】收费标准：120元/本"),
+        BotMessage(custom={"answered": "kb", "route": "guide"}),
+    ]
+    harness = await sms(dialogue=ScriptedDialogue(reply=lambda text: answer))
+    await harness.inbound("护照多少钱")
+    _, more = await harness.inbound("更多")
+    (part,) = messages_of(more)
+    assert "以上就是全部内容" in part[0]
+    assert len(harness.dialogue.calls) == 1  # not sent to the bot (which would call it out of scope)

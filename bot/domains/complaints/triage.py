@@ -84,13 +84,18 @@ _COMPLAINT_MARKERS = re.compile(
 #: Words that tie a message to the center's own service (then it is never "not ours").
 _ABOUT_THE_CENTER = re.compile(r"窗口|工作人员|大厅|服务中心|办事员|办事|审批|办证|叫号|排队|取号")
 _QUESTION_MARKERS = re.compile(
-    r"怎么办|怎么|如何|需要什么|要什么材料|哪些材料|在哪|哪里|几点|什么时候|多久|多少钱|收费吗|能不能|可以吗|"
+    r"怎么办|怎么|如何|需要什么|要什么材料|哪些材料|在哪|哪里|几点|什么时候|多久|多少钱|收费吗|能不能|可以吗|要不要|需不需要|"
     r"吗[？?]?$|[？?]$"
 )
 
 
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").strip()
+
+
+def has_complaint_words(text: str) -> bool:
+    """Words of a complaint, report, suggestion or plea (投诉, 态度, 乱收费, 建议, 求助 …)."""
+    return bool(_COMPLAINT_MARKERS.search(_norm(text)))
 
 
 def triage(text: str) -> Triage:

@@ -25,6 +25,7 @@ from bot.domains.complaints.triage import Scope, triage
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
+from bot.gateway.actions.routing import COMPLAINT, answered, guide_instead, utter_answer
 
 FORM_SLOTS = (
     "complaint_description",
@@ -92,12 +93,13 @@ class ActionStartComplaint(Action):
             dispatcher.utter_message(text=verdict.message)
             return []
         if verdict is not None and verdict.scope is Scope.CONSULTATION:
-            answer = await self.ctx.kb.answer(text, channel=channel_of(tracker))
-            if answer.kind != "not_found":
-                for message in answer.messages:
-                    dispatcher.utter_message(text=message)
-                dispatcher.utter_message(text="如果您要投诉，请回复“我要投诉”。")
-                return []
+            answer = await guide_instead(self.ctx, tracker)
+            if answer is not None:
+                events = utter_answer(dispatcher, answer, text)
+                dispatcher.utter_message(
+                    text="如果您要投诉，请回复“我要投诉”。", json_message=answered(answer)
+                )
+                return events
         events = [*reset_events(), SlotSet("complaint_form_id", uuid.uuid4().hex)]
         details = text.rstrip("。！!")
         for intro in sorted(_INTRO_ONLY, key=len, reverse=True):
@@ -106,7 +108,9 @@ class ActionStartComplaint(Action):
                 break
         if len(details) >= 6:
             events.append(SlotSet("complaint_description", details))
-        dispatcher.utter_message(text="好的，我来帮您登记。过程中回复“取消”可随时放弃。")
+        dispatcher.utter_message(
+            text="好的，我来帮您登记。过程中回复“取消”可随时放弃。", json_message={"route": COMPLAINT}
+        )
         return [*events, FollowupAction("complaint_form")]
 
 

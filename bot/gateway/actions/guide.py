@@ -9,12 +9,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.domains.complaints.triage import has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.complaints import complaint_follow_up
 from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.progress import progress_verification
-from knowledge_base.service import GuideAnswer
+from bot.gateway.actions.routing import asks_something, guide_instead, transactional, utter_answer
 
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
@@ -28,32 +29,6 @@ def option_number(text: str) -> int | None:
         if ch in text:
             return n
     return None
-
-
-def answered(answer: GuideAnswer) -> dict[str, Any]:
-    """Reply metadata the gateway records (``conversation_turns``): the knowledge base answered (with the
-    item when there was one), or it did not find the question."""
-    if answer.kind == "not_found":
-        return {"answered": "fallback"}
-    return {"answered": "kb", "item_code": answer.item_code} if answer.item_code else {"answered": "kb"}
-
-
-def utter_answer(
-    dispatcher: CollectingDispatcher, answer: GuideAnswer, question: str = ""
-) -> list[EventType]:
-    """Say the answer; remember its item (for follow-ups) and any numbered choices with their question."""
-    for n, message in enumerate(answer.messages, 1):
-        if n < len(answer.messages):
-            dispatcher.utter_message(text=message)
-        else:  # the last message carries, for the gateway's statistics, how the question was answered
-            dispatcher.utter_message(text=message, json_message=answered(answer))
-    events: list[EventType] = [
-        SlotSet("pending_choices", answer.choices or None),
-        SlotSet("pending_question", question if answer.choices else None),
-    ]
-    if answer.item_code:
-        events.append(SlotSet("last_item_code", answer.item_code))
-    return events
 
 
 class ActionAnswerGuide(Action):
@@ -70,11 +45,23 @@ class ActionAnswerGuide(Action):
         if not question:
             dispatcher.utter_message(text=messages.guide_prompt())
             return []
+        in_form = (tracker.active_loop or {}).get("name") == "complaint_form"
+        if not in_form and (followup := transactional(question)) is not None:
+            return followup  # "我要投诉…", a ticket number: NLU heard a topic, not the request
+        if in_form and tracker.get_slot("requested_slot") == "complaint_description" and len(question) >= 4:
+            # The form asked what happened: this is the description, whatever NLU thought it was — unless
+            # it is a plain question (no complaint words) the knowledge base answers directly.
+            plain_question = asks_something(question) and not has_complaint_words(question)
+            answer = await guide_instead(self.ctx, tracker, direct_only=True) if plain_question else None
+            if answer is None:
+                return [SlotSet("complaint_description", question.strip()[:2000])]
+            return utter_answer(dispatcher, answer, question)
         answer = await self.ctx.kb.answer(
             question,
             channel=channel_of(tracker),
             last_item_code=tracker.get_slot("last_item_code"),
             pending_choices=tracker.get_slot("pending_choices") or None,
+            log_unanswered=not in_form,  # only real guide questions go to the unanswered queue
         )
         return utter_answer(dispatcher, answer, question)
 
@@ -101,6 +88,13 @@ class ActionChooseOption(Action):
         pending = tracker.get_slot("pending_choices") or []
         question = tracker.get_slot("pending_question") or ""
         channel = channel_of(tracker)
+        if not pending and (followup := transactional(text)) is not None:
+            return followup
+        if intent in ("affirm", "deny") and not pending and len(text) >= 5:
+            # "是/不是" with no question pending: NLU may have taken a question for a yes or no
+            answer = await guide_instead(self.ctx, tracker)
+            if answer is not None:
+                return utter_answer(dispatcher, answer, text)
         if intent in ("deny", "stop"):
             dispatcher.utter_message(text=messages.choice_declined() if pending else messages.anything_else())
             return [SlotSet("pending_choices", None), SlotSet("pending_question", None)]

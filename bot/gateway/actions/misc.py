@@ -12,10 +12,19 @@ from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.complaints import complaint_follow_up
 from bot.gateway.actions.context import ActionContext
-from bot.gateway.actions.guide import utter_answer
 from bot.gateway.actions.progress import progress_verification
+from bot.gateway.actions.routing import (
+    FALLBACK,
+    HANDOFF,
+    OUT_OF_SCOPE,
+    asks_for_person,
+    asks_something,
+    guide_instead,
+    transactional,
+    utter_answer,
+)
 
-FALLBACK = {"answered": "fallback"}  # reply metadata for the gateway's statistics
+FALLBACK_META = {"answered": "fallback", "route": FALLBACK}  # reply metadata for the statistics
 
 
 class ActionHumanHandoff(Action):
@@ -30,12 +39,50 @@ class ActionHumanHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        text = user_text(tracker)
+        if text and not asks_for_person(text):  # NLU guessed a hand-off; a guide answer beats the guess
+            answer = await guide_instead(self.ctx, tracker)
+            if answer is not None:
+                return utter_answer(dispatcher, answer, text)
         if self.ctx.office_hours.is_open(self.ctx.clock()) and channel_of(tracker) == "wechat":
-            dispatcher.utter_message(text=messages.handoff_transfer(), json_message={"handoff": "transfer"})
+            dispatcher.utter_message(
+                text=messages.handoff_transfer(), json_message={"handoff": "transfer", "route": HANDOFF}
+            )
         else:
             dispatcher.utter_message(
-                text=messages.handoff_offline(self.ctx.settings), json_message={"handoff": "leave_message"}
+                text=messages.handoff_offline(self.ctx.settings),
+                json_message={"handoff": "leave_message", "route": HANDOFF},
             )
+        return []
+
+
+class ActionOutOfScope(Action):
+    """NLU says out of scope: decline politely with the center's phone — unless the knowledge base answers
+    the message directly (a catalogue item NLU did not recognise)."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        for hook in (progress_verification, complaint_follow_up):
+            events = await hook(self.ctx, dispatcher, tracker)
+            if events is not None:
+                return events
+        followup = transactional(user_text(tracker))
+        if followup is not None:
+            return followup
+        answer = await guide_instead(self.ctx, tracker, direct_only=True)
+        if answer is not None:
+            return utter_answer(dispatcher, answer, user_text(tracker))
+        dispatcher.utter_message(
+            text=messages.out_of_scope(self.ctx.settings),
+            json_message={"answered": "fallback", "route": OUT_OF_SCOPE},
+        )
         return []
 
 
@@ -56,6 +103,8 @@ class ActionDefaultFallback(Action):
             events = await hook(self.ctx, dispatcher, tracker)
             if events is not None:
                 return events
+        if text and (followup := transactional(text)) is not None:  # NLU was unsure; the request is plain
+            return followup
         if text:
             answer = await self.ctx.kb.answer(
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
@@ -64,7 +113,47 @@ class ActionDefaultFallback(Action):
                 return utter_answer(dispatcher, answer, text)
             for n, message in enumerate(answer.messages, 1):
                 last = n == len(answer.messages)
-                dispatcher.utter_message(text=message, json_message=FALLBACK if last else None)
+                dispatcher.utter_message(text=message, json_message=FALLBACK_META if last else None)
             return []
-        dispatcher.utter_message(text=messages.rephrase(), json_message=FALLBACK)
+        dispatcher.utter_message(text=messages.rephrase(), json_message=FALLBACK_META)
+        return []
+
+
+# The small-talk intents and the response each gets when the message is only small talk.
+SMALL_TALK = {
+    "greet": "utter_greet",
+    "goodbye": "utter_goodbye",
+    "thank": "utter_thank",
+    "bot_challenge": "utter_bot_challenge",
+    "ask_capabilities": "utter_capabilities",
+    "praise": "utter_praise",
+    "criticize_bot": "utter_criticize_bot",
+}
+
+
+class ActionSmallTalk(Action):
+    """A greeting, thanks, praise… answered with its response — unless the message also asks a question
+    the knowledge base answers directly ("你好，营业执照要带什么" is a guide question)."""
+
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+
+    def name(self) -> str:
+        return "action_small_talk"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = user_text(tracker)
+        if len(text) >= 6 and asks_something(text):
+            answer = await guide_instead(self.ctx, tracker, direct_only=True)
+            if answer is not None:
+                return utter_answer(dispatcher, answer, text)
+        intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
+        if (
+            intent == "bot_challenge"
+        ):  # with the center's phone: who is a robot should say how to reach people
+            dispatcher.utter_message(text=messages.bot_challenge(self.ctx.settings))
+        else:
+            dispatcher.utter_message(response=SMALL_TALK.get(intent, "utter_capabilities"))
         return []

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +26,17 @@ from bot.domains.progress.service import ProgressOutcome, ProgressService
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
+from bot.gateway.actions.routing import (
+    OUT_OF_SCOPE,
+    PROGRESS,
+    guide_instead,
+    progress_evidence,
+    transactional,
+    utter_answer,
+)
+
+ROUTE = {"route": PROGRESS}
+_NOTIFY_WORDS = re.compile(r"提醒|通知|订阅|推送|消息|短信|退订|TD|td")
 
 
 class ProgressActionContext(Protocol):
@@ -79,8 +91,7 @@ async def progress_verification(
     reply = await handle_progress_turn(
         ctx.progress, tracker.sender_id, channel_of(tracker), text, dict(meta), {}
     )
-    for message in reply.messages:
-        dispatcher.utter_message(text=message)
+    _utter(dispatcher, reply)
     return reply.slot_events
 
 
@@ -90,8 +101,8 @@ def _metadata(tracker: Tracker) -> dict[str, Any]:
 
 
 def _utter(dispatcher: CollectingDispatcher, reply: ProgressReply) -> list[EventType]:
-    for message in reply.messages:
-        dispatcher.utter_message(text=message)
+    for n, message in enumerate(reply.messages, 1):
+        dispatcher.utter_message(text=message, json_message=ROUTE if n == len(reply.messages) else None)
     return reply.slot_events
 
 
@@ -100,7 +111,7 @@ class _ProgressAction(Action):
         self.ctx = ctx
 
     def _off(self, dispatcher: CollectingDispatcher) -> list[EventType]:
-        dispatcher.utter_message(text=messages.progress_not_ready(self.ctx.settings))
+        dispatcher.utter_message(text=messages.progress_not_ready(self.ctx.settings), json_message=ROUTE)
         return []
 
 
@@ -112,6 +123,24 @@ class ActionCheckProgress(_ProgressAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         service = self.ctx.progress
+        text = user_text(tracker)
+        if (
+            isinstance(self.ctx, ActionContext)
+            and text
+            and not progress_evidence(text)
+            and not await progress_pending(service, tracker.sender_id)
+        ):  # NLU guessed a case lookup for a message with no ticket and no progress words
+            if (followup := transactional(text)) is not None:  # "我要投诉…", "我要人工"
+                return followup
+            answer = await guide_instead(self.ctx, tracker)
+            if answer is not None:
+                return utter_answer(dispatcher, answer, text)
+            if len(text) >= 8:  # a question about something else, not a bare "帮我查一下"
+                message = messages.out_of_scope(self.ctx.settings)
+                dispatcher.utter_message(
+                    text=message, json_message={"answered": "fallback", "route": OUT_OF_SCOPE}
+                )
+                return []
         if service is None:
             return self._off(dispatcher)
         reply = await handle_progress_turn(
@@ -135,6 +164,17 @@ class ActionProgressUnsubscribe(_ProgressAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         service = self.ctx.progress
+        text = user_text(tracker)
+        if isinstance(self.ctx, ActionContext) and text and not _NOTIFY_WORDS.search(text):
+            # NLU guessed the notification switch for a message that never mentions notifications
+            answer = await guide_instead(self.ctx, tracker)
+            if answer is not None:
+                return utter_answer(dispatcher, answer, text)
+            message = messages.out_of_scope(self.ctx.settings)
+            dispatcher.utter_message(
+                text=message, json_message={"answered": "fallback", "route": OUT_OF_SCOPE}
+            )
+            return []
         if service is None:
             return self._off(dispatcher)
         outcome = await service.set_notifications(

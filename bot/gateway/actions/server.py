@@ -28,7 +28,12 @@ from bot.domains.progress.factory import build_progress_service
 from bot.gateway.actions.complaints import complaint_actions
 from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.guide import ActionAnswerGuide, ActionChooseOption
-from bot.gateway.actions.misc import ActionDefaultFallback, ActionHumanHandoff
+from bot.gateway.actions.misc import (
+    ActionDefaultFallback,
+    ActionHumanHandoff,
+    ActionOutOfScope,
+    ActionSmallTalk,
+)
 from bot.gateway.actions.progress import PROGRESS_ACTIONS
 from knowledge_base.service import KnowledgeBase
 
@@ -41,6 +46,8 @@ ACTION_CLASSES = (
     ActionChooseOption,
     ActionHumanHandoff,
     ActionDefaultFallback,
+    ActionOutOfScope,
+    ActionSmallTalk,
     *PROGRESS_ACTIONS,
 )
 

@@ -49,6 +49,10 @@ class Outcome:
     # answered, from the actions' reply metadata ({"answered": "kb"|"fallback", "item_code": ...}).
     answered: str = "other"
     item_code: str | None = None
+    # Where the actions routed the message (guide, progress, complaint, handoff, out_of_scope, fallback;
+    # "other" for small talk) and the aspect a guide answer answered: for the evaluation and the logs.
+    route: str = "other"
+    aspect: str | None = None
 
 
 class Conversation:
@@ -97,6 +101,8 @@ class Conversation:
                 part = cast(bytes | str | None, await self._redis.lpop(f"more:{inbound.sender_id}"))
                 if part is not None:
                     return Outcome([part.decode() if isinstance(part, bytes) else part])
+                if await self._redis.getdel(f"more-done:{inbound.sender_id}"):
+                    return Outcome([messages.ALL_SHOWN])  # the last answer was already complete
             leave_key = f"leave:{inbound.sender_id}"
             if text and await self._redis.getdel(leave_key):
                 if text in messages.LEAVE_MESSAGE_CANCEL:
@@ -134,6 +140,10 @@ class Conversation:
             if msg.text:
                 outcome.texts.append(msg.text)
             answered, handoff = msg.custom.get("answered"), msg.custom.get("handoff")
+            route, aspect = msg.custom.get("route"), msg.custom.get("aspect")
+            if isinstance(route, str):
+                outcome.route = route
+                outcome.aspect = aspect if isinstance(aspect, str) else None
             if answered in ("kb", "fallback") and outcome.answered != "handoff":
                 outcome.answered = answered
                 item_code = msg.custom.get("item_code")
@@ -146,4 +156,6 @@ class Conversation:
                 await self._redis.set(f"leave:{inbound.sender_id}", json.dumps(True), ex=LEAVE_MESSAGE_TTL)
         if not outcome.texts and not outcome.transfer_to_agent:
             outcome.texts.append(messages.no_reply(self._settings))
+        if outcome.answered == "kb":  # "更多" after it: the rest the channel kept, else "that was all"
+            await self._redis.set(f"more-done:{inbound.sender_id}", 1, ex=MORE_TTL)
         return outcome

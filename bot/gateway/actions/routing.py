@@ -1,0 +1,139 @@
+"""When Rasa's intent and the knowledge base disagree about a message.
+
+Rasa's rules map the intent to an action.  Some intents are generic (out of scope, a 是/不是 with no
+question pending) and some are transactional (a progress query, a hand-off); NLU sometimes guesses them
+for plain guide questions — "怎么查我名下的房产" is not a case lookup, "异地看病的发票回来能报吗" does not ask
+for a person.  So those actions ask :func:`guide_instead` first:
+
+* a transactional intent needs evidence of its own — a ticket-like number or progress words for a
+  lookup (:func:`progress_evidence`), a request for a person for a hand-off (:func:`asks_for_person`);
+  without it, an answer of the knowledge base (direct, or numbered choices) wins;
+* out of scope stands unless the knowledge base answers directly and confidently;
+* small talk (a greeting, thanks, "are you a robot") that carries a question the knowledge base answers
+  directly gets the answer instead of the pleasantry.
+
+Every reply carries its **route** in the last message's metadata (``guide``, ``progress``,
+``complaint``, ``handoff``, ``out_of_scope``, ``fallback``), for the statistics and the evaluation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.core.textnorm import normalize
+from bot.gateway.actions.common import channel_of, user_text
+from bot.gateway.actions.context import ActionContext
+from knowledge_base.service import GuideAnswer
+
+GUIDE, PROGRESS, COMPLAINT, HANDOFF = "guide", "progress", "complaint", "handoff"
+OUT_OF_SCOPE, FALLBACK = "out_of_scope", "fallback"
+
+_TICKET_LIKE = re.compile(r"(?<!\d)\d{12,}(?!\d)")  # a 15-digit ticket; not an 11-digit phone
+_PROGRESS_WORDS = re.compile(
+    r"进度|办到哪|到哪一步|哪一步了|办好了?没|好了没|批下来没|审批到|受理号|回执|办件编号|查(一下|询)?(我的)?(办件|件)"
+    r"|结果出来|(审核|审批|办理)(到|得)?(怎么样|如何)了|什么时候(能)?(办好|下来|出证)|什么状态|办理状态|提醒|通知|订阅"
+)
+_CASE_WORDS = re.compile(
+    r"受理号|回执|办件(进度|编号)|(我的|交的|提交的|递交的|申请的).{0,12}(进度|办到哪|到哪一步|什么状态|好了没|办好了?没)"
+)
+# "我要投诉…" at the start: the citizen asks to file a complaint, whatever the rest is about
+_COMPLAINT_REQUEST = re.compile(r"^(我)?(要|想)?(投诉|举报)|^投诉一下")
+_PERSON_WORDS = re.compile(r"人工|真人|客服|工作人员|接线|坐席|转接|活人|找个人|跟人说|值班|打电话给你们")
+
+
+_QUESTION = re.compile(
+    r"吗|呢|[？?]|怎么|怎样|如何|什么|啥|多少|哪|几|能不能|能否|可不可以|可以.{0,8}吗|要不要|需不需要|是否|咋"
+)
+
+
+def asks_something(text: str) -> bool:
+    """The message is phrased as a question (a greeting or a thank-you with a question in it)."""
+    return bool(_QUESTION.search(normalize(text)))
+
+
+def progress_evidence(text: str) -> bool:
+    """A ticket-like number or words that ask where one's own case stands."""
+    text = normalize(text)
+    return bool(_TICKET_LIKE.search(text) or _PROGRESS_WORDS.search(text))
+
+
+def complaint_request(text: str) -> bool:
+    return bool(_COMPLAINT_REQUEST.search(normalize(text)))
+
+
+def case_lookup(text: str) -> bool:
+    """Strong evidence of asking about one's own case — a ticket-like number, or a case handed in and
+    its state ("前天交的护照申请现在什么状态") — enough to overrule a guide intent."""
+    text = normalize(text)
+    return bool(_TICKET_LIKE.search(text) or _CASE_WORDS.search(text))
+
+
+def transactional(text: str) -> list[EventType] | None:
+    """A request that overrules any guessed topic: "我要投诉…" starts a complaint, a ticket number or
+    one's own case's state looks the case up, "我要人工" hands off.  None when the text is none of these."""
+    if complaint_request(text):
+        return [FollowupAction("action_start_complaint")]
+    if case_lookup(text):
+        return [FollowupAction("action_check_progress")]
+    if asks_for_person(text) and len(normalize(text)) <= 20:
+        return [FollowupAction("action_human_handoff")]
+    return None
+
+
+def asks_for_person(text: str) -> bool:
+    return bool(_PERSON_WORDS.search(normalize(text)))
+
+
+async def guide_instead(
+    ctx: ActionContext, tracker: Tracker, *, direct_only: bool = False
+) -> GuideAnswer | None:
+    """The knowledge base's answer to the latest message when it has one (``direct_only``: only a direct
+    answer, not numbered choices); None otherwise.  Nothing is logged as unanswered here: the message
+    was not routed as a guide question."""
+    text = user_text(tracker)
+    if not text:
+        return None
+    answer = await ctx.kb.answer(
+        text,
+        channel=channel_of(tracker),
+        last_item_code=tracker.get_slot("last_item_code"),
+        log_unanswered=False,
+    )
+    if answer.kind == "answer" or (answer.kind == "choices" and not direct_only):
+        return answer
+    return None
+
+
+def answered(answer: GuideAnswer) -> dict[str, Any]:
+    """Reply metadata the gateway records (``conversation_turns``): the knowledge base answered (with the
+    item and the aspect when there was one), or it did not find the question; the route was the guide."""
+    if answer.kind == "not_found":
+        return {"answered": "fallback", "route": GUIDE}
+    aspect = answer.aspect or ("faq" if answer.faq else None)  # "faq": the item's Q&A that matches
+    meta: dict[str, Any] = {"answered": "kb", "route": GUIDE, "aspect": aspect}
+    if answer.item_code:
+        meta["item_code"] = answer.item_code
+    return meta
+
+
+def utter_answer(
+    dispatcher: CollectingDispatcher, answer: GuideAnswer, question: str = ""
+) -> list[EventType]:
+    """Say the answer; remember its item (for follow-ups) and any numbered choices with their question."""
+    for n, message in enumerate(answer.messages, 1):
+        if n < len(answer.messages):
+            dispatcher.utter_message(text=message)
+        else:  # the last message carries, for the gateway's statistics, how the question was answered
+            dispatcher.utter_message(text=message, json_message=answered(answer))
+    events: list[EventType] = [
+        SlotSet("pending_choices", answer.choices or None),
+        SlotSet("pending_question", question if answer.choices else None),
+    ]
+    if answer.item_code:
+        events.append(SlotSet("last_item_code", answer.item_code))
+    return events

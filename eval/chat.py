@@ -1,0 +1,249 @@
+"""Answer quality through the whole chat path: the gateway's conversation → Rasa → actions → knowledge base.
+
+    python -m eval.chat [--split dev|test|all] [--failures] [--limit N]
+
+Starts its own stack (``eval/stack.py``: a fresh SQLite database with the sample catalogue, the action
+server, the reference approval backend and the Rasa server with the trained model; a private Redis unless
+``REDIS_URL`` is set) and sends every question of ``eval/chat_questions.tsv`` from a sender of its own
+through the gateway's ``Conversation``, as a WeChat message.
+
+Per split it prints:
+
+* **item named first**: for guide questions, the catalogue item whose name appears first in the reply is
+  the expected one (numbered choices count when the expected item is the first choice);
+* **aspect**: the aspect the knowledge base answered equals the labelled one (or, no aspect being
+  asked, it answered with the item's Q&A entry that matches the question — that answers what was asked);
+* **Traditional**: the same two figures for the questions written in Traditional characters;
+* **out of scope declined**: no catalogue item named, and the center's phone in the reply;
+* **routing**: a confusion table of the labelled route against where the actions sent the message;
+* **misroutes**: guide questions answered with the progress prompt or the hand-off although they hold no
+  ticket-like number and ask for no person (the goal is none).
+
+The question set was written by someone who saw neither the NLU data nor the knowledge base's tuning;
+tune on ``dev``, report ``test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+from sqlalchemy import select
+
+from bot.core.config import Settings
+from bot.core.db import create_engine, session_factory
+from bot.gateway.actions.routing import asks_for_person, progress_evidence
+from bot.gateway.app import build_services, close_services
+from bot.gateway.conversation.dialogue import RasaRestDialogue
+from bot.gateway.conversation.service import Inbound, Outcome
+from eval.stack import Stack, standalone_stack
+from knowledge_base.models import KbItem
+
+QUESTIONS = Path(__file__).resolve().parent / "chat_questions.tsv"
+ROUTES = ("guide", "progress", "complaint", "handoff", "out_of_scope")
+GOALS = {"item_first": 0.95, "aspect": 0.92, "oos_declined": 0.95}
+
+
+@dataclass(frozen=True)
+class ChatQuestion:
+    text: str
+    route: str
+    code: str | None
+    aspect: str | None
+    script: str
+    split: str
+
+
+@dataclass
+class Figures:
+    guide: int = 0
+    item_first: int = 0
+    aspect: int = 0
+    traditional: int = 0
+    traditional_item_first: int = 0
+    traditional_aspect: int = 0
+    oos: int = 0
+    oos_declined: int = 0
+    misroutes: int = 0
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def rate(self, hits: int, total: int) -> float:
+        return hits / total if total else 0.0
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "guide_questions": self.guide,
+            "item_first": self.rate(self.item_first, self.guide),
+            "aspect": self.rate(self.aspect, self.guide),
+            "traditional_questions": self.traditional,
+            "traditional_item_first": self.rate(self.traditional_item_first, self.traditional),
+            "traditional_aspect": self.rate(self.traditional_aspect, self.traditional),
+            "oos_questions": self.oos,
+            "oos_declined": self.rate(self.oos_declined, self.oos),
+            "misroutes": self.misroutes,
+        }
+
+
+def load_questions(path: Path = QUESTIONS) -> list[ChatQuestion]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t") == ["question", "route", "code", "aspect", "script", "split"], lines[0]
+    out = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        text, route, code, aspect, script, split = line.split("\t")
+        out.append(
+            ChatQuestion(text, route, None if code == "none" else code, None if aspect == "none" else aspect,
+                         script, split)
+        )  # fmt: skip
+    return out
+
+
+def first_named(reply: str, names: dict[str, str]) -> str | None:
+    """The code of the catalogue item whose name appears first in ``reply`` (longest name on a tie)."""
+    best: tuple[int, int, str] | None = None
+    for name, code in names.items():
+        at = reply.find(name)
+        if at >= 0 and (best is None or (at, -len(name)) < (best[0], best[1])):
+            best = (at, -len(name), code)
+    return best[2] if best else None
+
+
+def actual_route(outcome: Outcome) -> str:
+    return outcome.route if outcome.route in (*ROUTES, "fallback") else "other"
+
+
+def score(figures: Figures, q: ChatQuestion, outcome: Outcome, names: dict[str, str], phone: str) -> None:
+    reply = "\n".join(outcome.texts)
+    route = actual_route(outcome)
+    figures.confusion[(q.route, route)] += 1
+    named = first_named(reply, names)
+    if q.route == "guide":
+        figures.guide += 1
+        item_ok = named == q.code
+        # an answer from the item's Q&A entry that matches the question answers what was asked
+        aspect_ok = item_ok and (outcome.aspect == q.aspect or outcome.aspect == "faq")
+        figures.item_first += item_ok
+        figures.aspect += aspect_ok
+        if q.script == "traditional":
+            figures.traditional += 1
+            figures.traditional_item_first += item_ok
+            figures.traditional_aspect += aspect_ok
+        if route in ("progress", "handoff") and not progress_evidence(q.text) and not asks_for_person(q.text):
+            figures.misroutes += 1
+        if not (item_ok and aspect_ok):
+            figures.failures.append(
+                f"GUIDE {q.text} → route={route} named={named} aspect={outcome.aspect} "
+                f"(expected {q.code} {q.aspect}) | {reply[:60]!r}"
+            )
+    elif q.route == "out_of_scope":
+        figures.oos += 1
+        declined = named is None and phone in reply
+        figures.oos_declined += declined
+        if not declined:
+            figures.failures.append(f"OOS   {q.text} → route={route} named={named} | {reply[:60]!r}")
+    elif route != q.route:
+        figures.failures.append(f"ROUTE {q.text} → {route} (expected {q.route}) | {reply[:60]!r}")
+
+
+async def ask_all(stack: Stack, questions: list[ChatQuestion]) -> tuple[list[Outcome], dict[str, str], str]:
+    settings = dataclasses.replace(
+        Settings(),
+        database_url=stack.database_url,
+        redis_url=stack.redis_url,
+        rasa_url=stack.rasa_url,
+        wechat_message_mode="plain",  # the conversation is driven directly; no WeChat crypto needed
+    )
+    engine = create_engine(stack.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            names = {k.name: k.code for k in await session.scalars(select(KbItem)) if k.name}
+    finally:
+        await engine.dispose()
+    redis = aioredis.from_url(stack.redis_url, decode_responses=False)
+    async with aiohttp.ClientSession() as http:
+        services = await build_services(
+            settings, redis=redis, dialogue=RasaRestDialogue(http, stack.rasa_url, 20.0)
+        )
+        try:
+            outcomes: list[Outcome] = []
+            for n, q in enumerate(questions):
+                inbound = Inbound(f"wx:oEvalChat{n:06d}", "wechat", q.text)
+                outcomes.append(await services.conversation.handle(inbound))
+        finally:
+            await close_services(services)
+    return outcomes, names, settings.center_phone
+
+
+def evaluate(
+    questions: list[ChatQuestion], answers: list[Outcome], names: dict[str, str], phone: str
+) -> Figures:
+    figures = Figures()
+    for q, outcome in zip(questions, answers, strict=True):
+        score(figures, q, outcome, names, phone)
+    return figures
+
+
+def run(questions: list[ChatQuestion]) -> tuple[list[Outcome], dict[str, str], str]:
+    with standalone_stack() as stack:
+        return asyncio.run(ask_all(stack, questions))
+
+
+def format_figures(split: str, f: Figures) -> str:
+    s = f.summary()
+    lines = [
+        f"== {split}: {f.guide} guide questions, {f.oos} out of scope, {sum(f.confusion.values())} in all",
+        f"item named first:        {s['item_first']:.1%}   (goal {GOALS['item_first']:.0%})",
+        f"aspect answered:         {s['aspect']:.1%}   (goal {GOALS['aspect']:.0%})",
+        f"Traditional ({f.traditional}):        item {s['traditional_item_first']:.1%}, "
+        f"aspect {s['traditional_aspect']:.1%}",
+        f"out of scope declined:   {s['oos_declined']:.1%}   (goal {GOALS['oos_declined']:.0%})",
+        f"guide questions sent to progress/hand-off without evidence: {f.misroutes}",
+        "routing (rows: labelled; columns: where it went):",
+    ]
+    columns = (*ROUTES, "fallback", "other")
+    lines.append("  " + " " * 13 + "".join(f"{c[:11]:>12}" for c in columns))
+    for expected in ROUTES:
+        row = [f.confusion.get((expected, c), 0) for c in columns]
+        lines.append(f"  {expected:<13}" + "".join(f"{n:>12}" for n in row))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="all")
+    parser.add_argument("--failures", action="store_true", help="list every question that was not perfect")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N questions (a quick look)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    questions = [q for q in load_questions() if args.split == "all" or q.split == args.split]
+    if args.limit:
+        questions = questions[: args.limit]
+    outcomes, names, phone = run(questions)
+    splits = sorted({q.split for q in questions})
+    report = {}
+    for split in splits:
+        chosen = [(q, o) for q, o in zip(questions, outcomes, strict=True) if q.split == split]
+        f = evaluate([q for q, _ in chosen], [o for _, o in chosen], names, phone)
+        report[split] = f.summary()
+        if not args.json:
+            print(format_figures(split, f))
+            if args.failures:
+                for line in f.failures:
+                    print("  " + line)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

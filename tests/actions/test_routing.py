@@ -1,0 +1,180 @@
+"""Rasa's intent against the knowledge base: a guide question NLU took for a case lookup, a hand-off, an
+out-of-scope message or a yes/no is answered from the catalogue; a transactional intent with evidence of
+its own (a ticket number, progress words, a request for a person) keeps its route; out-of-scope messages are
+declined with the center's phone; a complaint description typed into the form is the description, never an
+unanswered guide question.  Every reply says its route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.gateway.actions.routing import asks_for_person, progress_evidence
+from knowledge_base.models import KbUnanswered
+from tests.support.actions import action_call
+
+LICENCE = "36072200-XK-001"  # 个体工商户设立登记
+
+
+def _route(responses: list[dict[str, Any]]) -> str | None:
+    return next((r["custom"].get("route") for r in reversed(responses) if r.get("custom")), None)
+
+
+CASES = [
+    # (label, action, text, intent, expected route, expected item)
+    (
+        "progress guess, no ticket",
+        "action_check_progress",
+        "个体户营业执照要带什么材料",
+        "check_progress",
+        "guide",
+        LICENCE,
+    ),
+    (
+        "progress with words",
+        "action_check_progress",
+        "查一下我的办件进度",
+        "check_progress",
+        "progress",
+        None,
+    ),
+    (
+        "progress with ticket",
+        "action_check_progress",
+        "202611030000152办好了吗",
+        "check_progress",
+        "progress",
+        None,
+    ),
+    (
+        "handoff guess",
+        "action_human_handoff",
+        "个体户营业执照要带什么材料",
+        "human_handoff",
+        "guide",
+        LICENCE,
+    ),
+    ("handoff asked", "action_human_handoff", "转人工，我要跟工作人员说", "human_handoff", "handoff", None),
+    (
+        "out of scope, catalogue",
+        "action_out_of_scope",
+        "个体户营业执照要带什么材料",
+        "out_of_scope",
+        "guide",
+        LICENCE,
+    ),
+    ("out of scope, declined", "action_out_of_scope", "明天会下雨吗", "out_of_scope", "out_of_scope", None),
+    ("affirm guess", "action_choose_option", "个体户营业执照要带什么材料", "affirm", "guide", LICENCE),
+    (
+        "greeting with a question",
+        "action_small_talk",
+        "你好，个体户营业执照要带什么材料",
+        "greet",
+        "guide",
+        LICENCE,
+    ),
+    (
+        "a phone is no ticket",
+        "action_check_progress",
+        "我手机13907975566，个体户营业执照要带什么材料",
+        "check_progress",
+        "guide",
+        LICENCE,
+    ),
+    (
+        "progress guess, other topic",
+        "action_check_progress",
+        "交通违章的罚款去哪里交呀",
+        "check_progress",
+        "out_of_scope",
+        None,
+    ),
+    (
+        "notification guess",
+        "action_progress_resubscribe",
+        "下个月的天气会不会很热呢",
+        "resubscribe_progress",
+        "out_of_scope",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "action", "text", "intent", "route", "item"), CASES, ids=[c[0] for c in CASES]
+)
+async def test_routes(
+    actions, label: str, action: str, text: str, intent: str, route: str, item: str | None
+) -> None:
+    texts, _, responses = await actions(action_call(action, text, intent=intent))
+    assert texts, label
+    assert _route(responses) == route, (label, texts)
+    if item is not None:
+        assert any(r.get("custom", {}).get("item_code") == item for r in responses), texts
+    if route == "out_of_scope":
+        assert "0797-3322110" in texts[-1] and "服务范围" in texts[-1]
+
+
+@pytest.mark.parametrize(
+    ("action", "text", "intent", "followup"),
+    [
+        (
+            "action_answer_guide",
+            "我要投诉不动产登记中心，说好1天办好，结果拖了10天",
+            "ask_service_guide",
+            "action_start_complaint",
+        ),
+        ("action_check_progress", "我要投诉3号窗口拖了十天", "check_progress", "action_start_complaint"),
+        (
+            "action_answer_guide",
+            "202611030000152这个件办到哪了",
+            "ask_service_guide",
+            "action_check_progress",
+        ),
+        ("action_default_fallback", "喂喂，有人在吗？我要人工", "nlu_fallback", "action_human_handoff"),
+        ("action_out_of_scope", "我要举报有人收好处", "out_of_scope", "action_start_complaint"),
+    ],
+)
+async def test_a_plain_request_overrules_the_guessed_topic(
+    actions, action: str, text: str, intent: str, followup: str
+) -> None:
+    await actions(action_call(action, text, intent=intent))
+    assert [e["name"] for e in actions.events if e["event"] == "followup"] == [followup]
+
+
+async def test_small_talk_stays_small_talk(actions) -> None:
+    _, _, responses = await actions(action_call("action_small_talk", "你好", intent="greet"))
+    assert [r.get("response") for r in responses] == ["utter_greet"]  # Rasa renders the domain's text
+    texts, _, _ = await actions(action_call("action_small_talk", "你是机器人吗", intent="bot_challenge"))
+    assert "机器人" in texts[0] and "0797-3322110" in texts[0]
+
+
+def test_evidence() -> None:
+    assert progress_evidence("202611030000152") and progress_evidence("我的件办到哪一步了")
+    assert not progress_evidence("怎么查我名下的房产") and not progress_evidence("宅基地建房怎么批")
+    assert not progress_evidence("我的手机13907975566")  # a phone number is not a ticket
+    assert asks_for_person("转人工") and asks_for_person("我要找工作人员")
+    assert not asks_for_person("异地看病的发票回来能报吗")
+
+
+async def test_a_description_typed_into_the_complaint_form_is_the_description(actions, sqlite_url) -> None:
+    call = action_call(
+        "action_answer_guide", "说好不收费的，结果窗口收了我50块钱", requested_slot="complaint_description"
+    )
+    call["tracker"]["active_loop"] = {"name": "complaint_form"}
+    texts, slots, _ = await actions(call)
+    assert texts == [] and slots == {"complaint_description": "说好不收费的，结果窗口收了我50块钱"}
+    # a guide question while another slot is asked is answered, but a miss is not an unanswered question
+    call = action_call("action_answer_guide", "养猫要办证吗", requested_slot="complaint_respondent")
+    call["tracker"]["active_loop"] = {"name": "complaint_form"}
+    await actions(call)
+    from bot.core.db import create_engine, session_factory
+
+    engine = create_engine(sqlite_url)
+    try:
+        async with session_factory(engine)() as s:
+            assert await s.scalar(select(func.count()).select_from(KbUnanswered)) == 0
+    finally:
+        await engine.dispose()
