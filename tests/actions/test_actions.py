@@ -20,9 +20,12 @@ async def test_guide_answer_names_the_item_and_sets_the_slot(actions) -> None:
     assert "个体工商户设立登记" in texts[0].splitlines()[0]
     assert slots["last_item_code"] == "36072200-XK-001" and slots["pending_choices"] is None
     # the last message tells the gateway's statistics (conversation_turns) which item answered
-    assert responses[-1]["custom"] == {
+    custom = responses[-1]["custom"]
+    assert {k: custom[k] for k in ("answered", "item_code", "route", "aspect")} == {
         "answered": "kb", "item_code": "36072200-XK-001", "route": "guide", "aspect": "materials"
     }  # fmt: skip
+    # and what the decision rested on: the knowledge base's score, NLU's intent and its confidences
+    assert custom["score"] > 0.4 and custom["intent"] == "ask_service_guide" and custom["confidence"] == 0.9
     assert all(not r.get("custom") for r in responses[:-1])
 
 

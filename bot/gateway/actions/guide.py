@@ -15,7 +15,13 @@ from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.complaints import complaint_follow_up
 from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.progress import progress_verification
-from bot.gateway.actions.routing import asks_something, guide_instead, transactional, utter_answer
+from bot.gateway.actions.routing import (
+    asks_something,
+    guide_instead,
+    nlu_signals,
+    transactional,
+    utter_answer,
+)
 
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
@@ -63,7 +69,7 @@ class ActionAnswerGuide(Action):
             pending_choices=tracker.get_slot("pending_choices") or None,
             log_unanswered=not in_form,  # only real guide questions go to the unanswered queue
         )
-        return utter_answer(dispatcher, answer, question)
+        return utter_answer(dispatcher, answer, question, nlu_signals(tracker))
 
 
 class ActionChooseOption(Action):

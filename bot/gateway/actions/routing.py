@@ -115,21 +115,30 @@ def answered(answer: GuideAnswer) -> dict[str, Any]:
     if answer.kind == "not_found":
         return {"answered": "fallback", "route": GUIDE}
     aspect = answer.aspect or ("faq" if answer.faq else None)  # "faq": the item's Q&A that matches
-    meta: dict[str, Any] = {"answered": "kb", "route": GUIDE, "aspect": aspect}
+    meta: dict[str, Any] = {
+        "answered": "kb",
+        "route": GUIDE,
+        "aspect": aspect,
+        "score": round(answer.score, 3),
+    }
     if answer.item_code:
         meta["item_code"] = answer.item_code
     return meta
 
 
 def utter_answer(
-    dispatcher: CollectingDispatcher, answer: GuideAnswer, question: str = ""
+    dispatcher: CollectingDispatcher,
+    answer: GuideAnswer,
+    question: str = "",
+    signals: dict[str, Any] | None = None,
 ) -> list[EventType]:
-    """Say the answer; remember its item (for follow-ups) and any numbered choices with their question."""
+    """Say the answer; remember its item (for follow-ups) and any numbered choices with their question.
+    ``signals``: what the decision was based on, added to the metadata (for the logs and the evaluation)."""
     for n, message in enumerate(answer.messages, 1):
         if n < len(answer.messages):
             dispatcher.utter_message(text=message)
         else:  # the last message carries, for the gateway's statistics, how the question was answered
-            dispatcher.utter_message(text=message, json_message=answered(answer))
+            dispatcher.utter_message(text=message, json_message={**answered(answer), **(signals or {})})
     events: list[EventType] = [
         SlotSet("pending_choices", answer.choices or None),
         SlotSet("pending_question", question if answer.choices else None),
@@ -137,3 +146,15 @@ def utter_answer(
     if answer.item_code:
         events.append(SlotSet("last_item_code", answer.item_code))
     return events
+
+
+def nlu_signals(tracker: Tracker) -> dict[str, Any]:
+    """NLU's intent, its confidence and the out-of-scope intent's confidence for the latest message."""
+    intent = tracker.latest_message.get("intent") or {}
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    oos = next((r.get("confidence", 0.0) for r in ranking if r.get("name") == "out_of_scope"), 0.0)
+    return {
+        "intent": intent.get("name"),
+        "confidence": round(float(intent.get("confidence") or 0.0), 3),
+        "oos": round(float(oos or 0.0), 3),
+    }

@@ -53,6 +53,7 @@ class Outcome:
     # "other" for small talk) and the aspect a guide answer answered: for the evaluation and the logs.
     route: str = "other"
     aspect: str | None = None
+    signals: dict[str, Any] = field(default_factory=dict)  # the last reply's metadata (for logs and eval)
 
 
 class Conversation:
@@ -144,6 +145,7 @@ class Conversation:
             if isinstance(route, str):
                 outcome.route = route
                 outcome.aspect = aspect if isinstance(aspect, str) else None
+                outcome.signals = dict(msg.custom)
             if answered in ("kb", "fallback") and outcome.answered != "handoff":
                 outcome.answered = answered
                 item_code = msg.custom.get("item_code")
