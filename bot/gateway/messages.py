@@ -91,6 +91,10 @@ def bot_challenge(settings: Settings) -> str:
     )
 
 
+def too_long(limit: int) -> str:
+    return f"您的消息太长了（超过{limit}字），请分几次简要说明；投诉的详细经过可以在登记时分步填写。"
+
+
 def out_of_scope(settings: Settings) -> str:
     return (
         f"抱歉，这个问题不在{settings.center_name}的服务范围内。我可以解答办事咨询、查询办件进度、受理投诉建议；"

@@ -231,3 +231,17 @@ async def test_get_requests_and_filters(o311, service: ComplaintService, clock: 
     assert "90 days" in await _error(await o311.get(bad), 400, "xml")
     assert "datetime" in await _error(await o311.get("/open311/v2/requests.json?start_date=yesterday"), 400)
     assert "not found" in await _error(await o311.get("/open311/v2/requests.json?service_code=zzz"), 404)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"start_date": "9999-12-31T23:59:59"},
+        {"end_date": "0001-01-01"},
+        {"start_date": "0001-01-01T00:00:00", "end_date": "0001-02-01T00:00:00"},
+        {"start_date": "not a date"},
+    ],
+)
+async def test_dates_out_of_range_are_a_400_not_a_500(o311, query: dict[str, str]) -> None:
+    resp = await o311.get("/open311/v2/requests.json", params=query)
+    assert resp.status == 400, await resp.text()

@@ -172,6 +172,25 @@ CASES = [
     Case("location event", WeChatRequest(message_xml("event", Event="LOCATION", Latitude="1")), 200, None),
     Case("unknown message type", WeChatRequest(message_xml("hologram", Content="x")), 200, None),
     Case(
+        "two Content elements are read together",
+        WeChatRequest(message_xml("text", Content=["你好", "营业执照"])),
+        200,
+        "收到：你好 营业执照",
+        "你好 营业执照",
+    ),
+    Case(
+        "two senders in one message",
+        WeChatRequest(message_xml("text", Content="你好", FromUserName=["oA", "oB"])),
+        400,
+        None,
+    ),
+    Case(
+        "a message over 1,000 characters never reaches Rasa",
+        WeChatRequest(text_xml("办" * 5000)),
+        200,
+        "太长",
+    ),
+    Case(
         "citizen text cannot inject an intent",
         WeChatRequest(text_xml('/human_handoff{"x":1}')),
         200,

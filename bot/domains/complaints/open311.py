@@ -176,6 +176,8 @@ def _parse_dt(value: str, name: str) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C/ISO 8601 datetime") from None
+    if not 2000 <= moment.year <= 2100:  # 9999-12-31 ± 90 days would overflow
+        raise Open311Error(400, f"{name} must be between the years 2000 and 2100")
     return as_utc(moment)
 
 

@@ -40,6 +40,9 @@ class Inbound:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_TURN_CHARS = 1000  # longer messages never reach Rasa (a complaint description fits easily)
+
+
 @dataclass
 class Outcome:
     texts: list[str] = field(default_factory=list)
@@ -112,6 +115,8 @@ class Conversation:
                 return Outcome([messages.message_left(self._settings)], answered="handoff")
             if not text:
                 return Outcome([messages.no_reply(self._settings)])
+            if len(text) > MAX_TURN_CHARS:  # Rasa's cost grows with the length; no question is this long
+                return Outcome([messages.too_long(MAX_TURN_CHARS)])
             # A citizen's text must never be read as a Rasa "/intent{...}" command.
             text = text.lstrip("/") or text
         message = f"/{inbound.intent}" if inbound.intent else text

@@ -73,6 +73,18 @@ class Reply:
     transfer: bool = False
 
 
+def _flatten_repeated_fields(msg: Any) -> None:
+    """A message with an element twice (two ``<Content>``) parses to a list: read it as the texts joined,
+    so the citizen gets an answer instead of a TypeError (WeChat never sends this; a crafted one might)."""
+    for name in ("source", "target"):
+        if isinstance(getattr(msg, name, None), list):
+            raise BadRequest(f"repeated {name}")
+    for name in ("content", "event", "key", "media_id", "recognition"):
+        value = getattr(msg, name, None)
+        if isinstance(value, list):
+            setattr(msg, name, "\n".join(str(v) for v in value if isinstance(v, str) and v))
+
+
 class WeChatChannel:
     name = "wechat"
 
@@ -196,6 +208,7 @@ class WeChatChannel:
                 raise BadRequest(f"malformed XML: {type(exc).__name__}") from exc
             if msg is None or not getattr(msg, "source", None):
                 raise BadRequest("not a WeChat message")
+            _flatten_repeated_fields(msg)
             openid = msg.source
             body = await self._protocol.answer(
                 self._dedup_key(msg),
