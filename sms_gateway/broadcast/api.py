@@ -92,7 +92,10 @@ async def _form(request: web.Request) -> tuple[dict[str, str], tuple[str, bytes]
         if part.name == "file" and part.filename:
             upload = (str(part.filename), bytes(await part.read()))
         elif part.name:
-            fields[part.name] = (await part.read()).decode("utf-8")
+            try:
+                fields[part.name] = (await part.read()).decode("utf-8")
+            except UnicodeDecodeError:
+                raise BroadcastError(f"字段 {part.name} 不是 UTF-8 文本", 400) from None
     return fields, upload
 
 
@@ -179,6 +182,10 @@ async def _recipients(request: web.Request) -> web.Response:
         column_map = json.loads(fields.get("column_map") or "{}")
     except json.JSONDecodeError as exc:
         raise BroadcastError('column_map 应为 JSON，如 {"姓名": "联系人"}', 400) from exc
+    if not isinstance(column_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in column_map.items()
+    ):
+        raise BroadcastError('column_map 应为 JSON 对象，键和值都是列名，如 {"姓名": "联系人"}', 400)
     groups = [g.strip() for g in (fields.get("group_ids") or "").split(",") if g.strip()]
     result = await _service(request).set_recipients(
         request.match_info["id"],

@@ -263,3 +263,23 @@ def test_progress_bar() -> None:
         }
     )  # fmt: skip
     assert line.startswith("[" + "█" * 15 + "░" * 15 + "]  50.0%  发送中")
+
+
+async def test_uploads_of_the_wrong_shape_are_400s_not_500s(client) -> None:
+    alice = TOKENS["alice"]
+    resp = await client.post("/api/broadcasts", json={"name": "通知", "template": "您好"}, headers=alice)
+    cid = (await resp.json())["id"]
+    for column_map in ('["姓名"]', "{not json", '{"姓名": 3}'):
+        form = upload_form(recipients_csv(2), column_map=column_map)
+        resp = await client.post(f"/api/broadcasts/{cid}/recipients", data=form, headers=alice)
+        assert resp.status == 400, (column_map, await resp.text())
+    form = aiohttp.FormData()
+    form.add_field("column_map", aiohttp.BytesPayload(b"\xff\xfe\x00bad", content_type="text/plain"))
+    form.add_field("file", recipients_csv(2), filename="名单.csv", content_type="text/csv")
+    resp = await client.post(f"/api/broadcasts/{cid}/recipients", data=form, headers=alice)
+    assert resp.status == 400 and "UTF-8" in (await resp.json())["message"]
+    for body in ({"rate": "abc"}, {"window": {"start": "08:00"}}):
+        resp = await client.post(
+            "/api/broadcasts", json={"name": "通知", "template": "您好", **body}, headers=alice
+        )
+        assert resp.status == 400, body

@@ -236,3 +236,27 @@ async def test_each_change_is_audited_with_the_real_account(
     )  # fmt: skip
     assert "complaint_supervisor" in accepted.roles and "13812345678" not in accepted.summary
     assert (denied.username, denied.action, denied.outcome) == ("viewer", "access.denied", "denied")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("category", 7), ("phone", ["138"]), ("respondent", {"a": 1}), ("occurred", 1.5), ("location", True),
+     ("idempotency_key", 12), ("kind", "bogus"), ("channel", 3)],
+)  # fmt: skip
+async def test_a_field_of_the_wrong_type_is_a_400_not_a_500(
+    api, people: People, field: str, value: object
+) -> None:
+    body = {"description": "窗口态度不好", field: value}
+    data = await _post(api, "/api/complaints", body, people["张科员"], 400)
+    assert data["message"] and "Traceback" not in str(data)
+
+
+async def test_action_notes_and_dates_of_the_wrong_kind_are_400s(
+    api, service: ComplaintService, people: People
+) -> None:
+    number = (await service.create(new(), idempotency_key="w")).complaint.number
+    office = people["张科员"]
+    await _post(api, f"/api/complaints/{number}/accept", {"note": ["a", "b"]}, office, 400)
+    await _post(api, f"/api/complaints/{number}/close", {"result": 5}, office, 400)
+    assert (await api.get("/api/complaints?to=9999-12-31", headers=office)).status == 400
+    assert (await api.get("/api/complaints?from=0001-01-01", headers=office)).status == 400

@@ -167,13 +167,26 @@ def _str(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _opt(body: dict[str, Any], name: str) -> str | None:
+    """An optional string field: absent, null or "" → None; any other type is a 400, never a 500."""
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"参数 {name} 必须是字符串。")
+    return value
+
+
 def _date(value: str | None, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInputError(f"参数 {name} 须为 YYYY-MM-DD 格式的日期。") from None
+    if not 2000 <= day.year <= 2100:  # 9999-12-31 plus a day would overflow
+        raise InvalidInputError(f"参数 {name} 须在 2000 年到 2100 年之间。")
+    return day
 
 
 Action = Callable[[ComplaintService, str, str, dict[str, Any]], Awaitable[Complaint]]
@@ -194,16 +207,16 @@ async def _callback(svc: ComplaintService, n: str, actor: str, b: dict[str, Any]
 
 
 ACTIONS: dict[str, Action] = {
-    "accept": lambda svc, n, a, b: svc.accept(n, a, b.get("note") or None),
+    "accept": lambda svc, n, a, b: svc.accept(n, a, _opt(b, "note")),
     "reject": lambda svc, n, a, b: svc.reject(n, a, _str(b, "reason")),
     "merge": lambda svc, n, a, b: svc.merge(n, _str(b, "into"), a),
-    "dispatch": lambda svc, n, a, b: svc.dispatch(n, a, _str(b, "department"), b.get("note") or None),
+    "dispatch": lambda svc, n, a, b: svc.dispatch(n, a, _str(b, "department"), _opt(b, "note")),
     "return": lambda svc, n, a, b: svc.return_(n, a, _str(b, "reason")),
-    "start": lambda svc, n, a, b: svc.start(n, a, b.get("note") or None),
+    "start": lambda svc, n, a, b: svc.start(n, a, _opt(b, "note")),
     "extend": _extend,
     "reply": lambda svc, n, a, b: svc.reply(n, a, _str(b, "text")),
     "callback": _callback,
-    "close": lambda svc, n, a, b: svc.close(n, a, b.get("result") or "resolved", b.get("note") or None),
+    "close": lambda svc, n, a, b: svc.close(n, a, _opt(b, "result") or "resolved", _opt(b, "note")),
 }
 
 
@@ -261,7 +274,7 @@ async def _list(request: web.Request) -> web.Response:
 async def _create(request: web.Request) -> web.Response:
     body = await _body(request)
     actor = _actor(request)
-    channel = body.get("channel") or "window"
+    channel = _opt(body, "channel") or "window"
     if channel not in ("window", "phone", "letter", "12345"):
         raise InvalidInputError("channel 须为 window、phone、letter 或 12345。")
     result = await _service(request).create(
@@ -269,15 +282,15 @@ async def _create(request: web.Request) -> web.Response:
             channel=channel,
             sender_id=f"staff:{actor.username}",
             description=_str(body, "description"),
-            kind=Kind(body["kind"]) if body.get("kind") else None,
-            category=body.get("category") or None,
-            phone=body.get("phone") or None,
+            kind=Kind(kind) if (kind := _opt(body, "kind")) else None,
+            category=_opt(body, "category"),
+            phone=_opt(body, "phone"),
             confidential=bool(body.get("confidential", False)),
-            respondent=body.get("respondent") or None,
-            occurred=body.get("occurred") or None,
-            location=body.get("location") or None,
+            respondent=_opt(body, "respondent"),
+            occurred=_opt(body, "occurred"),
+            location=_opt(body, "location"),
         ),
-        idempotency_key=body.get("idempotency_key") or None,
+        idempotency_key=_opt(body, "idempotency_key"),
         actor=actor.name,
     )
     return web.json_response(complaint_json(result.complaint), status=201 if result.created else 200)
