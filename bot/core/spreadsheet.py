@@ -1,5 +1,6 @@
 """Reading uploaded tables: XLSX workbooks and CSV/TSV text in UTF-8, UTF-8/UTF-16 with BOM or GB18030
-(a superset of GBK), every cell as text.  Used by the catalogue importer and the recipient uploads."""
+(a superset of GBK), every cell as text.  Used by the catalogue importer and the recipient uploads.  And
+writing them safely: :func:`safe_cell` for every text cell of an export."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ import io
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+# A cell starting with one of these is a formula to Excel and LibreOffice (=HYPERLINK(...), =cmd|...).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: a leading ``= + - @`` (or tab, CR) gets a quote in front."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 class ImportFileError(Exception):

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.core.spreadsheet import safe_cell
+
 # (key in the result row, column header, column width)
 _COLUMNS = (
     ("seq", "序号", 8),
@@ -23,6 +25,15 @@ _COLUMNS = (
 )
 
 
+def _cell(key: str, value: Any) -> Any:
+    """Numbers stay numbers; text is never a live formula (a raw cell "=HYPERLINK(…)" from an upload)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value if key == "phone" and value[1:].isdigit() else safe_cell(value)  # E.164 stays
+    return value
+
+
 def write_xlsx(
     rows: Sequence[Mapping[str, Any]], path: str | Path, tick: Callable[[int], None] | None = None
 ) -> int:
@@ -35,7 +46,7 @@ def write_xlsx(
     ws.title = "发送结果"
     ws.append([header for _, header, _ in _COLUMNS])
     for n, r in enumerate(rows, 1):
-        ws.append([r[key] if r[key] is not None else "" for key, _, _ in _COLUMNS])
+        ws.append([_cell(key, r[key]) for key, _, _ in _COLUMNS])
         if tick is not None and n % 500 == 0:
             tick(n)
     for col, (_, _, width) in zip("ABCDEFGHIJK", _COLUMNS, strict=True):

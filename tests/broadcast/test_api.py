@@ -25,7 +25,7 @@ from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.broadcast.models import CampaignState
 from sms_gateway.broadcast.service import BroadcastService
 from sms_gateway.compose import Composer
-from tests.support.broadcast import recipients_csv
+from tests.support.broadcast import csv_bytes, recipients_csv
 from tests.support.staff import bearer, person, staff_app
 
 SERVICE = web.AppKey("broadcast_service", BroadcastService)
@@ -283,3 +283,20 @@ async def test_uploads_of_the_wrong_shape_are_400s_not_500s(client) -> None:
             "/api/broadcasts", json={"name": "通知", "template": "您好", **body}, headers=alice
         )
         assert resp.status == 400, body
+
+
+async def test_the_api_export_never_writes_a_live_formula(client) -> None:
+    alice, bob = TOKENS["alice"], TOKENS["bob"]
+    resp = await client.post("/api/broadcasts", json={"name": "通知", "template": "您好"}, headers=alice)
+    cid = (await resp.json())["id"]
+    rows = [["手机号"], ['=HYPERLINK("http://evil","x")'], ["=cmd|' /C calc'!A0"], ["13900000001"]]
+    form = upload_form(csv_bytes(rows))
+    assert (await client.post(f"/api/broadcasts/{cid}/recipients", data=form, headers=alice)).status == 200
+    resp = await client.get(f"/api/broadcasts/{cid}/export", headers=bob)
+    assert resp.status == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(await resp.read())).active
+    assert sheet is not None
+    cells = [c for row in sheet.iter_rows() for c in row]
+    assert not any(c.data_type == "f" for c in cells)  # no formula anywhere
+    texts = [str(c.value) for c in cells if c.value is not None]
+    assert "'=HYPERLINK(\"http://evil\",\"x\")" in texts and "+8613900000001" in texts

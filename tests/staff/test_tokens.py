@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from bot.core.spreadsheet import safe_cell
 from bot.domains.staff import Staff
 from bot.domains.staff.accounts import AccountError
-from bot.domains.staff.audit import AuditFilter, RequestInfo, export_csv, export_xlsx, safe_cell
+from bot.domains.staff.audit import AuditFilter, RequestInfo, export_csv, export_xlsx
 from bot.domains.staff.models import AuditIsAppendOnlyError, StaffAudit
 from bot.domains.staff.tokens import token_hash
 from tests.support.staff import PASSWORD, Clock

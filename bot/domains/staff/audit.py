@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.actor import Actor
 from bot.core.clock import as_utc, utcnow
+from bot.core.spreadsheet import safe_cell
 from bot.domains.staff.config import MIN_AUDIT_RETENTION_DAYS
 from bot.domains.staff.models import StaffAudit
 
 COLUMNS = ("时间", "账号", "角色", "操作", "对象类型", "对象", "结果", "摘要", "地址", "客户端", "请求号")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,6 @@ class AuditFilter:
     outcome: str | None = None
     limit: int = 100
     offset: int = 0
-
-
-def safe_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: a leading ``= + - @`` (or tab, CR) gets a quote in front."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 class AuditLog:

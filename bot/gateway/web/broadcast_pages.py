@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.core.masking import mask_phone, mask_text
-from bot.domains.staff.audit import safe_cell
 from bot.gateway.staff.auth import actor_of, audit
 from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
 from bot.gateway.web.render import PREFIX, page
@@ -478,17 +477,6 @@ def _action_handler(action: str) -> Any:
     return handler
 
 
-def _export_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A result row with every text cell safe for a spreadsheet (E.164 numbers, ``+`` and digits, stay)."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, str) and not (key == "phone" and value[1:].isdigit()):
-            out[key] = safe_cell(value)
-        else:
-            out[key] = value
-    return out
-
-
 async def export(request: web.Request) -> web.StreamResponse:
     """Every recipient's result as XLSX (GET: at once; the console's button POSTs: a progress page)."""
     svc = _service(request)
@@ -502,7 +490,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
     async def produce(progress: Progress) -> Download:
         progress.update("读取发送结果")
-        rows = [_export_row(r) for r in await svc.results(cid)]
+        rows = await svc.results(cid)  # write_xlsx makes every text cell safe
         tick = progress.counter("生成表格", len(rows))
 
         def write() -> bytes:

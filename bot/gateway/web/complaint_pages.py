@@ -21,6 +21,7 @@ from multidict import MultiDictProxy
 
 from bot.core.actor import Actor
 from bot.core.masking import mask_text
+from bot.core.spreadsheet import safe_cell
 from bot.domains.complaints.access import department_scope, may_act, visible
 from bot.domains.complaints.categories import BY_CODE, CATEGORIES
 from bot.domains.complaints.errors import ComplaintError, InvalidInputError, NotFoundError
@@ -41,7 +42,6 @@ from bot.domains.complaints.states import (
     allowed_actions,
 )
 from bot.domains.complaints.sweep import SUPERVISION_LABELS
-from bot.domains.staff.audit import safe_cell
 from bot.gateway.staff.auth import STAFF, actor_of, audit
 from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
 from bot.gateway.web.render import PREFIX, page

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.spreadsheet import safe_cell
 from bot.domains.complaints.models import Complaint
-from bot.domains.staff.audit import safe_cell
 from bot.gateway.models import ConversationTurn
 from knowledge_base.models import KbItem, KbUnanswered
 from sms_gateway.models import SmsOptOut, SmsOutbound
