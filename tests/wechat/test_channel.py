@@ -419,3 +419,25 @@ async def test_push_failure_is_recorded(make_client, fake_wechat, sqlite_url, re
     from bot.gateway.channels.wechat.cs_quota import CsQuota
 
     assert await CsQuota(redis_client, APP_ID).remaining(OPENID) == 0
+
+
+async def test_a_body_in_two_tcp_segments_is_read_whole(make_client) -> None:
+    """WeChat's servers (or a proxy) may send the body in pieces: the handler waits for all of it."""
+    client, _ = await make_client()
+    path, body = WeChatRequest(text_xml("你好")).build()
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    writer.write(head + body[:40])
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.write(body[40:])
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    status_line, _, rest = response.partition(b"\r\n")
+    assert b" 200 " in status_line, response[:200]
+    reply = decrypt_reply(rest.split(b"\r\n\r\n", 1)[1].decode(), "safe")
+    assert reply["Content"] == "收到：你好"

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from bot.core.metrics import Metrics
 
@@ -175,3 +176,19 @@ class WebhookProtocol(Generic[R]):
     async def close(self, grace: float = 15) -> None:
         if self._background:
             await asyncio.wait(self._background, timeout=grace)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, however many TCP segments it arrives in (``StreamReader.read(n)`` returns
+    only what is buffered); more than ``limit`` bytes is :class:`web.HTTPRequestEntityTooLarge`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return bytes(body)

@@ -32,7 +32,7 @@ from bot.core.masking import mask_sender
 from bot.core.metrics import Metrics
 from bot.gateway import messages
 from bot.gateway.channels.textsplit import pack, split_by_bytes, utf8_len
-from bot.gateway.channels.webhook import WebhookProtocol
+from bot.gateway.channels.webhook import WebhookProtocol, read_body
 from bot.gateway.channels.wechat.cs_quota import CsQuota
 from bot.gateway.channels.wechat.followers import FollowerStore
 from bot.gateway.channels.wechat.menu import MenuConfig
@@ -157,12 +157,7 @@ class WeChatChannel:
 
     async def _read_xml(self, request: web.Request, timestamp: str, nonce: str) -> tuple[bytes, bool]:
         """The plaintext message XML and whether the reply must be encrypted."""
-        limit = self._s.wechat_max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        body = await read_body(request, self._s.wechat_max_body_bytes)
         if not body.strip():
             raise BadRequest("empty body")
         if _DOCTYPE.search(body):
