@@ -175,7 +175,8 @@ async def test_only_integration_tokens_may_post(o311, staff: Staff, spec_post) -
     await _error(await o311.post("/open311/v2/requests.json", data=spec_post), 403)
 
 
-async def test_get_requests_and_filters(o311, service: ComplaintService, clock: Clock) -> None:
+async def test_get_requests_and_filters(o311, service: ComplaintService, clock: Clock, keys) -> None:
+    key = {"X-Api-Key": keys[0]}  # listing is for integrations; one request by its number is public
     a = (await service.create(new(phone="13812345678", respondent="3号窗口"), idempotency_key="a")).complaint
     await service.accept(a.number, "张科员")
     await service.dispatch(a.number, "张科员", "县市场监管局")
@@ -202,7 +203,7 @@ async def test_get_requests_and_filters(o311, service: ComplaintService, clock: 
     assert root.find("request/description").text is None  # type: ignore[union-attr]
 
     async def ids(query: str, fmt: str = "json") -> list[str]:
-        resp = await o311.get(f"/open311/v2/requests.{fmt}?{query}")
+        resp = await o311.get(f"/open311/v2/requests.{fmt}?{query}", headers=key)
         assert resp.status == 200, await resp.text()
         if fmt == "xml":
             return [r.find("service_request_id").text for r in _xml(await resp.text())]  # type: ignore[misc, union-attr]
@@ -226,11 +227,14 @@ async def test_get_requests_and_filters(o311, service: ComplaintService, clock: 
 
     assert "not found" in await _error(await o311.get("/open311/v2/requests/TS2345678ABC.json"), 404)
     assert "not found" in await _error(await o311.get("/open311/v2/requests/123.xml"), 404, "xml")
-    assert "status" in await _error(await o311.get("/open311/v2/requests.json?status=pending"), 400)
+    listed = "/open311/v2/requests.json?status=pending"
+    assert "status" in await _error(await o311.get(listed, headers=key), 400)
     bad = "/open311/v2/requests.xml?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z"
-    assert "90 days" in await _error(await o311.get(bad), 400, "xml")
-    assert "datetime" in await _error(await o311.get("/open311/v2/requests.json?start_date=yesterday"), 400)
-    assert "not found" in await _error(await o311.get("/open311/v2/requests.json?service_code=zzz"), 404)
+    assert "90 days" in await _error(await o311.get(bad, headers=key), 400, "xml")
+    yesterday = "/open311/v2/requests.json?start_date=yesterday"
+    assert "datetime" in await _error(await o311.get(yesterday, headers=key), 400)
+    zzz = "/open311/v2/requests.json?service_code=zzz"
+    assert "not found" in await _error(await o311.get(zzz, headers=key), 404)
 
 
 @pytest.mark.parametrize(
@@ -242,6 +246,27 @@ async def test_get_requests_and_filters(o311, service: ComplaintService, clock: 
         {"start_date": "not a date"},
     ],
 )
-async def test_dates_out_of_range_are_a_400_not_a_500(o311, query: dict[str, str]) -> None:
-    resp = await o311.get("/open311/v2/requests.json", params=query)
+async def test_dates_out_of_range_are_a_400_not_a_500(o311, keys, query: dict[str, str]) -> None:
+    resp = await o311.get("/open311/v2/requests.json", params=query, headers={"X-Api-Key": keys[0]})
     assert resp.status == 400, await resp.text()
+
+
+async def test_what_is_public(o311, service: ComplaintService, keys) -> None:
+    """Listing needs an integration's key (so numbers cannot be enumerated), never in the URL; confidential
+    complaints and reports (举报) are never shown, not even by their number."""
+    plain = (await service.create(new("窗口态度不好"), idempotency_key="p")).complaint.number
+    secret = (
+        await service.create(new("窗口态度不好", confidential=True), idempotency_key="c")
+    ).complaint.number
+    report = (await service.create(new("我要举报有人收红包"), idempotency_key="r")).complaint.number
+    assert "api_key" in await _error(await o311.get("/open311/v2/requests.json"), 403)
+    in_url = await o311.get(f"/open311/v2/requests.json?api_key={keys[0]}")
+    assert in_url.status == 400
+    resp = await o311.get("/open311/v2/requests.json", headers={"X-Api-Key": keys[0]})
+    assert [r["service_request_id"] for r in await resp.json()] == [plain]
+    ids = ",".join((plain, secret, report))
+    resp = await o311.get(f"/open311/v2/requests.json?service_request_id={ids}")
+    assert [r["service_request_id"] for r in await resp.json()] == [plain]  # by number: no key needed
+    for hidden in (secret, report):
+        await _error(await o311.get(f"/open311/v2/requests/{hidden}.json"), 404)
+    assert (await o311.get(f"/open311/v2/requests/{plain}.json")).status == 200

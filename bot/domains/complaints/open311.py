@@ -36,7 +36,7 @@ from bot.domains.complaints.errors import ComplaintError
 from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.models import Complaint
 from bot.domains.complaints.service import ComplaintService
-from bot.domains.complaints.states import CLOSED_FOR_OPEN311, IN_HANDLING, STATUS_LABELS, Status
+from bot.domains.complaints.states import CLOSED_FOR_OPEN311, IN_HANDLING, STATUS_LABELS, Kind, Status
 
 PREFIX = "/open311/v2"
 MAX_RANGE = timedelta(days=90)
@@ -243,8 +243,13 @@ async def _definition(request: web.Request) -> web.Response:
 
 
 async def _api_key(request: web.Request, form: Mapping[str, Any]) -> Actor:
-    """The integration behind the caller's ``api_key`` (form or query)."""
-    given = str(form.get("api_key") or request.query.get("api_key") or "")
+    """The integration behind the caller's ``api_key``: the form field (as the GeoReport spec has it) or
+    the ``X-Api-Key`` header — never the query string, which lands in proxy logs."""
+    if request.query.get("api_key"):
+        raise Open311Error(
+            400, "api_key must be sent in the request body or the X-Api-Key header, not the URL"
+        )
+    given = str(form.get("api_key") or request.headers.get("X-Api-Key") or "")
     if not given:
         raise Open311Error(403, "api_key missing -- can't proceed with create_request.")
     actor = await request.app[_SETUP].check_key(given, request.remote or "")
@@ -374,14 +379,15 @@ async def _query(request: web.Request) -> web.Response:
     ids = [i.strip().upper() for i in q.get("service_request_id", "").split(",") if i.strip()]
     if ids:
         rows, _ = await svc.search(numbers_in=ids, limit=MAX_ROWS)
-    else:
+    else:  # listing by date would let anyone enumerate numbers: integrations only
+        await _api_key(request, {})
         statuses = _statuses(q)
         code = q.get("service_code") or None
         if code and code not in BY_CODE:
             raise Open311Error(404, f"service_code {code} not found")
         start, end = _window(q, svc.clock().astimezone(UTC))
         rows, _ = await svc.search(status=statuses, category=code, since=start, until=end, limit=MAX_ROWS)
-    payload = [_request_json(r, svc) for r in rows]
+    payload = [_request_json(r, svc) for r in rows if _public(r)]
     return _respond(fmt, "service_requests", "request", payload)
 
 
@@ -390,9 +396,14 @@ async def _one(request: web.Request) -> web.Response:
     number = request.match_info["id"].upper()
     svc = _service(request)
     row = await svc.get(number) if numbers.is_valid(number) else None
-    if row is None:
+    if row is None or not _public(row):
         raise Open311Error(404, f"service_request_id {request.match_info['id']} not found")
     return _respond(fmt, "service_requests", "request", [_request_json(row, svc)])
+
+
+def _public(row: Complaint) -> bool:
+    """What Open311 may show: never a confidential complaint, never a report (举报)."""
+    return not row.confidential and row.kind != Kind.REPORT.value
 
 
 async def _not_found(request: web.Request) -> web.Response:
