@@ -364,3 +364,13 @@ async def test_more_after_a_complete_answer_says_that_was_all(sms) -> None:
     (part,) = messages_of(more)
     assert "以上就是全部内容" in part[0]
     assert len(harness.dialogue.calls) == 1  # not sent to the bot (which would call it out of scope)
+
+
+async def test_an_oversize_body_is_a_413(sms) -> None:
+    harness = await sms()
+    big = "Body=" + "a" * (2 * 1024 * 1024)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    for path in ("/sms/twilio", "/sms/twilio/status"):
+        async with harness.http.post(harness.local_url(path), data=big, headers=headers) as resp:
+            assert resp.status == 413, path
+    assert harness.dialogue.calls == []

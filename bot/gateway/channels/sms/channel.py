@@ -171,6 +171,10 @@ class SmsChannel:
             outcome = "bad_request"
             log.warning("sms webhook malformed", extra={"reason": str(exc)})
             return web.Response(status=400, text="bad request")
+        except web.HTTPRequestEntityTooLarge:
+            outcome = "too_large"  # no provider sends this much: say so instead of an empty 200
+            log.warning("sms webhook too large", extra={"path": request.path})
+            return web.Response(status=413, text="too large")
         except Exception:
             outcome = "error"  # an empty answer: the provider shows no error to the citizen
             log.exception("sms inbound failed")
@@ -182,6 +186,9 @@ class SmsChannel:
         try:
             webhook = await self._webhook(request)
             updates = self.provider.parse_status(webhook)
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("sms status callback too large")
+            return web.Response(status=413, text="too large")
         except WebhookRejected as exc:
             log.warning("sms status callback rejected", extra={"reason": str(exc)})
             return web.Response(status=403, text="forbidden")
