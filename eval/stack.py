@@ -124,8 +124,9 @@ def chat_stack(workdir: Path, redis_url: str, *, always_open: bool = True) -> It
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "bot.adapters.approval.reference_backend", "--port", str(approval_port),
-             "--db", str(workdir / "approval.db"), "--token", APPROVAL_TOKEN, "--seed", "0"],
-            cwd=ROOT, stdout=open(logs / "approval.log", "wb"), stderr=subprocess.STDOUT,
+             "--db", str(workdir / "approval.db"), "--seed", "0"],
+            cwd=ROOT, env={**os.environ, "APPROVAL_API_TOKEN": APPROVAL_TOKEN},
+            stdout=open(logs / "approval.log", "wb"), stderr=subprocess.STDOUT,
         ),
         subprocess.Popen(
             [sys.executable, "-m", "bot", "actions", "--port", str(actions_port)],

@@ -250,20 +250,20 @@ def _start_fakes(sup: Supervisor, settings: Settings) -> None:
             for t in (ProgressSettings.from_env().template_id, ComplaintSettings.from_env().template_id)
             if t
         ]
-        sup.start(
+        sup.start(  # secrets go in the environment, not the arguments (`ps` shows those to everyone)
             "wechat-api-fake",
             [sys.executable, "-m", "bot.adapters.wechat.fake_api", "--host", "127.0.0.1",
              "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
-             "--app-secret", settings.wechat_app_secret.get_secret_value(),
              *[arg for t in templates for arg in ("--template-id", t)]],
+            env={"WECHAT_APP_SECRET": settings.wechat_app_secret.get_secret_value()},
         )  # fmt: skip
     approval = ApprovalSettings.from_env()
     if urlparse(approval.api_base).hostname in LOCAL:
         sup.start(
             "approval-reference-backend",
             [sys.executable, "-m", "bot.adapters.approval.reference_backend", "--host", "127.0.0.1",
-             "--port", str(approval.reference_port), "--db", str(approval.reference_db),
-             *(["--token", approval.api_token.get_secret_value()] if approval.api_token else [])],
+             "--port", str(approval.reference_port), "--db", str(approval.reference_db)],
+            env={"APPROVAL_API_TOKEN": approval.api_token.get_secret_value()},
         )  # fmt: skip
     sms = SmsSettings.from_env()
     twilio = urlparse(sms.twilio_api_base)

@@ -1,7 +1,9 @@
-"""How ``govbot run`` starts Rasa: through bot.rasa_process.runtime, one or RASA_PROCESSES servers."""
+"""How ``govbot run`` starts Rasa (through bot.rasa_process.runtime, one or RASA_PROCESSES servers) and
+the demo fakes (secrets in their environment, never in their arguments)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 
@@ -57,3 +59,30 @@ def test_rasa_command_runs_rasa_with_the_fast_paths() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "installed compiled_response_validator compact_session_carry_over" in proc.stdout
     assert "Rasa Version      :         3.6.21" in proc.stdout
+
+
+def test_the_fakes_get_their_secrets_in_the_environment_not_the_arguments(monkeypatch) -> None:
+    """Arguments are visible to every user of the machine in `ps`; the environment is not."""
+    from bot.core.env import Secret
+    from bot.gateway import launcher
+
+    started: list[tuple[str, list[str], dict[str, str]]] = []
+
+    class Recorder:
+        def start(
+            self, name: str, cmd: list[str], *, cwd: object = None, env: dict[str, str] | None = None
+        ) -> None:
+            started.append((name, cmd, env or {}))
+
+    monkeypatch.setenv("APPROVAL_API_BASE", "http://127.0.0.1:8183")
+    monkeypatch.setenv("APPROVAL_API_TOKEN", "approval-secret-123")
+    config = settings(WECHAT_API_BASE="http://127.0.0.1:8181")
+    config = dataclasses.replace(config, wechat_app_secret=Secret("wechat-secret-456"))
+    launcher._start_fakes(Recorder(), config)  # type: ignore[arg-type]
+    names = {name for name, _, _ in started}
+    assert {"wechat-api-fake", "approval-reference-backend"} <= names
+    for _, cmd, _ in started:
+        assert not any("secret" in arg for arg in cmd), cmd
+    envs = {name: env for name, _, env in started}
+    assert envs["wechat-api-fake"]["WECHAT_APP_SECRET"] == "wechat-secret-456"
+    assert envs["approval-reference-backend"]["APPROVAL_API_TOKEN"] == "approval-secret-123"

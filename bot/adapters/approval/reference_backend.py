@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.adapters.approval.ticket import is_valid_ticket, make_ticket
 from bot.core.db import create_engine
+from bot.core.env import Env
 from knowledge_base.importer import DATA_DIR, read_catalogue
 from knowledge_base.schema import GuideItem
 
@@ -693,7 +694,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8183)
     parser.add_argument("--db", default="var/approval.db", help="its own SQLite file")
-    parser.add_argument("--token", default="", help="require 'Authorization: Bearer <token>' on /api/")
+    parser.add_argument(
+        "--token",
+        default=Env().text("APPROVAL_API_TOKEN", ""),
+        help="require 'Authorization: Bearer <token>' on /api/ (default: $APPROVAL_API_TOKEN, out of `ps`)",
+    )
     parser.add_argument("--catalogue", default=str(SAMPLE_CATALOGUE_CSV), help="事项目录 (csv/xlsx)")
     parser.add_argument("--seed", type=int, default=40, help="cases to seed into an empty database (0: none)")
     parser.add_argument("--enable-faults", action="store_true", help="test-only fault injection endpoints")
