@@ -147,9 +147,17 @@ async def test_guessing_digits_locks_the_ticket_across_accounts(env: Env) -> Non
         sender = f"wx:oGuess{n:022d}"
         await env.say(sender, ticket)
         assert (await env.say(sender, f"{1000 + n}")).result is LookupResult.WRONG_DIGITS
+    # The ticket is locked for the last 4 digits: a new account is asked for the whole number instead …
     fresh = await env.say("wx:oGuessNext000000000000000", ticket)
-    assert fresh.result is LookupResult.RATE_LIMITED
-    # The applicant's bound account still sees the case.
+    assert fresh.result is LookupResult.VERIFY_REQUESTED and "11位手机号码" in fresh.messages[0]
+    assert (
+        await env.say("wx:oGuessNext000000000000000", APPLICANT_PHONE[-4:])
+    ).result is not LookupResult.SHOWN
+    # … so the applicant, on a new phone or account, still gets in with it (strangers cannot lock them out),
+    applicant = "wx:oApplicantNewPhone00000000"
+    assert (await env.say(applicant, ticket)).result is LookupResult.VERIFY_REQUESTED
+    assert (await env.say(applicant, APPLICANT_PHONE)).result is LookupResult.SHOWN
+    # and the applicant's bound account still sees the case.
     assert (await env.say(WX_A, ticket)).result is LookupResult.SHOWN
 
 

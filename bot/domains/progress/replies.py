@@ -83,6 +83,9 @@ class Replies:
     def ask_phone_digits(self) -> str:
         return "为保护您的个人信息，请回复办件登记时所留手机号码的后4位，核实后为您显示办理进度。"
 
+    def ask_full_phone(self) -> str:
+        return "为保护您的个人信息，这个办件需要核对完整的手机号码：请回复办件登记时所留的11位手机号码。"
+
     def digits_without_ticket(self) -> str:
         return "请先发送受理号，再按提示回复手机号码后4位。"
 

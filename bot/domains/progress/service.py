@@ -253,11 +253,14 @@ class ProgressService:
                 )
             await self.store.touch(binding.id, case)
             return await self._show(sender_id, channel, case, binding, "lookup", detail="bound")
-        if await self.limiter.ticket_blocked(ticket_no):
-            return await self._rate_limited(sender_id, channel, ticket_no, "lookup", "ticket")
         await self.pending.put(sender_id, ticket_no)
         if proof is not None:
             return await self.verify(sender_id, channel, ticket_no, proof)
+        if await self.limiter.ticket_blocked(ticket_no):
+            # Strangers guessed the last 4 digits of this case: its applicant proves with the whole number
+            # (which nobody guesses), so nobody can lock the owner out.
+            await self._audit(channel, sender_id, ticket_no, "lookup", LookupResult.VERIFY_REQUESTED)
+            return ProgressOutcome([self.replies.ask_full_phone()], LookupResult.VERIFY_REQUESTED, ticket_no)
         await self._audit(channel, sender_id, ticket_no, "lookup", LookupResult.VERIFY_REQUESTED)
         return ProgressOutcome([self.replies.ask_phone_digits()], LookupResult.VERIFY_REQUESTED, ticket_no)
 
@@ -266,8 +269,9 @@ class ProgressService:
     ) -> ProgressOutcome:
         if await self.limiter.citizen_blocked(sender_id):
             return await self._rate_limited(sender_id, channel, ticket_no, "verify", "citizen")
-        if await self.limiter.ticket_blocked(ticket_no):
-            return await self._rate_limited(sender_id, channel, ticket_no, "verify", "ticket")
+        if len(proof.digits) == 4 and await self.limiter.ticket_blocked(ticket_no):
+            await self._audit(channel, sender_id, ticket_no, "verify", LookupResult.VERIFY_REQUESTED)
+            return ProgressOutcome([self.replies.ask_full_phone()], LookupResult.VERIFY_REQUESTED, ticket_no)
         try:
             case = await self.backend.get_case(ticket_no)
         except ApprovalUnavailable as exc:
