@@ -284,3 +284,35 @@ async def test_preview_counts_segments_and_duration_and_segment_cap(svc: Broadca
     await svc.set_recipients(too_long, actor="alice", upload=("a.csv", recipients_csv(2)))
     p = await svc.preview(too_long)
     assert any("超过单条上限 8 段" in b for b in p.blockers)
+
+
+async def test_uploads_are_parsed_off_the_event_loop(svc: BroadcastService, monkeypatch) -> None:
+    """A 50,000-row file takes seconds to read: it must not stall the loop that answers citizens."""
+    import threading
+
+    from sms_gateway.broadcast import audience
+
+    threads: list[str] = []
+    real_parse, real_members = audience.parse_upload, audience._group_members
+
+    def parse(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real_parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    def members(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real_members(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audience, "parse_upload", parse)
+    monkeypatch.setattr(audience, "_group_members", members)
+    cid = await draft(svc)
+    await svc.set_recipients(cid, actor="alice", upload=("名单.csv", recipients_csv(3)))
+    await svc.save_group(name="重点企业", actor="alice", upload=("名单.csv", recipients_csv(3)))
+    assert len(threads) >= 2 and threading.main_thread().name not in threads
+
+
+async def test_a_group_upload_over_the_size_limit_is_refused(svc: BroadcastService) -> None:
+    big = b"x" * (svc.settings.max_upload_bytes + 1)
+    with pytest.raises(BroadcastError) as err:
+        await svc.save_group(name="太大", actor="alice", upload=("名单.csv", big))
+    assert err.value.status == 413
