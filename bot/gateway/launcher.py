@@ -23,6 +23,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -135,22 +137,67 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
     return False
 
 
+@dataclass
+class Child:
+    name: str
+    cmd: list[str]
+    cwd: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    started: float
+    failures: int = 0  # consecutive quick exits, for the back-off
+    restart_at: float | None = None  # when an exited child is due to be started again
+
+
 class Supervisor:
-    def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    """Starts the processes and keeps them running: a child that exits is started again after a back-off
+    (1 s, 2 s, 4 s … at most ``max_backoff``; a child that ran ``stable`` seconds starts from 1 s again),
+    while the others keep serving — one crashed worker never takes the service down."""
+
+    def __init__(
+        self, *, max_backoff: float = 60.0, stable: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.children: list[Child] = []
+        self.max_backoff = max_backoff
+        self.stable = stable
+        self.clock = clock
+
+    @property
+    def procs(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
+        return [(c.name, c.proc) for c in self.children]
+
+    def _spawn(self, cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, start_new_session=True)
 
     def start(
         self, name: str, cmd: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None
     ) -> None:
-        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, start_new_session=True)
-        self.procs.append((name, proc))
+        proc = self._spawn(cmd, cwd, env or {})
+        self.children.append(Child(name, cmd, cwd, dict(env or {}), proc, self.clock()))
         say(f"已启动 {name} (pid {proc.pid})")
 
-    def first_exit(self) -> tuple[str, int] | None:
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                return name, proc.returncode
-        return None
+    def tend(self) -> list[str]:
+        """Schedule exited children for a restart and start those whose back-off is over; returns the
+        names of the children that are down right now (for the log and the operator)."""
+        now = self.clock()
+        down = []
+        for child in self.children:
+            if child.proc.poll() is None:
+                continue
+            if child.restart_at is None:
+                quick = now - child.started < self.stable
+                child.failures = child.failures + 1 if quick else 1
+                delay = min(self.max_backoff, 2.0 ** (child.failures - 1))
+                child.restart_at = now + delay
+                code = child.proc.returncode
+                say(f"进程 {child.name} 已退出 (code {code})，{delay:.0f} 秒后重启；其他进程照常服务")
+            if now >= child.restart_at:
+                child.proc = self._spawn(child.cmd, child.cwd, child.env)
+                child.started, child.restart_at = now, None
+                say(f"已重启 {child.name} (pid {child.proc.pid})")
+            else:
+                down.append(child.name)
+        return down
 
     def stop_all(self) -> None:
         for _name, proc in reversed(self.procs):
@@ -215,10 +262,7 @@ def run_all() -> int:
         say(f"工作台: http://{settings.host}:{settings.port}/console/  （演示账号见 README）")
         say("试用: 另开终端运行 `.venv/bin/govbot login` 后 `.venv/bin/govbot chat`；Ctrl-C 停止全部进程。")
         while not stopping:
-            exited = sup.first_exit()
-            if exited:
-                say(f"进程 {exited[0]} 已退出 (code {exited[1]})，正在停止其他进程")
-                return 1
+            sup.tend()  # a crashed worker, action server or Rasa server is restarted with back-off
             time.sleep(0.5)
         return 0
     finally:

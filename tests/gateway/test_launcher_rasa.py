@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import sys
 
 from bot.core.config import Settings
 from bot.gateway.launcher import DIALOGUES, RASA_PYTHON, local_rasa_servers, rasa_command, rasa_env
@@ -86,3 +87,31 @@ def test_the_fakes_get_their_secrets_in_the_environment_not_the_arguments(monkey
     envs = {name: env for name, _, env in started}
     assert envs["wechat-api-fake"]["WECHAT_APP_SECRET"] == "wechat-secret-456"
     assert envs["approval-reference-backend"]["APPROVAL_API_TOKEN"] == "approval-secret-123"
+
+
+def test_a_crashed_child_is_restarted_with_back_off_while_the_others_run() -> None:
+    from bot.gateway.launcher import Supervisor
+
+    now = [1000.0]
+    sup = Supervisor(max_backoff=8.0, stable=60.0, clock=lambda: now[0])
+    sup.start("steady", [sys.executable, "-c", "import time; time.sleep(60)"])
+    sup.start("crashy", [sys.executable, "-c", "raise SystemExit(3)"])
+    try:
+        crashy = sup.children[1]
+        crashy.proc.wait(timeout=30)
+        assert sup.tend() == ["crashy"]  # down: restart scheduled in 1 s; "steady" is untouched
+        first_pid = crashy.proc.pid
+        now[0] += 1.0
+        assert sup.tend() == [] and crashy.proc.pid != first_pid  # restarted
+        delays = []
+        for _ in range(5):  # it keeps crashing at once: 2 s, 4 s, 8 s, 8 s … (capped)
+            crashy.proc.wait(timeout=30)
+            sup.tend()
+            assert crashy.restart_at is not None
+            delays.append(crashy.restart_at - now[0])
+            now[0] = crashy.restart_at
+            sup.tend()
+        assert delays == [2.0, 4.0, 8.0, 8.0, 8.0]
+        assert sup.children[0].proc.poll() is None  # the steady one never stopped
+    finally:
+        sup.stop_all()
