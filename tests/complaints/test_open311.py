@@ -270,3 +270,13 @@ async def test_what_is_public(o311, service: ComplaintService, keys) -> None:
     for hidden in (secret, report):
         await _error(await o311.get(f"/open311/v2/requests/{hidden}.json"), 404)
     assert (await o311.get(f"/open311/v2/requests/{plain}.json")).status == 200
+
+
+async def test_a_malformed_body_is_a_400(o311) -> None:
+    headers = {"Content-Type": "multipart/form-data; boundary=XYZ"}
+    resp = await o311.post(
+        "/open311/v2/requests.json",
+        data=b"--XYZ\r\nContent-Disposition: form-data\r\n\r\nbroken",
+        headers=headers,
+    )
+    assert resp.status == 400, await resp.text()

@@ -309,7 +309,12 @@ def _attributes(form: Mapping[str, Any], code: str) -> dict[str, str]:
 
 async def _create(request: web.Request) -> web.Response:
     fmt = _fmt(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise Open311Error(413, "request body too large") from None
+    except (ValueError, UnicodeDecodeError, AssertionError) as exc:  # a broken multipart or urlencoded body
+        raise Open311Error(400, f"malformed request body ({type(exc).__name__})") from None
     integration = await _api_key(request, form)
     category = _category(form)
     code = category.code
