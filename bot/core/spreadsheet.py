@@ -88,5 +88,8 @@ def read_rows(path: str | Path, sheet: str | None = None) -> tuple[list[list[str
         text, encoding = decode_bytes(p.read_bytes())
         delimiter = sniff_delimiter(text, suffix)
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        return [list(r) for r in reader], encoding
+        try:
+            return [list(r) for r in reader], encoding
+        except csv.Error as exc:  # a cell over 128 KB, a NUL byte …: the file, not the server, is at fault
+            raise ImportFileError(f"无法读取 CSV 文件（第 {reader.line_num} 行）：{exc}") from exc
     raise ImportFileError(f"不支持的文件类型：{p.suffix}（支持 .xlsx / .csv / .tsv）")

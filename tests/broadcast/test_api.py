@@ -300,3 +300,25 @@ async def test_the_api_export_never_writes_a_live_formula(client) -> None:
     assert not any(c.data_type == "f" for c in cells)  # no formula anywhere
     texts = [str(c.value) for c in cells if c.value is not None]
     assert '\'=HYPERLINK("http://evil","x")' in texts and "+8613900000001" in texts
+
+
+async def test_unreadable_files_are_400s(client) -> None:
+    """A CSV cell over 128 KB and a truncated workbook: the file is at fault, said in Chinese, never a 500."""
+    alice = TOKENS["alice"]
+    resp = await client.post("/api/broadcasts", json={"name": "通知", "template": "您好"}, headers=alice)
+    cid = (await resp.json())["id"]
+    huge_cell = ("手机号,备注\n13900000001," + "x" * 200_000 + "\n").encode()
+    wb = openpyxl.Workbook()
+    sheet = wb.active
+    assert sheet is not None
+    sheet.append(["手机号"])
+    sheet.append(["13900000001"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+    for name, data in (("名单.csv", huge_cell), ("名单.xlsx", truncated)):
+        resp = await client.post(
+            f"/api/broadcasts/{cid}/recipients", data=upload_form(data, name), headers=alice
+        )
+        assert resp.status == 400, (name, await resp.text())
+        assert "无法读取" in (await resp.json())["message"]
