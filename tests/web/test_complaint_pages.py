@@ -279,3 +279,15 @@ async def test_the_reply_composer_counts_sms_segments_with_the_signature(
     assert signature in text and draft in text  # kept in the box
     row = await svc.get(number)
     assert row is not None and row.status == "in_progress"  # a preview changes nothing
+
+
+async def test_a_person_of_no_department_sees_no_complaint(sign_in, services: Services) -> None:
+    """Without a department (and without complaints.supervise) nothing is one's own: not every one."""
+    number = await file(services, "窗口态度不好", "nd1")
+    nobody = await sign_in("nodept-handler", ["complaint_handler"], department="")
+    page = await (await nobody.get("/console/complaints?status=all")).text()
+    assert number not in page and "共 0 件" in page
+    assert (await nobody.get(f"/console/complaints/{number}")).status == 404
+    export = await nobody.get("/console/complaints/export?status=all")
+    sheet = openpyxl.load_workbook(io.BytesIO(await export.read())).active
+    assert sheet is not None and sheet.max_row == 1  # the header only

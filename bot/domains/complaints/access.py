@@ -14,15 +14,20 @@ SUPERVISOR_ACTIONS = frozenset({"dispatch", "merge"})
 
 
 def department_scope(actor: Actor) -> str | None:
-    """The one department a person may see, or None for every department."""
+    """The one department a person may see, or None for every department ("" — a person of no
+    department without ``complaints.supervise`` — sees none: see :func:`sees_none`)."""
     return None if actor.can(SUPERVISE) else actor.department
+
+
+def sees_none(scope: str | None) -> bool:
+    return scope == ""
 
 
 async def visible(service: ComplaintService, number: str, actor: Actor) -> Complaint:
     """The complaint, when ``actor`` may see it; otherwise :class:`NotFoundError`, as if it did not exist."""
     row = await service.get(number)
     scope = department_scope(actor)
-    if row is None or (scope is not None and row.owner_department != scope):
+    if row is None or (scope is not None and (sees_none(scope) or row.owner_department != scope)):
         raise NotFoundError(number)
     return row
 

@@ -29,7 +29,7 @@ from aiohttp import web
 from bot.core.actor import ACTOR, Actor
 from bot.core.clock import as_utc
 from bot.core.masking import mask_phone, mask_sender
-from bot.domains.complaints.access import department_scope, may_act, visible
+from bot.domains.complaints.access import department_scope, may_act, sees_none, visible
 from bot.domains.complaints.categories import CATEGORIES
 from bot.domains.complaints.errors import ComplaintError, InvalidInputError
 from bot.domains.complaints.intake import NewComplaint
@@ -256,7 +256,7 @@ async def _list(request: web.Request) -> web.Response:
     overdue = q.get("overdue")
     scope = department_scope(_actor(request))
     asked = q.get("department") or None
-    if scope is not None and asked not in (None, scope):
+    if scope is not None and (sees_none(scope) or asked not in (None, scope)):
         return web.json_response({"total": 0, "items": []})
     rows, total = await _service(request).search(
         status=[s for s in q.get("status", "").split(",") if s] or None,

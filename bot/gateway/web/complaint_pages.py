@@ -22,7 +22,7 @@ from multidict import MultiDictProxy
 from bot.core.actor import Actor
 from bot.core.masking import mask_text
 from bot.core.spreadsheet import safe_cell
-from bot.domains.complaints.access import department_scope, may_act, visible
+from bot.domains.complaints.access import department_scope, may_act, sees_none, visible
 from bot.domains.complaints.categories import BY_CODE, CATEGORIES
 from bot.domains.complaints.errors import ComplaintError, InvalidInputError, NotFoundError
 from bot.domains.complaints.models import Complaint, ComplaintEvent, ComplaintNotice
@@ -158,6 +158,7 @@ class Filters:
     kind: str = ""
     category: str = ""
     page: int = 1
+    nobody: bool = False  # a person of no department (who does not supervise): no complaint is theirs
 
     def query(self, **changes: object) -> str:
         values = {"status": self.status, "department": self.department, "kind": self.kind,
@@ -180,6 +181,7 @@ def _filters(request: web.Request, actor: Actor) -> Filters:
     return Filters(
         status=status,
         department=scope if scope is not None else q.get("department", "").strip()[:100],
+        nobody=sees_none(scope),
         kind=kind if kind in Kind.__members__.values() else "",
         category=category if category in BY_CODE else "",
         page=number,
@@ -189,6 +191,8 @@ def _filters(request: web.Request, actor: Actor) -> Filters:
 async def _search(
     service: ComplaintService, f: Filters, limit: int, offset: int
 ) -> tuple[list[Complaint], int]:
+    if f.nobody:  # a person of no department who does not supervise sees no complaint
+        return [], 0
     statuses = OPEN_STATUSES if f.status == "open" else None if f.status == "all" else [f.status]
     return await service.search(
         status=statuses,
