@@ -260,3 +260,11 @@ async def test_action_notes_and_dates_of_the_wrong_kind_are_400s(
     await _post(api, f"/api/complaints/{number}/close", {"result": 5}, office, 400)
     assert (await api.get("/api/complaints?to=9999-12-31", headers=office)).status == 400
     assert (await api.get("/api/complaints?from=0001-01-01", headers=office)).status == 400
+
+
+async def test_a_person_of_no_department_lists_nothing(api, service: ComplaintService, staff: Staff) -> None:
+    number = (await service.create(new(), idempotency_key="nd")).complaint.number
+    nobody = bearer(await person(staff, "nodept", ["complaint_handler"], "", "无部门"))
+    resp = await api.get("/api/complaints", headers=nobody)
+    assert resp.status == 200 and (await resp.json()) == {"total": 0, "items": []}
+    assert (await api.get(f"/api/complaints/{number}", headers=nobody)).status == 404
