@@ -178,3 +178,22 @@ async def test_a_description_typed_into_the_complaint_form_is_the_description(ac
             assert await s.scalar(select(func.count()).select_from(KbUnanswered)) == 0
     finally:
         await engine.dispose()
+
+
+async def test_a_description_nlu_took_for_a_progress_query_is_the_description(actions) -> None:
+    text = "交的材料两个月了还没办好，窗口一直推"
+    call = action_call(
+        "action_check_progress", text, intent="check_progress", requested_slot="complaint_description"
+    )
+    call["tracker"]["active_loop"] = {"name": "complaint_form"}
+    texts, slots, _ = await actions(call)
+    assert texts == [] and slots == {"complaint_description": text}
+
+
+async def test_a_plain_stop_sending_still_switches_notifications(actions) -> None:
+    _, _, responses = await actions(
+        action_call("action_progress_unsubscribe", "不要再发了", intent="unsubscribe_progress")
+    )
+    assert (
+        _route(responses) == "progress"
+    )  # not declined as out of scope (this harness has no progress service)

@@ -97,3 +97,19 @@ async def test_a_failed_job_says_so_without_details(redis_client: aioredis.Redis
     assert job is not None and job["state"] == "failed" and "请稍后重试" in job["message"]
     assert "secret" not in str(job) and "console job failed" in caplog.text
     assert await runner.data(job_id) is None
+
+
+async def test_a_job_cut_short_by_a_restart_says_so(redis_client: aioredis.Redis) -> None:
+    runner = JobRunner(redis_client)
+    started = asyncio.Event()
+
+    async def produce(progress: Progress) -> Download:
+        started.set()
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+
+    job_id = await runner.start(ME, "导出", produce)
+    await started.wait()
+    await runner.close()  # the worker stops
+    job = await runner.status(job_id, ME)
+    assert job is not None and job["state"] == "failed" and "重新开始" in job["message"]

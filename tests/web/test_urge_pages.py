@@ -94,3 +94,10 @@ async def test_who_sees_which_urges(sign_in) -> None:
     assert (await reader.post("/console/urges/1/sign", data={"csrf_token": csrf_of(page)})).status == 403
     kb = await sign_in("kbonly", ["kb_editor"])
     assert (await kb.get("/console/urges", allow_redirects=False)).status == 403
+
+
+async def test_an_id_out_of_range_is_a_404(sign_in) -> None:
+    mz = await sign_in("mz9", ["complaint_handler"], department="民政局")
+    page = await (await mz.get("/console/urges")).text()
+    for bad in ("99999999999", "0"):
+        assert (await mz.post(f"/console/urges/{bad}/sign", data={"csrf_token": csrf_of(page)})).status == 404

@@ -17,6 +17,7 @@ from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.progress import progress_verification
 from bot.gateway.actions.routing import (
     asks_something,
+    describing_complaint,
     guide_instead,
     nlu_signals,
     transactional,
@@ -54,7 +55,7 @@ class ActionAnswerGuide(Action):
         in_form = (tracker.active_loop or {}).get("name") == "complaint_form"
         if not in_form and (followup := transactional(question)) is not None:
             return followup  # "我要投诉…", a ticket number: NLU heard a topic, not the request
-        if in_form and tracker.get_slot("requested_slot") == "complaint_description" and len(question) >= 4:
+        if describing_complaint(tracker, question):
             # The form asked what happened: this is the description, whatever NLU thought it was — unless
             # it is a plain question (no complaint words) the knowledge base answers directly.
             plain_question = asks_something(question) and not has_complaint_words(question)

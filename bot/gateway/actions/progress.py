@@ -29,6 +29,8 @@ from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.routing import (
     OUT_OF_SCOPE,
     PROGRESS,
+    asks_something,
+    describing_complaint,
     guide_instead,
     progress_evidence,
     transactional,
@@ -36,7 +38,7 @@ from bot.gateway.actions.routing import (
 )
 
 ROUTE = {"route": PROGRESS}
-_NOTIFY_WORDS = re.compile(r"提醒|通知|订阅|推送|消息|短信|退订|TD|td")
+_NOTIFY_WORDS = re.compile(r"提醒|通知|订阅|推送|消息|短信|退订|发|^(?:TD|td)$")
 
 
 class ProgressActionContext(Protocol):
@@ -124,6 +126,9 @@ class ActionCheckProgress(_ProgressAction):
     ) -> list[EventType]:
         service = self.ctx.progress
         text = user_text(tracker)
+        if describing_complaint(tracker, text) and not progress_evidence(text):
+            # "交的材料两个月了还没办好…" while the complaint form asks what happened: the description
+            return [SlotSet("complaint_description", text.strip()[:2000])]
         if (
             isinstance(self.ctx, ActionContext)
             and text
@@ -170,11 +175,11 @@ class ActionProgressUnsubscribe(_ProgressAction):
             answer = await guide_instead(self.ctx, tracker)
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
-            message = messages.out_of_scope(self.ctx.settings)
-            dispatcher.utter_message(
-                text=message, json_message={"answered": "fallback", "route": OUT_OF_SCOPE}
-            )
-            return []
+            if asks_something(text):  # a question about something else; a plain "别了" still switches
+                message = messages.out_of_scope(self.ctx.settings)
+                meta = {"answered": "fallback", "route": OUT_OF_SCOPE}
+                dispatcher.utter_message(text=message, json_message=meta)
+                return []
         if service is None:
             return self._off(dispatcher)
         outcome = await service.set_notifications(

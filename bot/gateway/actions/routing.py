@@ -148,6 +148,15 @@ def utter_answer(
     return events
 
 
+def describing_complaint(tracker: Tracker, text: str) -> bool:
+    """The complaint form asked what happened, so this text is the description, whatever NLU heard."""
+    return (
+        (tracker.active_loop or {}).get("name") == "complaint_form"
+        and tracker.get_slot("requested_slot") == "complaint_description"
+        and len(text.strip()) >= 4
+    )
+
+
 def nlu_signals(tracker: Tracker) -> dict[str, Any]:
     """NLU's intent, its confidence and the out-of-scope intent's confidence for the latest message."""
     intent = tracker.latest_message.get("intent") or {}

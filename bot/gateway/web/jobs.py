@@ -117,25 +117,39 @@ class JobRunner:
                 await self._update(job_id, phase=progress.phase, done=progress.done, total=progress.total)
 
         ticker = asyncio.create_task(flush())
+        failure = "处理失败，请稍后重试或缩小范围"
         try:
             result = await producer(progress)
+            await _stop(ticker)
+            counts = {"phase": "完成", "done": progress.total or progress.done, "total": progress.total}
+            if isinstance(result, Download):
+                await self.redis.set(KEY + job_id + ":data", result.data, ex=TTL)
+                file = {
+                    "filename": result.filename,
+                    "content_type": result.content_type,
+                    "size": len(result.data),
+                }
+                await self._update(job_id, state="done", **counts, **file)
+            else:
+                outcome = _outcome(result)
+                await self._update(job_id, state="done" if result.ok else "failed", **counts, **outcome)
+            failure = ""
+        except asyncio.CancelledError:  # the worker is stopping: say so rather than "running" for an hour
+            failure = "服务重启，任务已中断，请重新开始"
+            raise
         except Exception:
             log.exception("console job failed", extra={"job": job_id})
-            ticker.cancel()
-            await self._update(job_id, state="failed", phase="失败", message="处理失败，请稍后重试或缩小范围")
-            return
-        ticker.cancel()
-        counts = {"phase": "完成", "done": progress.total or progress.done, "total": progress.total}
-        if isinstance(result, Download):
-            await self.redis.set(KEY + job_id + ":data", result.data, ex=TTL)
-            file = {
-                "filename": result.filename,
-                "content_type": result.content_type,
-                "size": len(result.data),
-            }
-            await self._update(job_id, state="done", **counts, **file)
-        else:
-            await self._update(job_id, state="done" if result.ok else "failed", **counts, **_outcome(result))
+        finally:
+            await _stop(ticker)
+            if failure:
+                await self._fail(job_id, failure)
+
+    async def _fail(self, job_id: str, message: str) -> None:
+        """Mark the job failed (whatever went wrong, even a Redis error: never left "running")."""
+        try:
+            await self._update(job_id, state="failed", phase="失败", message=message)
+        except Exception:
+            log.warning("console job state not saved", extra={"job": job_id}, exc_info=True)
 
     async def status(self, job_id: str, owner: Actor) -> dict[str, Any] | None:
         raw = await self.redis.get(KEY + job_id)
@@ -173,6 +187,15 @@ class JobRunner:
         if values.get("state") in ("done", "failed"):
             job["ended"] = time.time()
         await self._save(job_id, job)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel the progress writer and wait for it, so no late write lands after the final state."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 RUNNER = web.AppKey("console_jobs", JobRunner)

@@ -77,10 +77,10 @@ async def _list(request: web.Request, errors: dict[str, str], failed_id: int | N
 
 
 def _id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="没有这张督办单") from None
+    raw = request.match_info["id"]
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:  # beyond the column's range: no such 督办单
+        raise web.HTTPNotFound(text="没有这张督办单")
+    return int(raw)
 
 
 async def sign(request: web.Request) -> web.StreamResponse:
