@@ -253,7 +253,7 @@ async def test_dates_out_of_range_are_a_400_not_a_500(o311, keys, query: dict[st
 
 async def test_what_is_public(o311, service: ComplaintService, keys) -> None:
     """Listing needs an integration's key (so numbers cannot be enumerated), never in the URL; confidential
-    complaints and reports (举报) are never shown, not even by their number."""
+    complaints and reports (举报) are never shown to anyone else, not even by their number."""
     plain = (await service.create(new("窗口态度不好"), idempotency_key="p")).complaint.number
     secret = (
         await service.create(new("窗口态度不好", confidential=True), idempotency_key="c")
@@ -263,12 +263,15 @@ async def test_what_is_public(o311, service: ComplaintService, keys) -> None:
     in_url = await o311.get(f"/open311/v2/requests.json?api_key={keys[0]}")
     assert in_url.status == 400
     resp = await o311.get("/open311/v2/requests.json", headers={"X-Api-Key": keys[0]})
-    assert [r["service_request_id"] for r in await resp.json()] == [plain]
+    assert sorted(r["service_request_id"] for r in await resp.json()) == sorted([plain, secret, report])
     ids = ",".join((plain, secret, report))
     resp = await o311.get(f"/open311/v2/requests.json?service_request_id={ids}")
     assert [r["service_request_id"] for r in await resp.json()] == [plain]  # by number: no key needed
     for hidden in (secret, report):
         await _error(await o311.get(f"/open311/v2/requests/{hidden}.json"), 404)
+        # an integration (which may have filed it) follows its status with its key
+        resp = await o311.get(f"/open311/v2/requests/{hidden}.json", headers={"X-Api-Key": keys[0]})
+        assert resp.status == 200 and "红包" not in await resp.text()
     assert (await o311.get(f"/open311/v2/requests/{plain}.json")).status == 200
 
 

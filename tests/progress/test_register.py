@@ -164,3 +164,20 @@ async def test_the_notifiers_loop_keeps_the_register_current(
     finally:
         stop.set()
         await task
+
+
+async def test_one_bad_case_does_not_stop_the_register(
+    reference: RefHarness, adapter: HttpApprovalBackend, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    good = (await reference.create(ITEM_3D))["ticket_no"]
+    bad = (await reference.create(ITEM_NOW))["ticket_no"]
+    await reference.fault(status=200, body="{not json", times=-1, path_prefix=f"/api/v1/cases/{bad}")
+    register = CaseRegister(adapter, sessions)
+    report = await register.run_once()
+    assert report.error is None and await ProgressStore(sessions).cursor(CURSOR_NAME) is not None
+    rows = await _rows(sessions)
+    assert rows[good].details and not rows[bad].details  # registered, details to come
+    await reference.fault(times=0)
+    await adapter.breaker.reset()
+    assert await register.fill_details() == 1
+    assert (await _rows(sessions))[bad].item_code == ITEM_NOW

@@ -382,6 +382,7 @@ async def _query(request: web.Request) -> web.Response:
     q = request.query
     svc = _service(request)
     ids = [i.strip().upper() for i in q.get("service_request_id", "").split(",") if i.strip()]
+    trusted = await _integration(request)
     if ids:
         rows, _ = await svc.search(numbers_in=ids, limit=MAX_ROWS)
     else:  # listing by date would let anyone enumerate numbers: integrations only
@@ -392,7 +393,7 @@ async def _query(request: web.Request) -> web.Response:
             raise Open311Error(404, f"service_code {code} not found")
         start, end = _window(q, svc.clock().astimezone(UTC))
         rows, _ = await svc.search(status=statuses, category=code, since=start, until=end, limit=MAX_ROWS)
-    payload = [_request_json(r, svc) for r in rows if _public(r)]
+    payload = [_request_json(r, svc) for r in rows if trusted or _public(r)]
     return _respond(fmt, "service_requests", "request", payload)
 
 
@@ -401,13 +402,23 @@ async def _one(request: web.Request) -> web.Response:
     number = request.match_info["id"].upper()
     svc = _service(request)
     row = await svc.get(number) if numbers.is_valid(number) else None
-    if row is None or not _public(row):
+    if row is None or not (_public(row) or await _integration(request)):
         raise Open311Error(404, f"service_request_id {request.match_info['id']} not found")
     return _respond(fmt, "service_requests", "request", [_request_json(row, svc)])
 
 
+async def _integration(request: web.Request) -> bool:
+    """A valid integration key in the X-Api-Key header: a trusted system (the 12345 hotline) that may
+    follow the status of what it filed, reports and confidential ones included (still no personal data)."""
+    try:
+        await _api_key(request, {})
+    except Open311Error:
+        return False
+    return True
+
+
 def _public(row: Complaint) -> bool:
-    """What Open311 may show: never a confidential complaint, never a report (举报)."""
+    """What Open311 shows to anyone: never a confidential complaint, never a report (举报)."""
     return not row.confidential and row.kind != Kind.REPORT.value
 
 

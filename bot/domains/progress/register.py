@@ -6,9 +6,10 @@ reads the same feed with a cursor of its own (``supervision``) and keeps one row
 changes' own times), and — fetched once per case — its item, window and, when the backend states them, the
 promised time limit and date.
 
-Recording is a merge (earliest first-seen, accepted and completed times; latest status), so a batch read twice
-— by two gateway workers, or again after a crash before the cursor moved — changes nothing.  When the backend
-cannot give a new case's details the cursor stays where it was and the batch is read again next round.
+Recording is a merge (earliest first-seen, accepted and completed times; latest status; rows locked while
+merged), so a batch read twice — by two gateway workers, or again after a crash before the cursor moved —
+changes nothing.  A case whose details cannot be fetched is registered without them and filled in by a
+later round; only when no detail comes back at all (the backend is down) does the cursor stay.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.domains.progress.store import ProgressStore
 log = logging.getLogger(__name__)
 
 CURSOR_NAME = "supervision"
+TICKET_MAX = 15  # the column's width (ticket numbers are 15 digits)
 COMPLETED = frozenset({CaseStatus.COMPLETED, CaseStatus.COLLECTED})
 
 
@@ -68,6 +70,16 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(as_utc(a), as_utc(b))
 
 
+def _apply_details(row: SupervisionCase, case: Case) -> None:
+    row.item_code = case.item_code[:32]
+    row.item_name = case.item_name[:200]
+    row.window = case.window[:100]
+    row.time_limit_days = case.time_limit_days
+    row.promised_on = case.promised_on
+    row.accepted_at = _earliest(row.accepted_at, case.accepted_at)
+    row.details = True
+
+
 class CaseRegister:
     def __init__(
         self,
@@ -98,7 +110,36 @@ class CaseRegister:
             return report
         report.has_more = batch.has_more
         await self.store.advance_cursor(self.cursor_name, cursor, batch.next_cursor)
+        await self.fill_details()
         return report
+
+    async def fill_details(self, limit: int = 20) -> int:
+        """Fetch the item and window of cases registered without them (their fetch failed); returns how
+        many were filled.  Failures wait for the next round."""
+        async with self.sessions() as session:
+            tickets = list(
+                await session.scalars(
+                    select(SupervisionCase.ticket_no)
+                    .where(SupervisionCase.details.is_(False))
+                    .order_by(SupervisionCase.updated_at)
+                    .limit(limit)
+                )
+            )
+        filled = 0
+        for ticket in tickets:
+            try:
+                case = await self.backend.get_case(ticket)
+            except ApprovalUnavailable:
+                break  # the backend is struggling: try again next round
+            async with self.sessions.begin() as session:
+                row = await session.get(SupervisionCase, ticket, with_for_update=True)
+                if row is None or row.details:
+                    continue
+                if case is not None:
+                    _apply_details(row, case)
+                    filled += 1
+                row.updated_at = self.clock().astimezone(UTC)
+        return filled
 
     async def record(self, changes: Sequence[StatusChange]) -> int:
         """Merge ``changes`` into the register; returns how many cases were new.  Raises
@@ -106,6 +147,9 @@ class CaseRegister:
         now = self.clock().astimezone(UTC)
         seen: dict[str, _Seen] = {}
         for change in changes:
+            if not change.ticket_no or len(change.ticket_no) > TICKET_MAX:
+                log.warning("case register: ticket number of an unexpected length skipped")
+                continue
             at = as_utc(change.changed_at) if change.changed_at is not None else now
             entry = seen.get(change.ticket_no)
             if entry is None:
@@ -121,9 +165,15 @@ class CaseRegister:
                 )
             }
         details: dict[str, Case | None] = {}
-        for ticket in seen:
-            if not known.get(ticket, False):
+        wanted = [t for t in seen if not known.get(t, False)]
+        failed: ApprovalUnavailable | None = None
+        for ticket in wanted:
+            try:
                 details[ticket] = await self.backend.get_case(ticket)
+            except ApprovalUnavailable as exc:  # this case only (a bad body …): registered without details
+                failed = exc
+        if failed is not None and wanted and not details:
+            raise failed  # nothing came back at all: the backend is down; keep the cursor, read again
         for attempt in range(2):
             try:
                 return await self._merge(seen, details, now)
@@ -135,10 +185,10 @@ class CaseRegister:
     async def _merge(self, seen: dict[str, _Seen], details: dict[str, Case | None], now: datetime) -> int:
         added = 0
         async with self.sessions.begin() as session:
-            rows = {
+            rows = {  # locked (PostgreSQL): a slower worker's older batch cannot roll a status back
                 r.ticket_no: r
                 for r in await session.scalars(
-                    select(SupervisionCase).where(SupervisionCase.ticket_no.in_(list(seen)))
+                    select(SupervisionCase).where(SupervisionCase.ticket_no.in_(list(seen))).with_for_update()
                 )
             }
             for ticket, entry in seen.items():
@@ -163,12 +213,6 @@ class CaseRegister:
                 row.completed_at = _earliest(row.completed_at, entry.completed)
                 case = details.get(ticket)
                 if case is not None and not row.details:
-                    row.item_code = case.item_code[:32]
-                    row.item_name = case.item_name[:200]
-                    row.window = case.window[:100]
-                    row.time_limit_days = case.time_limit_days
-                    row.promised_on = case.promised_on
-                    row.accepted_at = _earliest(row.accepted_at, case.accepted_at)
-                    row.details = True
+                    _apply_details(row, case)
                 row.updated_at = now
         return added
