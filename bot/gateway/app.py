@@ -23,6 +23,7 @@ from bot.adapters.wechat.token_service import TokenService
 from bot.core.config import Settings
 from bot.core.db import create_engine, session_factory
 from bot.core.metrics import Metrics
+from bot.core.ratelimit import WindowLimit
 from bot.domains.complaints import app as complaints_app
 from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.delivery import (
@@ -265,8 +266,13 @@ def build_app(services: Services) -> web.Application:
         broadcast_api.setup_routes(app, BROADCASTS)
     if services.complaints is not None:
         interval = services.complaints.settings.sweep_interval
+        per_minute = services.complaints.settings.open311_posts_per_minute
         complaints_app.setup(
-            app, services.complaints, sweep_interval=interval, open311_keys=app[STAFF].tokens.authenticate
+            app,
+            services.complaints,
+            sweep_interval=interval,
+            open311_keys=app[STAFF].tokens.authenticate,
+            open311_limit=WindowLimit(services.redis, "govbot:open311:posts", per_minute, 60.0),
         )
     for channel in services.channels:
         app.add_routes(channel.routes())

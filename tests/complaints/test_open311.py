@@ -283,3 +283,16 @@ async def test_a_malformed_body_is_a_400(o311) -> None:
         headers=headers,
     )
     assert resp.status == 400, await resp.text()
+
+
+async def test_posts_are_limited_per_integration_key(
+    aiohttp_client, service: ComplaintService, staff: Staff, spec_post, redis_client
+) -> None:
+    from bot.core.ratelimit import WindowLimit
+
+    app = web.Application()
+    app[KEY] = service
+    open311.setup_routes(app, KEY, staff.tokens.authenticate, WindowLimit(redis_client, "t:open311", 2, 60.0))
+    client = await aiohttp_client(app)
+    statuses = [(await client.post("/open311/v2/requests.json", data=spec_post)).status for _ in range(3)]
+    assert statuses == [201, 201, 429]

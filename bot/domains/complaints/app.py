@@ -15,6 +15,7 @@ import logging
 
 from aiohttp import web
 
+from bot.core.ratelimit import WindowLimit
 from bot.domains.complaints import open311, staff_api
 from bot.domains.complaints.service import ComplaintService
 
@@ -46,12 +47,13 @@ def setup(
     *,
     open311_keys: open311.KeyCheck,
     sweep_interval: float | None = 300,
+    open311_limit: WindowLimit | None = None,
 ) -> None:
     """Register ``/api/complaints…`` and ``/open311/v2/…`` (``open311_keys`` verifies Open311 API keys) and,
     unless ``sweep_interval`` is falsy, start the periodic sweep with the application."""
     app[COMPLAINTS] = service
     staff_api.setup_routes(app, COMPLAINTS)
-    open311.setup_routes(app, COMPLAINTS, open311_keys)
+    open311.setup_routes(app, COMPLAINTS, open311_keys, open311_limit)
     if not sweep_interval:
         return
     interval = float(sweep_interval)

@@ -54,6 +54,7 @@ class ComplaintSettings:
     max_reopens: int = 1
     notice_max_attempts: int = 5
     sweep_interval: float = 300.0
+    open311_posts_per_minute: int = 60  # per integration key; 0: no limit
     template_id: str = ""  # WECHAT_COMPLAINT_TEMPLATE_ID; empty: no template notices
     template_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
 
@@ -70,6 +71,7 @@ class ComplaintSettings:
             duplicate_hours=e.integer("COMPLAINT_DUPLICATE_HOURS", d.duplicate_hours, 0),
             escalate_every=e.integer("COMPLAINT_ESCALATE_EVERY", d.escalate_every, 1),
             sweep_interval=e.number("COMPLAINT_SWEEP_INTERVAL", d.sweep_interval, 1.0),
+            open311_posts_per_minute=e.integer("OPEN311_POSTS_PER_MINUTE", d.open311_posts_per_minute, 0),
             template_id=e.text("WECHAT_COMPLAINT_TEMPLATE_ID"),
             template_fields=field_map(e.raw(var), DEFAULT_TEMPLATE_FIELDS, var),
         )

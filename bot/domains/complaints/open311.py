@@ -30,6 +30,7 @@ from aiohttp import web
 
 from bot.core.actor import Actor
 from bot.core.clock import as_utc
+from bot.core.ratelimit import WindowLimit
 from bot.domains.complaints import numbers
 from bot.domains.complaints.categories import BY_CODE, CATEGORIES, Category
 from bot.domains.complaints.errors import ComplaintError
@@ -193,6 +194,7 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 class _Setup:
     service: web.AppKey[ComplaintService]  # where the application holds the service
     check_key: KeyCheck  # accepts an api_key for POST
+    limit: WindowLimit | None = None  # POSTs per integration and minute
 
 
 _SETUP = web.AppKey("open311", _Setup)
@@ -316,6 +318,9 @@ async def _create(request: web.Request) -> web.Response:
     except (ValueError, UnicodeDecodeError, AssertionError) as exc:  # a broken multipart or urlencoded body
         raise Open311Error(400, f"malformed request body ({type(exc).__name__})") from None
     integration = await _api_key(request, form)
+    limit = request.app[_SETUP].limit
+    if limit is not None and not await limit.allow(str(integration.account_id)):
+        raise Open311Error(429, "too many requests for this api_key; try again in a minute")
     category = _category(form)
     code = category.code
     address = _location(form)
@@ -426,9 +431,15 @@ async def _not_found(request: web.Request) -> web.Response:
     raise Open311Error(404, "resource not found")
 
 
-def setup_routes(app: web.Application, key: web.AppKey[ComplaintService], check_key: KeyCheck) -> None:
-    """Register the Open311 routes; ``app[key]`` holds the service, ``check_key`` verifies POST keys."""
-    app[_SETUP] = _Setup(key, check_key)
+def setup_routes(
+    app: web.Application,
+    key: web.AppKey[ComplaintService],
+    check_key: KeyCheck,
+    limit: WindowLimit | None = None,
+) -> None:
+    """Register the Open311 routes; ``app[key]`` holds the service, ``check_key`` verifies POST keys,
+    ``limit`` caps each integration's POSTs."""
+    app[_SETUP] = _Setup(key, check_key, limit)
     app.router.add_get(PREFIX + "/services.{fmt}", _guarded(_services))
     app.router.add_get(PREFIX + "/services/{code}.{fmt}", _guarded(_definition))
     app.router.add_post(PREFIX + "/requests.{fmt}", _guarded(_create))
