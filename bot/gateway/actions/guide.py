@@ -38,6 +38,18 @@ def option_number(text: str) -> int | None:
     return None
 
 
+async def owed_turn(
+    ctx: ActionContext, dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
+    """A message the citizen owes an open conversation — the phone digits of a pending case lookup, the
+    answer to a complaint's 并单 or rating question — whatever intent NLU guessed; None otherwise."""
+    for hook in (progress_verification, complaint_follow_up):
+        events = await hook(ctx, dispatcher, tracker)
+        if events is not None:
+            return events
+    return None
+
+
 class ActionAnswerGuide(Action):
     def __init__(self, ctx: ActionContext) -> None:
         self.ctx = ctx
@@ -86,10 +98,8 @@ class ActionChooseOption(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        for hook in (progress_verification, complaint_follow_up):
-            events = await hook(self.ctx, dispatcher, tracker)
-            if events is not None:
-                return events
+        if (events := await owed_turn(self.ctx, dispatcher, tracker)) is not None:
+            return events
         text = user_text(tracker)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         pending = tracker.get_slot("pending_choices") or []

@@ -10,15 +10,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
-from bot.gateway.actions.complaints import complaint_follow_up
 from bot.gateway.actions.context import ActionContext
-from bot.gateway.actions.progress import progress_verification
+from bot.gateway.actions.guide import owed_turn
 from bot.gateway.actions.routing import (
     FALLBACK,
     HANDOFF,
-    OUT_OF_SCOPE,
     asks_for_person,
     asks_something,
+    decline,
     guide_instead,
     transactional,
     utter_answer,
@@ -69,21 +68,15 @@ class ActionOutOfScope(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        for hook in (progress_verification, complaint_follow_up):
-            events = await hook(self.ctx, dispatcher, tracker)
-            if events is not None:
-                return events
+        if (events := await owed_turn(self.ctx, dispatcher, tracker)) is not None:
+            return events
         followup = transactional(user_text(tracker))
         if followup is not None:
             return followup
         answer = await guide_instead(self.ctx, tracker, direct_only=True)
         if answer is not None:
             return utter_answer(dispatcher, answer, user_text(tracker))
-        dispatcher.utter_message(
-            text=messages.out_of_scope(self.ctx.settings),
-            json_message={"answered": "fallback", "route": OUT_OF_SCOPE},
-        )
-        return []
+        return decline(dispatcher, self.ctx.settings)
 
 
 class ActionDefaultFallback(Action):
@@ -99,10 +92,8 @@ class ActionDefaultFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = user_text(tracker)
-        for hook in (progress_verification, complaint_follow_up):
-            events = await hook(self.ctx, dispatcher, tracker)
-            if events is not None:
-                return events
+        if (events := await owed_turn(self.ctx, dispatcher, tracker)) is not None:
+            return events
         if text and (followup := transactional(text)) is not None:  # NLU was unsure; the request is plain
             return followup
         if text:

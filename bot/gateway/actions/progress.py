@@ -27,9 +27,9 @@ from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.routing import (
-    OUT_OF_SCOPE,
     PROGRESS,
     asks_something,
+    decline,
     describing_complaint,
     guide_instead,
     progress_evidence,
@@ -141,11 +141,7 @@ class ActionCheckProgress(_ProgressAction):
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
             if len(text) >= 8:  # a question about something else, not a bare "帮我查一下"
-                message = messages.out_of_scope(self.ctx.settings)
-                dispatcher.utter_message(
-                    text=message, json_message={"answered": "fallback", "route": OUT_OF_SCOPE}
-                )
-                return []
+                return decline(dispatcher, self.ctx.settings)
         if service is None:
             return self._off(dispatcher)
         reply = await handle_progress_turn(
@@ -176,10 +172,7 @@ class ActionProgressUnsubscribe(_ProgressAction):
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
             if asks_something(text):  # a question about something else; a plain "别了" still switches
-                message = messages.out_of_scope(self.ctx.settings)
-                meta = {"answered": "fallback", "route": OUT_OF_SCOPE}
-                dispatcher.utter_message(text=message, json_message=meta)
-                return []
+                return decline(dispatcher, self.ctx.settings)
         if service is None:
             return self._off(dispatcher)
         outcome = await service.set_notifications(

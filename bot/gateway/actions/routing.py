@@ -25,7 +25,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.core.config import Settings
 from bot.core.textnorm import normalize
+from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
 from knowledge_base.service import GuideAnswer
@@ -155,6 +157,14 @@ def describing_complaint(tracker: Tracker, text: str) -> bool:
         and tracker.get_slot("requested_slot") == "complaint_description"
         and len(text.strip()) >= 4
     )
+
+
+def decline(dispatcher: CollectingDispatcher, settings: Settings) -> list[EventType]:
+    """Out of scope: a polite "not ours" with the center's phone."""
+    dispatcher.utter_message(
+        text=messages.out_of_scope(settings), json_message={"answered": "fallback", "route": OUT_OF_SCOPE}
+    )
+    return []
 
 
 def nlu_signals(tracker: Tracker) -> dict[str, Any]:
