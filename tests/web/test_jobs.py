@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 import openpyxl
 import redis.asyncio as aioredis
@@ -50,6 +51,17 @@ async def test_a_console_export_runs_as_a_job_with_a_progress_page(sign_in, serv
 ME = Actor(account_id=7, username="op", display_name="操作员")
 
 
+async def ended(runner: JobRunner, job_id: str) -> dict[str, Any]:
+    """The job's state once it is no longer running (polled, at most two seconds)."""
+    for _ in range(100):
+        job = await runner.status(job_id, ME)
+        assert job is not None
+        if job["state"] != "running":
+            return job
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job {job_id} still running")
+
+
 async def test_progress_is_reported_while_the_work_runs(redis_client: aioredis.Redis) -> None:
     runner = JobRunner(redis_client)
     halfway, finish = asyncio.Event(), asyncio.Event()
@@ -71,12 +83,7 @@ async def test_progress_is_reported_while_the_work_runs(redis_client: aioredis.R
     assert job["left"] is not None
     assert await runner.status(job_id, Actor(account_id=8, username="x", display_name="x")) is None
     finish.set()
-    for _ in range(100):
-        job = await runner.status(job_id, ME)
-        assert job is not None
-        if job["state"] != "running":
-            break
-        await asyncio.sleep(0.02)
+    job = await ended(runner, job_id)
     assert (job["state"], job["filename"], job["size"]) == ("done", "x.xlsx", 4)
     assert await runner.data(job_id) == b"data"
 
@@ -88,12 +95,7 @@ async def test_a_failed_job_says_so_without_details(redis_client: aioredis.Redis
         raise RuntimeError("secret internals at /srv/db")
 
     job_id = await runner.start(ME, "导出", produce)
-    for _ in range(100):
-        job = await runner.status(job_id, ME)
-        assert job is not None
-        if job["state"] != "running":
-            break
-        await asyncio.sleep(0.02)
+    job = await ended(runner, job_id)
     assert job is not None and job["state"] == "failed" and "请稍后重试" in job["message"]
     assert "secret" not in str(job) and "console job failed" in caplog.text
     assert await runner.data(job_id) is None
