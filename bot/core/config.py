@@ -68,6 +68,7 @@ class Settings:
     wechat_app_secret: Secret = field(default_factory=Secret)
     wechat_encoding_aes_key: Secret = field(default_factory=Secret)
     wechat_message_mode: str = "safe"  # plain | compatible | safe
+    wechat_allow_plain: bool = False  # plaintext (unencrypted) messages outside demo mode
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timestamp_window: int = 300
     wechat_reply_deadline: float = 4.0
@@ -83,6 +84,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     gateway_workers: int = 1
+    http_idle_timeout: float = 15.0  # a connection without a complete request for this long is closed
+    http_body_timeout: float = 15.0  # a request body with no new byte for this long is answered 408
     log_level: str = "INFO"
     # Service center facts used in replies
     center_name: str = "县行政服务中心"
@@ -95,6 +98,12 @@ class Settings:
     @property
     def demo(self) -> bool:
         return self.mode == "demo"
+
+    @property
+    def wechat_plaintext_allowed(self) -> bool:
+        """Unencrypted WeChat messages are signed only over timestamp and nonce, not over the body: they are
+        taken in demo mode, or when WECHAT_ALLOW_PLAIN says the operator accepts that."""
+        return self.demo or self.wechat_allow_plain
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | Env | None = None) -> Settings:
@@ -109,6 +118,7 @@ class Settings:
             wechat_message_mode=e.choice(
                 "WECHAT_MESSAGE_MODE", d.wechat_message_mode, ("plain", "compatible", "safe")
             ),
+            wechat_allow_plain=e.flag("WECHAT_ALLOW_PLAIN", d.wechat_allow_plain),
             wechat_api_base=e.text("WECHAT_API_BASE", d.wechat_api_base).rstrip("/"),
             wechat_timestamp_window=e.integer("WECHAT_TIMESTAMP_WINDOW", d.wechat_timestamp_window, 1),
             wechat_reply_deadline=e.number("WECHAT_REPLY_DEADLINE", d.wechat_reply_deadline, 0.0),
@@ -123,6 +133,8 @@ class Settings:
             host=e.text("HOST", d.host),
             port=e.integer("PORT", d.port, 0),
             gateway_workers=max(1, e.integer("GATEWAY_WORKERS", d.gateway_workers)),
+            http_idle_timeout=e.number("HTTP_IDLE_TIMEOUT", d.http_idle_timeout, 1.0),
+            http_body_timeout=e.number("HTTP_BODY_TIMEOUT", d.http_body_timeout, 1.0),
             log_level=e.text("LOG_LEVEL", d.log_level).upper(),
             center_name=e.text("CENTER_NAME", d.center_name),
             center_phone=e.text("CENTER_PHONE", d.center_phone),

@@ -47,6 +47,7 @@ from bot.gateway.conversation.dialogue import Dialogue, RasaRestDialogue
 from bot.gateway.conversation.service import Conversation, Inbound
 from bot.gateway.conversation.turn_log import TurnLog
 from bot.gateway.left_messages import LeftMessageBox
+from bot.gateway.slow_clients import body_timeout_middleware
 from bot.gateway.staff import admin as staff_admin
 from bot.gateway.staff import views as staff_views
 from bot.gateway.staff.auth import STAFF, actor_of, staff_auth_middleware
@@ -252,7 +253,10 @@ def build_app(services: Services) -> web.Application:
     settings = services.settings
     app = web.Application(
         client_max_size=_max_body(services),
-        middlewares=[staff_auth_middleware(settings.public_base_url)],
+        middlewares=[
+            body_timeout_middleware(settings.http_body_timeout),
+            staff_auth_middleware(settings.public_base_url),
+        ],
     )
     app[SERVICES] = services
     app[STAFF] = services.staff or Staff.build(services.sessions, services.redis)

@@ -27,6 +27,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.gateway.app import build_app, build_services
+    from bot.gateway.slow_clients import runner_options
     from bot.gateway.startup import check_startup, prepare_staff
 
     settings = get_settings()
@@ -38,7 +39,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if services.staff is not None:
             await prepare_staff(settings, services.staff)
         app = build_app(services)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, **runner_options(settings))
         await runner.setup()
         site = web.TCPSite(runner, settings.host, args.port or settings.port, reuse_port=True)
         await site.start()

@@ -87,6 +87,11 @@ def check_startup(core: Settings) -> None:
         return
     items = credentials(core, SmsSettings.from_env(), ApprovalSettings.from_env())
     problems = refusals(items, published_demo_values())
+    if core.wechat_message_mode == "plain" and not core.wechat_plaintext_allowed:
+        problems.append(
+            "WECHAT_MESSAGE_MODE=plain 时消息正文未经签名；请改用 safe，或设置 WECHAT_ALLOW_PLAIN=1 表示接受 "
+            "(plain mode signs no message body: use safe, or set WECHAT_ALLOW_PLAIN=1 to accept that)"
+        )
     if problems:
         why = "非演示模式" if not core.demo else f"监听非本机地址 HOST={core.host}"
         lines = "\n".join(f"  - {p}" for p in problems)

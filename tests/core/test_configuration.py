@@ -226,7 +226,7 @@ def test_check_startup(
     monkeypatch: pytest.MonkeyPatch, label: str, env: dict[str, str], starts: bool
 ) -> None:
     for name in list(os.environ):
-        if name in DEMO or name in SAFE or name in ("HOST", "GOVBOT_MODE", "SMS_PROVIDER"):
+        if name in DEMO or name in SAFE or name in PLAIN_ENV:
             monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -235,6 +235,40 @@ def test_check_startup(
         check_startup(settings)
     else:
         with pytest.raises(SystemExit, match="WECHAT_TOKEN"):
+            check_startup(settings)
+
+
+PLAIN_ENV = ("HOST", "GOVBOT_MODE", "SMS_PROVIDER", "WECHAT_MESSAGE_MODE", "WECHAT_ALLOW_PLAIN")
+
+
+@pytest.mark.parametrize(
+    ("label", "env", "starts"),
+    [
+        ("production, plain mode", {**SAFE, "WECHAT_MESSAGE_MODE": "plain"}, False),
+        (
+            "production, plain mode allowed",
+            {**SAFE, "WECHAT_MESSAGE_MODE": "plain", "WECHAT_ALLOW_PLAIN": "1"},
+            True,
+        ),
+        ("production, compatible mode", {**SAFE, "WECHAT_MESSAGE_MODE": "compatible"}, True),
+        ("demo, plain mode", {**DEMO, "WECHAT_MESSAGE_MODE": "plain", "HOST": "127.0.0.1"}, True),
+    ],
+)
+def test_plain_mode_needs_consent_outside_demo(
+    monkeypatch: pytest.MonkeyPatch, label: str, env: dict[str, str], starts: bool
+) -> None:
+    """A plaintext message's signature does not cover its body: production takes plain mode only when
+    WECHAT_ALLOW_PLAIN says the operator accepts that."""
+    for name in list(os.environ):
+        if name in DEMO or name in SAFE or name in PLAIN_ENV:
+            monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    if starts:
+        check_startup(settings)
+    else:
+        with pytest.raises(SystemExit, match="WECHAT_ALLOW_PLAIN"):
             check_startup(settings)
 
 

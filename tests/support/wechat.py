@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +61,21 @@ class WeChatRequest:
     xml: str | bytes
     mode: str = "safe"  # plain | compatible | safe
     timestamp: int | None = None
-    nonce: str = "1234567890"
+    nonce: str = field(default_factory=lambda: str(secrets.randbelow(10**10)).zfill(10))
     signature: str | None = None  # override to forge
     msg_signature: str | None = None  # override to forge
     raw_body: bytes | None = None  # send these bytes instead of the (encrypted) xml
     extra_query: dict[str, str] = field(default_factory=dict)
+    _built: dict[tuple[str, str, str], tuple[str, bytes]] = field(default_factory=dict, repr=False)
 
     def build(self, token: str = TOKEN, aes_key: str = AES_KEY, app_id: str = APP_ID) -> tuple[str, bytes]:
+        """The request's path and body; the same each time (a retry by WeChat repeats the same bytes)."""
+        key = (token, aes_key, app_id)
+        if key not in self._built:
+            self._built[key] = self._build(token, aes_key, app_id)
+        return self._built[key]
+
+    def _build(self, token: str, aes_key: str, app_id: str) -> tuple[str, bytes]:
         ts = str(self.timestamp if self.timestamp is not None else int(time.time()))
         query = {
             "signature": self.signature or sign(token, ts, self.nonce),
@@ -106,14 +115,15 @@ def decrypt_reply(
     return dict(xmltodict.parse(body)["xml"])
 
 
-def settings_for(mode: str, api_base: str, db_url: str, **overrides: Any) -> Settings:
+def settings_for(message_mode: str, api_base: str, db_url: str, **overrides: Any) -> Settings:
+    overrides.setdefault("wechat_allow_plain", True)  # most cases send plaintext; the refusal has its own
     return dataclasses.replace(
         Settings(),
         wechat_token=Secret(TOKEN),
         wechat_app_id=APP_ID,
         wechat_app_secret=Secret(APP_SECRET),
         wechat_encoding_aes_key=Secret(AES_KEY),
-        wechat_message_mode=mode,
+        wechat_message_mode=message_mode,
         wechat_api_base=api_base,
         database_url=db_url,
         **overrides,

@@ -36,10 +36,12 @@ from tests.support.wechat import (
 @pytest.fixture
 def make_client(aiohttp_client, redis_client, sqlite_url, fake_wechat):
     async def _make(
-        mode: str = "safe", dialogue: ScriptedDialogue | None = None, **overrides: Any
+        message_mode: str = "safe", dialogue: ScriptedDialogue | None = None, **overrides: Any
     ) -> tuple[TestClient, ScriptedDialogue]:
         dialogue = dialogue or ScriptedDialogue()
-        settings = settings_for(mode, str(fake_wechat.make_url("")).rstrip("/"), sqlite_url, **overrides)
+        settings = settings_for(
+            message_mode, str(fake_wechat.make_url("")).rstrip("/"), sqlite_url, **overrides
+        )
         services = await build_services(settings, redis=redis_client, dialogue=dialogue)
         return await aiohttp_client(build_app(services)), dialogue
 
@@ -441,3 +443,33 @@ async def test_a_body_in_two_tcp_segments_is_read_whole(make_client) -> None:
     assert b" 200 " in status_line, response[:200]
     reply = decrypt_reply(rest.split(b"\r\n\r\n", 1)[1].decode(), "safe")
     assert reply["Content"] == "收到：你好"
+
+
+# ---------------------------------------------------------------------------------------------- replay
+
+
+async def test_a_signature_is_good_for_one_body_only(make_client) -> None:
+    """Plaintext signatures cover timestamp and nonce, not the body: the same pair with another body is
+    a replay with a forged body and is refused; the same request again (WeChat's retry) is answered once."""
+    client, dialogue = await make_client("plain")
+    first = WeChatRequest(text_xml("我的受理号是多少"), mode="plain")
+    assert (await post(client, first))[0] == 200
+    forged = WeChatRequest(text_xml("我要投诉"), mode="plain", nonce=first.nonce,
+                           timestamp=int(first.build()[0].split("timestamp=")[1].split("&")[0]))  # fmt: skip
+    status, body = await post(client, forged)
+    assert (status, body) == (403, "forbidden")
+    retry_status, retry_body = await post(client, first)
+    assert retry_status == 200 and "收到：我的受理号是多少" in decrypt_reply(retry_body, "plain")["Content"]
+    assert [c[1] for c in dialogue.calls] == ["我的受理号是多少"]
+
+
+async def test_plaintext_is_refused_outside_demo_mode_unless_allowed(make_client) -> None:
+    request = WeChatRequest(text_xml("你好"), mode="plain")
+    production, dialogue = await make_client("compatible", wechat_allow_plain=False)
+    assert await post(production, request) == (403, "forbidden")
+    assert dialogue.calls == []
+    encrypted = await post(production, WeChatRequest(text_xml("你好"), mode="compatible"))
+    assert encrypted[0] == 200 and decrypt_reply(encrypted[1], "compatible")["Content"] == "收到：你好"
+    demo, _ = await make_client("compatible", wechat_allow_plain=False, **{"mode": "demo"})
+    status, body = await post(demo, WeChatRequest(text_xml("你好"), mode="plain"))
+    assert status == 200 and decrypt_reply(body, "plain")["Content"] == "收到：你好"

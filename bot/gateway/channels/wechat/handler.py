@@ -122,7 +122,7 @@ class WeChatChannel:
             redis=redis,
             metrics=metrics,
             deadline=settings.wechat_reply_deadline,
-            ttl=DEDUP_TTL,
+            ttl=max(DEDUP_TTL, 2 * settings.wechat_timestamp_window),  # outlives any replayable request
             ack=SUCCESS,
             fallback=lambda: Reply([messages.fallback_unavailable(settings)]),
         )
@@ -166,7 +166,10 @@ class WeChatChannel:
         mode = self._s.wechat_message_mode
         if mode == "safe" and not encrypted:
             raise Forbidden("safe mode requires encrypt_type=aes")
+        await self._check_nonce(timestamp, nonce, body)
         if not encrypted:
+            if not self._s.wechat_plaintext_allowed:
+                raise Forbidden("plaintext message refused outside demo mode (WECHAT_ALLOW_PLAIN)")
             return body, False
         if self._crypto is None:
             raise Forbidden("encrypted message but no EncodingAESKey configured")
@@ -188,6 +191,20 @@ class WeChatChannel:
         if _DOCTYPE.search(plain_bytes):
             raise BadRequest("DOCTYPE/ENTITY not allowed")
         return plain_bytes, True
+
+    async def _check_nonce(self, timestamp: str, nonce: str, body: bytes) -> None:
+        """A signature is good for one body: the first request with a (timestamp, nonce) pair records its
+        body's digest for twice the timestamp window; the same pair with another body is a replay with a
+        forged body (plaintext signatures do not cover the body).  The same body again is WeChat's retry,
+        left to the message-id dedup."""
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"wx:nonce:{timestamp}:{hashlib.sha256(nonce.encode()).hexdigest()[:32]}"
+        ttl = 2 * self._s.wechat_timestamp_window
+        if await self._redis.set(key, digest, nx=True, ex=ttl):
+            return
+        seen = await self._redis.get(key)
+        if seen is not None and (seen.decode() if isinstance(seen, bytes) else str(seen)) != digest:
+            raise Forbidden("nonce reused with another body")
 
     # ------------------------------------------------------------------ receive
 
