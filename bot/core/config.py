@@ -49,6 +49,19 @@ def load_env_files(root: Path = ROOT) -> Path | None:
     return None
 
 
+def private_redis_url(url: str, password_file: Path = VAR_DIR / "redis" / "password") -> str:
+    """``url`` with the password of the private Redis ``make run`` starts (``var/redis/password``), when
+    there is one: every ``govbot`` command on this machine reaches it without REDIS_URL."""
+    try:
+        password = password_file.read_text().strip()
+    except OSError:
+        return url
+    parts = urlsplit(url)
+    if not password or parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=f":{password}@{parts.netloc}"))
+
+
 def published_demo_values(root: Path = ROOT) -> dict[str, str]:
     """The values ``.env.example`` publishes (anyone who read our repository knows them)."""
     from dotenv import dotenv_values
@@ -124,7 +137,7 @@ class Settings:
             wechat_reply_deadline=e.number("WECHAT_REPLY_DEADLINE", d.wechat_reply_deadline, 0.0),
             wechat_max_body_bytes=e.integer("WECHAT_MAX_BODY_BYTES", d.wechat_max_body_bytes, 1),
             public_base_url=e.text("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
-            redis_url=e.text("REDIS_URL", d.redis_url),
+            redis_url=e.text("REDIS_URL", private_redis_url(d.redis_url)),
             database_url=e.text("DATABASE_URL", d.database_url),
             rasa_url=e.text("RASA_URL", d.rasa_url).rstrip("/"),
             rasa_processes=max(1, e.integer("RASA_PROCESSES", d.rasa_processes)),

@@ -57,6 +57,7 @@ from knowledge_base.service import KnowledgeBase
 from sms_gateway import SmsSettings
 from sms_gateway.broadcast import api as broadcast_api
 from sms_gateway.broadcast.config import BroadcastSettings
+from sms_gateway.broadcast.engine import live_workers
 from sms_gateway.broadcast.limiter import Priority, RateLimitedProvider, RateLimiter
 from sms_gateway.broadcast.service import BroadcastService
 from sms_gateway.outbox import SmsOutbox
@@ -190,6 +191,9 @@ async def close_services(services: Services) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """What this gateway worker depends on, each ``ok`` or what is wrong: Redis, the database, and — when
+    the dialogue is Rasa — the Rasa servers and the action server; when campaigns are on, the broadcast
+    workers' heartbeats.  Any of them wrong: ``degraded`` and 503 (citizens still get polite replies)."""
     services = request.app[SERVICES]
     checks: dict[str, str] = {}
     try:
@@ -206,10 +210,23 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = getattr(services.dialogue, "healthy", None)
     if healthy is not None:
         checks["rasa"] = "ok" if await healthy() else "error: unreachable"
+        checks["actions"] = await _action_server_check(services)
+    if services.broadcasts is not None and checks["redis"] == "ok":
+        live = await live_workers(services.redis)
+        checks["broadcast_workers"] = "ok" if live else "error: no live worker"
     ok = all(v == "ok" for v in checks.values())
     return web.json_response(
         {"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503
     )
+
+
+async def _action_server_check(services: Services) -> str:
+    url = f"http://127.0.0.1:{services.settings.actions_port}/health"
+    try:
+        async with services.http.get(url, timeout=aiohttp.ClientTimeout(total=1.0)) as resp:
+            return "ok" if resp.status == 200 else f"error: HTTP {resp.status}"
+    except (aiohttp.ClientError, TimeoutError):
+        return "error: unreachable"
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 """``govbot run`` (what ``make run`` calls): prepare and start every process in the foreground.
 
 1. Redis: ``REDIS_URL`` when set; otherwise a private ``redis-server`` on 127.0.0.1:6380 with its data
-   under ``var/redis``.
+   under ``var/redis`` and a password of its own (``var/redis/password``, which other ``govbot`` commands
+   on this machine read too).
 2. Database migrations; the sample catalogue is loaded into an empty knowledge base.
 3. The Rasa model is trained when the training data changed (fingerprint under ``dialogues/models``).
 4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], [Twilio
@@ -18,6 +19,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -44,6 +46,7 @@ RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 # Rasa runs through this module, which installs fast paths for its costly pieces (see its docstring).
 RASA_RUNTIME = "bot.rasa_process.runtime"
 PRIVATE_REDIS_URL = "redis://127.0.0.1:6380/0"
+PRIVATE_REDIS_DIR = VAR_DIR / "redis"
 LOCAL = ("127.0.0.1", "localhost")
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "jieba_dict")
 
@@ -213,26 +216,48 @@ class Supervisor:
         say("所有进程已停止 (all processes stopped)")
 
 
-def start_private_redis(sup: Supervisor) -> str:
-    url = urlparse(PRIVATE_REDIS_URL)
-    if port_open(url.port or 6380):
-        say(f"私有 Redis 已在运行: {PRIVATE_REDIS_URL}")
-        return PRIVATE_REDIS_URL
+def start_private_redis(sup: Supervisor, url: str = PRIVATE_REDIS_URL, data: Path = PRIVATE_REDIS_DIR) -> str:
+    """Start the private ``redis-server`` (unless it runs already) with a password of its own; returns its
+    URL with that password.  The password is generated once into ``data/password`` (mode 0600) and given
+    to redis-server in a config file of the same mode, never on the command line (``ps`` shows that)."""
+    password = private_redis_password(data)
+    parts = urlparse(url)
+    port = parts.port or 6380
+    authed = f"redis://:{password}@{parts.hostname or '127.0.0.1'}:{port}{parts.path or '/0'}"
+    if port_open(port):
+        say(f"私有 Redis 已在运行: {url}")
+        return authed
     server = shutil.which("redis-server")
     if server is None:
         raise SystemExit(
             "找不到 redis-server。请安装 (Debian/Ubuntu: apt-get install redis-server) 或设置 REDIS_URL。"
         )
-    data = VAR_DIR / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    sup.start(
-        "redis",
-        [server, "--bind", "127.0.0.1", "--port", str(url.port), "--dir", str(data),
-         "--appendonly", "yes", "--save", "60 1", "--protected-mode", "yes"],
-    )  # fmt: skip
-    if not wait_for_port("127.0.0.1", url.port or 6380, 10):
+    conf = data / "redis.conf"
+    lines = [
+        "bind 127.0.0.1", f"port {port}", f'dir "{data}"', "appendonly yes", "save 60 1",
+        "protected-mode yes", f"requirepass {password}",
+    ]  # fmt: skip
+    _write_private(conf, "\n".join(lines) + "\n")
+    sup.start("redis", [server, str(conf)])
+    if not wait_for_port("127.0.0.1", port, 10):
         raise SystemExit("私有 Redis 启动失败")
-    return PRIVATE_REDIS_URL
+    return authed
+
+
+def private_redis_password(data: Path = PRIVATE_REDIS_DIR) -> str:
+    """The private Redis's password, generated on first use."""
+    file = data / "password"
+    if not file.exists():
+        _write_private(file, secrets.token_hex(24) + "\n")
+    return file.read_text().strip()
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)
 
 
 def run_all() -> int:

@@ -50,6 +50,14 @@ from sms_gateway.broadcast.window import in_window
 from sms_gateway.models import LedgerStatus, Purpose, SmsOutbound
 from sms_gateway.outbox import BatchItem, SmsOutbox
 
+HEARTBEAT_PREFIX = "bcast:worker:"
+
+
+async def live_workers(redis: aioredis.Redis) -> list[str]:
+    """The names of the broadcast workers whose heartbeat (written every round, 10 s TTL) is current."""
+    names = [key async for key in redis.scan_iter(match=HEARTBEAT_PREFIX + "*", count=100)]
+    return sorted((k.decode() if isinstance(k, bytes) else str(k))[len(HEARTBEAT_PREFIX) :] for k in names)
+
 log = logging.getLogger(__name__)
 
 GROUP = "senders"
@@ -145,7 +153,7 @@ class BroadcastWorker:
             if self.run_outbox_sweep:
                 await self.outbox.stop()
             with contextlib.suppress(Exception):
-                await self.redis.delete(f"bcast:worker:{self.name}")
+                await self.redis.delete(f"{HEARTBEAT_PREFIX}{self.name}")
 
     async def _control_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -208,7 +216,7 @@ class BroadcastWorker:
                     log.info("broadcast finished", extra={"campaign": cid, "failed": failed})
                     await self.redis.expire(stream_key(cid), STREAM_TTL)
                 self.runtimes.pop(cid, None)
-        await self.redis.set(f"bcast:worker:{self.name}", str(time.time()), ex=10)
+        await self.redis.set(f"{HEARTBEAT_PREFIX}{self.name}", str(time.time()), ex=10)
 
     async def _runtime(self, c: BroadcastCampaign) -> Runtime:
         async with self.service.sessions() as s:

@@ -8,6 +8,7 @@ import json
 import logging
 
 import pytest
+from aiohttp.test_utils import unused_port
 
 from bot.core.config import Settings
 from bot.core.env import Secret
@@ -22,6 +23,8 @@ from bot.gateway.conversation.dialogue import (
 )
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from bot.gateway.conversation.sender_lock import SenderTurns
+from sms_gateway.config import SmsSettings
+from tests.support.services import TEST_REDIS_URL
 from tests.support.staff import bearer, person
 
 AUTH: dict[str, str] = {}  # a tester's bearer token, set by make_app for the app it builds
@@ -72,19 +75,54 @@ async def test_chat_api_goes_through_the_conversation(make_app) -> None:
     assert bad.status == 400
 
 
-async def test_healthz_reports_each_dependency(make_app, aiohttp_server) -> None:
+async def test_healthz_reports_each_dependency(make_app, aiohttp_server, sqlite_url) -> None:
     from aiohttp import ClientSession
+
+    from bot.gateway.actions.server import build_app as build_action_app
+    from bot.gateway.actions.server import build_context
 
     async with ClientSession() as http:
         down = RasaRestDialogue(http, "http://127.0.0.1:9", 0.5)
-        client = await make_app(down)
+        client = await make_app(down, actions_port=unused_port())
         resp = await client.get("/healthz")
         body = await resp.json()
-    assert resp.status == 503
-    assert body["checks"] == {"redis": "ok", "database": "ok", "rasa": "error: unreachable"}
+        assert resp.status == 503
+        assert body["checks"] == {
+            "redis": "ok", "database": "ok", "rasa": "error: unreachable", "actions": "error: unreachable",
+        }  # fmt: skip
+        # the real action server, up: its check turns ok while Rasa stays down
+        settings = dataclasses.replace(Settings(), database_url=sqlite_url, redis_url=TEST_REDIS_URL)
+        actions = await aiohttp_server(build_action_app(build_context(settings)))
+        client = await make_app(down, actions_port=actions.port)
+        body = await (await client.get("/healthz")).json()
+        assert body["checks"]["actions"] == "ok" and body["checks"]["rasa"] == "error: unreachable"
     client = await make_app()  # the scripted dialogue has no health probe: redis + db only
     resp = await client.get("/healthz")
     assert resp.status == 200 and (await resp.json())["status"] == "ok"
+
+
+async def test_healthz_counts_the_broadcast_workers_heartbeats(
+    redis_client, sqlite_url, aiohttp_client
+) -> None:
+    from sms_gateway.broadcast.engine import HEARTBEAT_PREFIX
+
+    settings = dataclasses.replace(Settings(), database_url=sqlite_url, wechat_message_mode="plain")
+    sms = dataclasses.replace(
+        SmsSettings(), provider="twilio", twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token=Secret("t" * 32), twilio_from_number="+15005550006",
+        twilio_api_base="http://127.0.0.1:9",
+    )  # fmt: skip
+    services = await build_services(
+        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
+    )
+    assert services.broadcasts is not None
+    client = await aiohttp_client(build_app(services))
+    resp = await client.get("/healthz")
+    assert resp.status == 503
+    assert (await resp.json())["checks"]["broadcast_workers"] == "error: no live worker"
+    await redis_client.set(HEARTBEAT_PREFIX + "host-1", "1", ex=10)
+    resp = await client.get("/healthz")
+    assert resp.status == 200 and (await resp.json())["checks"]["broadcast_workers"] == "ok"
 
 
 async def test_metrics_are_prometheus_text(make_app) -> None:

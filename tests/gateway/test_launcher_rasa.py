@@ -1,12 +1,17 @@
 """How ``govbot run`` starts Rasa (through bot.rasa_process.runtime, one or RASA_PROCESSES servers) and
-the demo fakes (secrets in their environment, never in their arguments)."""
+the demo fakes (secrets in their environment, never in their arguments), and its private Redis."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import subprocess
 import sys
+
+import pytest
+import redis as sync_redis
+from aiohttp.test_utils import unused_port
 
 from bot.core.config import Settings
 from bot.gateway.launcher import DIALOGUES, RASA_PYTHON, local_rasa_servers, rasa_command, rasa_env
@@ -113,5 +118,32 @@ def test_a_crashed_child_is_restarted_with_back_off_while_the_others_run() -> No
             sup.tend()
         assert delays == [2.0, 4.0, 8.0, 8.0, 8.0]
         assert sup.children[0].proc.poll() is None  # the steady one never stopped
+    finally:
+        sup.stop_all()
+
+
+def test_the_private_redis_has_a_password_no_one_sees_in_ps(tmp_path) -> None:
+    """`make run`'s own Redis refuses clients without its password; the password is in a 0600 file, not
+    in the process arguments, and the other govbot commands find it there."""
+    from bot.core.config import private_redis_url
+    from bot.gateway.launcher import Supervisor, private_redis_password, start_private_redis
+
+    port = unused_port()
+    plain_url = f"redis://127.0.0.1:{port}/0"
+    sup = Supervisor()
+    try:
+        url = start_private_redis(sup, plain_url, tmp_path)
+        password = private_redis_password(tmp_path)
+        assert len(password) >= 32 and password in url
+        with pytest.raises(sync_redis.AuthenticationError):
+            sync_redis.Redis.from_url(plain_url).ping()
+        assert sync_redis.Redis.from_url(url).ping()
+        for name in ("password", "redis.conf"):
+            assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
+        pid = sup.children[0].proc.pid
+        args = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True).stdout
+        assert "redis" in args and password not in args
+        assert private_redis_url(plain_url, tmp_path / "password") == url
+        assert start_private_redis(sup, plain_url, tmp_path) == url  # already running: same password
     finally:
         sup.stop_all()
