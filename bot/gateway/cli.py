@@ -3,6 +3,7 @@
 govbot run                     start everything (what `make run` calls)
 govbot serve                   one gateway worker (SO_REUSEPORT: start several on one port)
 govbot actions                 the Rasa action server
+govbot rasa [--port N]         one Rasa server on 127.0.0.1 (what a systemd unit runs; `run` starts its own)
 govbot train                   train the Rasa model if the training data changed
 govbot db upgrade              apply database migrations
 govbot chat                    talk to the running system from the terminal
@@ -72,6 +73,22 @@ def _cmd_actions(args: argparse.Namespace) -> int:
         print=None,
     )
     return 0
+
+
+def _cmd_rasa(args: argparse.Namespace) -> int:
+    """Replace this process with ``rasa run`` as ``govbot run`` starts it (same fast paths, same
+    endpoints environment), so systemd supervises Rasa itself."""
+    import os
+    from urllib.parse import urlparse
+
+    from bot.gateway.launcher import DIALOGUES, rasa_command, rasa_env
+
+    settings = get_settings()
+    port = args.port or urlparse(settings.rasa_urls[0]).port or 5005
+    command = rasa_command(port)
+    os.chdir(DIALOGUES)
+    os.execve(command[0], command, {**os.environ, **rasa_env(settings)})
+    return 0  # not reached
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -183,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("actions", help="run the Rasa action server")
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=_cmd_actions)
+
+    p = sub.add_parser("rasa", help="run one Rasa server on 127.0.0.1 (for a process supervisor)")
+    p.add_argument("--port", type=int, default=None, help="default: RASA_URL's port")
+    p.set_defaults(func=_cmd_rasa)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     p = db.add_parser("upgrade", help="apply migrations")
