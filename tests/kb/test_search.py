@@ -92,6 +92,15 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("网上能办吗", ["online"]),  # so is 能办吗
         ("外地人能办吗", ["conditions"]),
         ("营业执照", []),
+        # dialect and everyday phrasings (tuned on eval/chat_questions.tsv's dev half)
+        ("搞个证要好久咯", ["time_limit"]),
+        ("驾照丢了咋个补", ["process"]),
+        ("要先交钱再报销吗", ["process"]),  # the order of steps, not the amount
+        ("退休了能领钱吗", ["conditions"]),  # 领钱 is not a fee
+        ("过期两个月了还能续吗", ["conditions"]),
+        ("只有年满十六岁才能办吗", ["conditions"]),
+        ("一定要本人去吗", ["conditions"]),
+        ("租房能提公积金吗", ["conditions"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:
