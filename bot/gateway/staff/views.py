@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot.core.actor import ACTOR
 from bot.core.clock import as_utc
+from bot.core.forms import MalformedForm, read_form
 from bot.domains.staff.accounts import AccountError, actor_for, roles_of
 from bot.domains.staff.models import StaffAccount, StaffToken
 from bot.domains.staff.roles import ROLES
@@ -81,7 +82,10 @@ async def _body(request: web.Request) -> dict[str, Any]:
         except (ValueError, UnicodeDecodeError):
             raise AccountError("请求体不是有效的 JSON") from None
     else:
-        data = dict(await request.post())
+        try:
+            data = dict(await read_form(request))
+        except MalformedForm:  # e.g. multipart without a boundary, an unknown charset
+            raise AccountError("请求体无法解析（应为 JSON 或表单）") from None
     if not isinstance(data, dict):
         raise AccountError("请求体应为 JSON 对象")
     return data
