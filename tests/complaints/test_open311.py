@@ -275,14 +275,19 @@ async def test_what_is_public(o311, service: ComplaintService, keys) -> None:
     assert (await o311.get(f"/open311/v2/requests/{plain}.json")).status == 200
 
 
-async def test_a_malformed_body_is_a_400(o311) -> None:
-    headers = {"Content-Type": "multipart/form-data; boundary=XYZ"}
-    resp = await o311.post(
-        "/open311/v2/requests.json",
-        data=b"--XYZ\r\nContent-Disposition: form-data\r\n\r\nbroken",
-        headers=headers,
-    )
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=XYZ", b"--XYZ\r\nContent-Disposition: form-data\r\n\r\nbroken"),
+        ("multipart/form-data; boundary=x", b"--x\r\nbroken"),  # part headers aiohttp cannot parse
+        ("multipart/form-data", b"no boundary"),
+        ("application/x-www-form-urlencoded; charset=nope", b"service_code=attitude"),  # unknown charset
+    ],
+)
+async def test_a_malformed_body_is_a_400(o311, content_type: str, body: bytes) -> None:
+    resp = await o311.post("/open311/v2/requests.json", data=body, headers={"Content-Type": content_type})
     assert resp.status == 400, await resp.text()
+    assert (await resp.json())[0]["code"] == 400
 
 
 async def test_posts_are_limited_per_integration_key(

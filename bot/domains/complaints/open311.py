@@ -30,6 +30,7 @@ from aiohttp import web
 
 from bot.core.actor import Actor
 from bot.core.clock import as_utc
+from bot.core.forms import MalformedForm, read_form
 from bot.core.ratelimit import WindowLimit
 from bot.domains.complaints import numbers
 from bot.domains.complaints.categories import BY_CODE, CATEGORIES, Category
@@ -312,11 +313,11 @@ def _attributes(form: Mapping[str, Any], code: str) -> dict[str, str]:
 async def _create(request: web.Request) -> web.Response:
     fmt = _fmt(request)
     try:
-        form = await request.post()
+        form = await read_form(request)
     except web.HTTPRequestEntityTooLarge:
         raise Open311Error(413, "request body too large") from None
-    except (ValueError, UnicodeDecodeError, AssertionError) as exc:  # a broken multipart or urlencoded body
-        raise Open311Error(400, f"malformed request body ({type(exc).__name__})") from None
+    except MalformedForm as exc:  # a broken multipart or urlencoded body, an unknown charset
+        raise Open311Error(400, str(exc)) from None
     integration = await _api_key(request, form)
     limit = request.app[_SETUP].limit
     if limit is not None and not await limit.allow(str(integration.account_id)):
