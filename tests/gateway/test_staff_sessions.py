@@ -221,3 +221,15 @@ async def test_a_body_that_cannot_be_parsed_is_a_400(make_client, staff: Staff, 
         resp = await client.post(path, data=b"--x\r\nbroken", headers=headers)
         assert resp.status == 400, (path, await resp.text())
         assert (await resp.json())["error"] == "invalid"
+
+
+async def test_an_unreadable_form_with_a_session_is_refused_not_a_500(make_client, staff: Staff) -> None:
+    """The CSRF check reads a form body for its csrf_token field; a body aiohttp cannot parse has none."""
+    await _admin(staff)
+    client = await make_client()
+    csrf = (await (await _login(client)).json())["csrf_token"]
+    broken = {"Content-Type": "multipart/form-data"}  # no boundary
+    resp = await client.post("/api/staff/tokens", data=b"x", headers=broken)
+    assert resp.status == 403 and (await resp.json())["error"] == "csrf"
+    resp = await client.post("/api/staff/tokens", data=b"x", headers={**broken, "X-CSRF-Token": csrf})
+    assert resp.status == 400 and (await resp.json())["error"] == "invalid"  # the handler's answer
