@@ -14,6 +14,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 FormValue = str | bytes | bytearray | web.FileField
+# What aiohttp raises for a form body it cannot parse (UnicodeDecodeError is a ValueError); also what its
+# streaming ``request.multipart()`` reader raises.
+FORM_ERRORS = (ValueError, LookupError, AssertionError, HttpProcessingError)
 
 
 class MalformedForm(ValueError):
@@ -23,5 +26,5 @@ class MalformedForm(ValueError):
 async def read_form(request: web.Request) -> MultiDictProxy[FormValue]:
     try:
         return await request.post()
-    except (ValueError, LookupError, AssertionError, HttpProcessingError) as exc:
+    except FORM_ERRORS as exc:
         raise MalformedForm(f"malformed request body ({type(exc).__name__})") from None

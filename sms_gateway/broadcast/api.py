@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from bot.core.actor import ACTOR, Actor
+from bot.core.forms import FORM_ERRORS
 from sms_gateway.broadcast.export import write_xlsx
 from sms_gateway.broadcast.recipients import RecipientFileError
 from sms_gateway.broadcast.service import BroadcastError, BroadcastService
@@ -78,10 +79,17 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 async def _form(request: web.Request) -> tuple[dict[str, str], tuple[str, bytes] | None]:
-    fields: dict[str, str] = {}
-    upload: tuple[str, bytes] | None = None
     if not request.content_type.startswith("multipart/"):
         raise BroadcastError("请以 multipart/form-data 上传（字段 file）", 400)
+    try:
+        return await _parts(request)
+    except FORM_ERRORS as exc:  # no boundary, broken part headers, an unknown charset
+        raise BroadcastError(f"multipart 内容无法解析（{type(exc).__name__}）", 400) from None
+
+
+async def _parts(request: web.Request) -> tuple[dict[str, str], tuple[str, bytes] | None]:
+    fields: dict[str, str] = {}
+    upload: tuple[str, bytes] | None = None
     reader = await request.multipart()
     while True:
         part = await reader.next()

@@ -322,3 +322,19 @@ async def test_unreadable_files_are_400s(client) -> None:
         )
         assert resp.status == 400, (name, await resp.text())
         assert "无法读取" in (await resp.json())["message"]
+
+
+async def test_a_multipart_body_that_cannot_be_parsed_is_a_400(client) -> None:
+    """No boundary, or part headers aiohttp cannot parse: the caller's fault, a 400 (found by fuzzing)."""
+    alice = TOKENS["alice"]
+    resp = await client.post("/api/broadcasts", json={"name": "通知", "template": "您好"}, headers=alice)
+    cid = (await resp.json())["id"]
+    for content_type, body in (
+        ("multipart/form-data", b"x"),
+        ("multipart/form-data; boundary=x", b"--x\r\nbroken"),
+    ):
+        for path in (f"/api/broadcasts/{cid}/recipients", "/api/broadcasts/groups"):
+            headers = {**alice, "Content-Type": content_type}
+            resp = await client.post(path, data=body, headers=headers)
+            assert resp.status == 400, (path, content_type, await resp.text())
+            assert "无法解析" in (await resp.json())["message"]
