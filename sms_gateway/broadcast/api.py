@@ -184,8 +184,8 @@ async def _show(request: web.Request) -> web.Response:
     return web.json_response({**(await svc.view(cid)), "progress": await svc.progress(cid)})
 
 
-async def _recipients(request: web.Request) -> web.Response:
-    fields, upload = await _form(request)
+def _column_map(fields: dict[str, str]) -> dict[str, str]:
+    """The upload's ``column_map`` field: a JSON object of column names (400 for anything else)."""
     try:
         column_map = json.loads(fields.get("column_map") or "{}")
     except json.JSONDecodeError as exc:
@@ -194,6 +194,12 @@ async def _recipients(request: web.Request) -> web.Response:
         isinstance(k, str) and isinstance(v, str) for k, v in column_map.items()
     ):
         raise BroadcastError('column_map 应为 JSON 对象，键和值都是列名，如 {"姓名": "联系人"}', 400)
+    return column_map
+
+
+async def _recipients(request: web.Request) -> web.Response:
+    fields, upload = await _form(request)
+    column_map = _column_map(fields)
     groups = [g.strip() for g in (fields.get("group_ids") or "").split(",") if g.strip()]
     result = await _service(request).set_recipients(
         request.match_info["id"],
@@ -259,7 +265,7 @@ async def _save_group(request: web.Request) -> web.Response:
         name=fields.get("name", ""),
         actor=_actor(request).name,
         upload=upload,
-        column_map=json.loads(fields.get("column_map") or "{}"),
+        column_map=_column_map(fields),
     )
     return web.json_response(result, status=201)
 

@@ -273,6 +273,9 @@ async def test_uploads_of_the_wrong_shape_are_400s_not_500s(client) -> None:
         form = upload_form(recipients_csv(2), column_map=column_map)
         resp = await client.post(f"/api/broadcasts/{cid}/recipients", data=form, headers=alice)
         assert resp.status == 400, (column_map, await resp.text())
+        form = upload_form(recipients_csv(2), name=f"分组{column_map}", column_map=column_map)
+        resp = await client.post("/api/broadcasts/groups", data=form, headers=alice)  # it was a 500
+        assert resp.status == 400, (column_map, await resp.text())
     form = aiohttp.FormData()
     form.add_field("column_map", aiohttp.BytesPayload(b"\xff\xfe\x00bad", content_type="text/plain"))
     form.add_field("file", recipients_csv(2), filename="名单.csv", content_type="text/csv")
