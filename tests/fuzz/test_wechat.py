@@ -286,3 +286,45 @@ async def test_garbage_envelopes_are_refused(safe_gateway, caplog, body, sign_en
     status, _answer = await send(safe_gateway, "/wechat?" + signed_query(ts, nonce, **extra), body)
     assert status in (400, 403, 413)
     no_errors_logged(caplog)
+
+
+@fuzz_settings(200)
+@given(
+    data=st.data(),
+    raw=st.one_of(
+        st.none(),
+        st.none(),
+        st.none(),
+        st.text(st.sampled_from("%&=+;?#/aZ0-_.~²٣\u00e9\u4e2d "), max_size=40),
+    ),
+    method=st.sampled_from(["GET", "POST"]),
+)
+async def test_random_query_strings(safe_gateway, caplog, data, raw, method) -> None:
+    """Good and broken query strings on GET (URL verification) and POST: only 200/400/403/413."""
+    caplog.clear()
+    path, body = WeChatRequest(data.draw(text_messages())[0], nonce=fresh_nonce()).build()
+    good = {k: str(v) for k, v in URL(path).query.items()}
+    good["echostr"] = "echo"
+    query = data.draw(queries(good))
+    try:
+        url = URL("/wechat").with_query(query) if raw is None else URL("/wechat?" + raw, encoded=True)
+    except (UnicodeEncodeError, ValueError):
+        return
+    status, answer = await send(safe_gateway, url, body if method == "POST" else b"", method)
+    if status == 200 and raw is None:
+        if method == "GET":
+            assert answer == query.get("echostr", "")
+        elif answer != "success":
+            assert all(query.get(k) == good[k] for k in ("signature", "timestamp", "nonce", "msg_signature"))
+    no_errors_logged(caplog)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_timestamp_of_other_digits_is_refused(safe_gateway, caplog, method) -> None:
+    """Found by the query fuzzing: ``"²".isdigit()`` but ``int("²")`` fails — a 500 on the URL check and
+    silence (``success`` from the catch-all) on a message."""
+    caplog.clear()
+    body = WeChatRequest(message(MsgType="text", Content="你好")).build()[1] if method == "POST" else b""
+    status, answer = await send(safe_gateway, "/wechat?" + signed_query("²", "1", echostr="e"), body, method)
+    assert (status, answer) == (403, "forbidden")
+    no_errors_logged(caplog)

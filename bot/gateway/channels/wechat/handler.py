@@ -138,7 +138,7 @@ class WeChatChannel:
     def _check_request(self, request: web.Request) -> tuple[str, str]:
         q = request.query
         timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
-        if not timestamp.isdigit() or not nonce:
+        if not (timestamp.isascii() and timestamp.isdigit()) or not nonce:  # "²".isdigit(), int("²") fails
             raise Forbidden("missing timestamp or nonce")
         if abs(time.time() - int(timestamp)) > self._s.wechat_timestamp_window:
             raise Forbidden("stale timestamp")
