@@ -328,3 +328,20 @@ async def test_a_timestamp_of_other_digits_is_refused(safe_gateway, caplog, meth
     status, answer = await send(safe_gateway, "/wechat?" + signed_query("²", "1", echostr="e"), body, method)
     assert (status, answer) == (403, "forbidden")
     no_errors_logged(caplog)
+
+
+@fuzz_settings(300)
+@given(xml=st.one_of(any_messages(), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
+@example(xml=message(MsgType="text", Content="你好", CreateTime="x"))  # found: silence (ValueError)
+@example(xml=message(MsgType="text", Content="你好", MsgId="1e3"))  # found: silence (ValueError)
+async def test_plain_mode_any_xml(plain_gateway, caplog, xml) -> None:
+    """Plain mode: arbitrary (mostly well-formed) XML straight into the parser and the dispatch."""
+    caplog.clear()
+    body = xml.encode("utf-8", "surrogatepass")
+    status, answer = await send(plain_gateway, "/wechat?" + signed_query(now(), fresh_nonce()), body)
+    if status == 200 and answer != "success":
+        reply = xmltodict.parse(answer)["xml"]
+        assert reply["MsgType"] in ("text", "transfer_customer_service")
+        if reply["MsgType"] == "text":
+            assert (reply.get("Content") or "").strip()
+    no_errors_logged(caplog)

@@ -85,6 +85,16 @@ def _flatten_repeated_fields(msg: Any) -> None:
             setattr(msg, name, "\n".join(str(v) for v in value if isinstance(v, str) and v))
 
 
+def _check_numbers(msg: Any) -> None:
+    """``MsgId`` and ``CreateTime`` are numbers in every real message; wechatpy converts them only when read
+    (for the dedup key), so a crafted ``<CreateTime>x</CreateTime>`` is refused here, not failing there."""
+    for name in ("id", "time"):
+        try:
+            getattr(msg, name)
+        except ValueError as exc:
+            raise BadRequest(f"{name} is not a number") from exc
+
+
 class WeChatChannel:
     name = "wechat"
 
@@ -221,6 +231,7 @@ class WeChatChannel:
             if msg is None or not getattr(msg, "source", None):
                 raise BadRequest("not a WeChat message")
             _flatten_repeated_fields(msg)
+            _check_numbers(msg)
             openid = msg.source
             body = await self._protocol.answer(
                 self._dedup_key(msg),
