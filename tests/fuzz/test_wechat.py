@@ -242,6 +242,7 @@ async def test_signed_text_message_always_gets_a_reply(safe_gateway, caplog, mes
 
 @fuzz_settings(60)
 @given(plaintext=st.one_of(any_messages(), any_text, xml_text.map(lambda t: f"<xml>{t}</xml>")))
+@example(plaintext=message(MsgType="text", MsgId=2, Content={"@a": "1", "#text": "x"}))  # found: failed turn
 async def test_signed_envelope_around_any_plaintext(safe_gateway, caplog, plaintext) -> None:
     """A correctly signed and encrypted envelope whose plaintext is anything at all."""
     caplog.clear()
@@ -334,6 +335,10 @@ async def test_a_timestamp_of_other_digits_is_refused(safe_gateway, caplog, meth
 @given(xml=st.one_of(any_messages(), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
 @example(xml=message(MsgType="text", Content="你好", CreateTime="x"))  # found: silence (ValueError)
 @example(xml=message(MsgType="text", Content="你好", MsgId="1e3"))  # found: silence (ValueError)
+@example(xml=message(MsgType="text", Content={"@lang": "zh", "#text": "你好"}))  # found: a failed turn
+@example(xml=message(MsgType="text", Content={"b": "你好"}))  # found: a failed turn (TypeError)
+@example(xml=message(MsgType="event", Event="SCAN", EventKey=["progress", "guide"]))
+@example(xml=message(MsgType="event", Event="CLICK", EventKey={"k": "GUIDE"}))
 async def test_plain_mode_any_xml(plain_gateway, caplog, xml) -> None:
     """Plain mode: arbitrary (mostly well-formed) XML straight into the parser and the dispatch."""
     caplog.clear()

@@ -75,12 +75,15 @@ class Reply:
 
 def _flatten_repeated_fields(msg: Any) -> None:
     """A message with an element twice (two ``<Content>``) parses to a list: read it as the texts joined,
-    so the citizen gets an answer instead of a TypeError (WeChat never sends this; a crafted one might)."""
+    so the citizen gets an answer instead of a TypeError (WeChat never sends this; a crafted one might).
+    An element with attributes or child elements parses to a dict: that message is malformed."""
     for name in ("source", "target"):
-        if isinstance(getattr(msg, name, None), list):
-            raise BadRequest(f"repeated {name}")
-    for name in ("content", "event", "key", "media_id", "recognition"):
+        if isinstance(getattr(msg, name, None), list | dict):
+            raise BadRequest(f"repeated or nested {name}")
+    for name in ("content", "event", "key", "scene_id", "media_id", "recognition"):
         value = getattr(msg, name, None)
+        if isinstance(value, dict):
+            raise BadRequest(f"nested {name}")
         if isinstance(value, list):
             setattr(msg, name, "\n".join(str(v) for v in value if isinstance(v, str) and v))
 
