@@ -53,6 +53,7 @@ _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六":
 _CHOICE_RE = re.compile(
     r"^(?:我选|选|要|就|是)?(?:第)?(?P<n>[1-9]|[一二两三四五六七八九])(?:个|项|号|条)?(?:吧|的|呢|啊)?$"
 )
+FOREIGN_SUBJECT = 0.5  # share of a question's subject words the catalogue never uses: not grounded at this
 _OTHER_RE = re.compile(r"另一个|另外一个|另外那个|另一项|其他那个|别的那个|换一个")
 # "上海的公积金", "广东省的社保": a service of another city or province is that place's business.
 _ELSEWHERE = re.compile(
@@ -70,6 +71,10 @@ class GuideAnswer:
     aspect: str | None = None
     score: float = 0.0
     faq: bool = False  # no aspect asked: answered with the item's FAQ entry that matches the question
+    # False when most of the question's subject words are words the catalogue never uses and no item name
+    # or alias matched ("二手车能卖多少钱" → 二手房转移登记): an answer, but one a caller that has reason to
+    # think the question is off-topic (NLU said so) should not trust
+    grounded: bool = True
 
     @property
     def text(self) -> str:
@@ -255,7 +260,9 @@ class KnowledgeBase:
                     return self._answer_item(idx, last.code, qa.aspects, channel, question, result.hits)
 
         if result.decision == "answer" and result.top is not None:
-            return self._answer_item(idx, result.top.code, qa.aspects, channel, question, result.hits)
+            answer = self._answer_item(idx, result.top.code, qa.aspects, channel, question, result.hits)
+            answer.grounded = qa.exact or qa.foreign < FOREIGN_SUBJECT
+            return answer
         if not qa.has_content:
             return GuideAnswer("not_found", render_ask_item(channel=channel), aspect=qa.aspect)
         if log_unanswered:

@@ -58,6 +58,14 @@ CASES = [
     ),
     ("handoff asked", "action_human_handoff", "转人工，我要跟工作人员说", "human_handoff", "handoff", None),
     (
+        "handoff guess, a question the guide does not know",  # no person asked for: no hand-off
+        "action_human_handoff",
+        "从火星回来，那边的关系怎么转回来",
+        "human_handoff",
+        "guide",
+        None,
+    ),
+    (
         "out of scope, catalogue",
         "action_out_of_scope",
         "个体户营业执照要带什么材料",
@@ -66,6 +74,22 @@ CASES = [
         LICENCE,
     ),
     ("out of scope, declined", "action_out_of_scope", "明天会下雨吗", "out_of_scope", "out_of_scope", None),
+    (
+        "out of scope, the catalogue only sounds alike",  # 二手车 is no 二手房: the catalogue never says 车
+        "action_out_of_scope",
+        "我的二手车能卖多少钱",
+        "out_of_scope",
+        "out_of_scope",
+        None,
+    ),
+    (
+        "thanks inside a request",
+        "action_small_talk",
+        "帮我翻译一下 thank you very much",
+        "thank",
+        "out_of_scope",
+        None,
+    ),
     ("affirm guess", "action_choose_option", "个体户营业执照要带什么材料", "affirm", "guide", LICENCE),
     (
         "greeting with a question",
@@ -135,6 +159,7 @@ async def test_routes(
         ),
         ("action_default_fallback", "喂喂，有人在吗？我要人工", "nlu_fallback", "action_human_handoff"),
         ("action_out_of_scope", "我要举报有人收好处", "out_of_scope", "action_start_complaint"),
+        ("action_out_of_scope", "我有个意见要提：取号机经常坏", "out_of_scope", "action_start_complaint"),
     ],
 )
 async def test_a_plain_request_overrules_the_guessed_topic(

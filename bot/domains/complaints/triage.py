@@ -98,6 +98,11 @@ def has_complaint_words(text: str) -> bool:
     return bool(_COMPLAINT_MARKERS.search(_norm(text)))
 
 
+def about_the_center(text: str) -> bool:
+    """The message is about the center's own service (its windows, staff, queue, hall)."""
+    return bool(_ABOUT_THE_CENTER.search(_norm(text)))
+
+
 def triage(text: str) -> Triage:
     """Classify ``text``; the first matching rule wins, emergencies first."""
     t = _norm(text)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.domains.complaints.triage import about_the_center, has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
@@ -19,6 +20,7 @@ from bot.gateway.actions.routing import (
     asks_something,
     decline,
     guide_instead,
+    makes_request,
     transactional,
     utter_answer,
 )
@@ -27,7 +29,9 @@ FALLBACK_META = {"answered": "fallback", "route": FALLBACK}  # reply metadata fo
 
 
 class ActionHumanHandoff(Action):
-    """During office hours: transfer to the account's human agents; otherwise offer to take a message."""
+    """During office hours: transfer to the account's human agents; otherwise offer to take a message.
+    A hand-off needs a request for a person: without one, a question gets the guide's answer (or its
+    not-found help with the center's phone) instead."""
 
     def __init__(self, ctx: ActionContext) -> None:
         self.ctx = ctx
@@ -43,6 +47,11 @@ class ActionHumanHandoff(Action):
             answer = await guide_instead(self.ctx, tracker)
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
+            if asks_something(text):  # a question nobody asked a person for: the guide's "not found" help
+                answer = await self.ctx.kb.answer(
+                    text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
+                )
+                return utter_answer(dispatcher, answer, text)
         if self.ctx.office_hours.is_open(self.ctx.clock()) and channel_of(tracker) == "wechat":
             dispatcher.utter_message(
                 text=messages.handoff_transfer(), json_message={"handoff": "transfer", "route": HANDOFF}
@@ -57,7 +66,8 @@ class ActionHumanHandoff(Action):
 
 class ActionOutOfScope(Action):
     """NLU says out of scope: decline politely with the center's phone — unless the knowledge base answers
-    the message directly (a catalogue item NLU did not recognise)."""
+    the message directly, on the catalogue's own words (a catalogue item NLU did not recognise; not
+    "二手车能卖多少钱", whose subject the catalogue never mentions, answered with 二手房)."""
 
     def __init__(self, ctx: ActionContext) -> None:
         self.ctx = ctx
@@ -70,12 +80,15 @@ class ActionOutOfScope(Action):
     ) -> list[EventType]:
         if (events := await owed_turn(self.ctx, dispatcher, tracker)) is not None:
             return events
-        followup = transactional(user_text(tracker))
+        text = user_text(tracker)
+        followup = transactional(text)
         if followup is not None:
             return followup
+        if has_complaint_words(text) and about_the_center(text):  # "意见：取号机经常坏" is ours to hear
+            return [FollowupAction("action_start_complaint")]
         answer = await guide_instead(self.ctx, tracker, direct_only=True)
-        if answer is not None:
-            return utter_answer(dispatcher, answer, user_text(tracker))
+        if answer is not None and answer.grounded:  # NLU said off-topic: the catalogue's own words must match
+            return utter_answer(dispatcher, answer, text)
         return decline(dispatcher, self.ctx.settings)
 
 
@@ -140,6 +153,8 @@ class ActionSmallTalk(Action):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
+        if makes_request(text):  # "帮我翻译一下 thank you": a request we do not serve, not a thank-you
+            return decline(dispatcher, self.ctx.settings)
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         if (
             intent == "bot_challenge"

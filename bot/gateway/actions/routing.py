@@ -87,6 +87,15 @@ def transactional(text: str) -> list[EventType] | None:
     return None
 
 
+_REQUEST = re.compile(r"^(请|麻烦)?(你)?(帮|替|给|陪)我(?!们?查)|^(请|麻烦)你")
+
+
+def makes_request(text: str) -> bool:
+    """The message asks the assistant to do something for the citizen ("帮我翻译一下", "陪我聊聊") — not a
+    pleasantry, whatever words of thanks it contains."""
+    return bool(_REQUEST.search(normalize(text)))
+
+
 def asks_for_person(text: str) -> bool:
     return bool(_PERSON_WORDS.search(normalize(text)))
 
