@@ -160,6 +160,8 @@ async def test_routes(
         ("action_default_fallback", "喂喂，有人在吗？我要人工", "nlu_fallback", "action_human_handoff"),
         ("action_out_of_scope", "我要举报有人收好处", "out_of_scope", "action_start_complaint"),
         ("action_out_of_scope", "我有个意见要提：取号机经常坏", "out_of_scope", "action_start_complaint"),
+        ("action_start_complaint", "工单202604230003005 还要等多久", "complain", "action_check_progress"),
+        ("action_start_complaint", "叫值班的人来跟我说", "complain", "action_human_handoff"),
     ],
 )
 async def test_a_plain_request_overrules_the_guessed_topic(

@@ -21,11 +21,17 @@ from rasa_sdk.types import DomainDict
 from bot.core.phone import contact_phone
 from bot.domains.complaints.citizen import confirmation_text, parse_rating
 from bot.domains.complaints.intake import NewComplaint
-from bot.domains.complaints.triage import Scope, triage
+from bot.domains.complaints.triage import Scope, has_complaint_words, triage
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
-from bot.gateway.actions.routing import COMPLAINT, answered, guide_instead, utter_answer
+from bot.gateway.actions.routing import (
+    COMPLAINT,
+    answered,
+    guide_instead,
+    transactional,
+    utter_answer,
+)
 
 FORM_SLOTS = (
     "complaint_description",
@@ -100,6 +106,10 @@ class ActionStartComplaint(Action):
                     text="如果您要投诉，请回复“我要投诉”。", json_message=answered(answer)
                 )
                 return events
+        if text and not has_complaint_words(text) and (followup := transactional(text)) is not None:
+            # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
+            # (transactional() starts a complaint only for "我要投诉…", which has complaint words)
+            return followup
         events = [*reset_events(), SlotSet("complaint_form_id", uuid.uuid4().hex)]
         details = text.rstrip("。！!")
         for intro in sorted(_INTRO_ONLY, key=len, reverse=True):
