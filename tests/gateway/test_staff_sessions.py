@@ -233,3 +233,25 @@ async def test_an_unreadable_form_with_a_session_is_refused_not_a_500(make_clien
     assert resp.status == 403 and (await resp.json())["error"] == "csrf"
     resp = await client.post("/api/staff/tokens", data=b"x", headers={**broken, "X-CSRF-Token": csrf})
     assert resp.status == 400 and (await resp.json())["error"] == "invalid"  # the handler's answer
+
+
+async def test_numbers_out_of_an_integer_columns_range_are_a_400(make_client, staff: Staff) -> None:
+    """An account or token id, or an audit offset, past 32 bits: 400, not the database's OverflowError (a
+    500, found by the schemathesis fuzzing)."""
+    admin = await staff.accounts.get(await _admin(staff))
+    assert admin is not None
+    token, _ = await staff.tokens.create(admin, "t", ["accounts.manage", "audit.read"], 5, admin.id)
+    client = await make_client()
+    huge = str(2**80)
+    for method, path in (
+        ("GET", f"/api/staff/accounts/{huge}/tokens"),
+        ("POST", f"/api/staff/accounts/{huge}/logout-all"),
+        ("POST", f"/api/staff/tokens/{huge}/revoke"),
+        ("GET", f"/api/audit?offset={huge}"),
+        ("GET", f"/api/audit?account=-{huge}"),
+        ("GET", f"/api/audit/export?format=csv&limit={huge}"),
+    ):
+        resp = await client.request(method, path, json={}, headers=bearer(token))
+        assert resp.status == 400, (method, path, await resp.text())
+        assert "超出范围" in (await resp.json())["message"]
+    assert (await client.get(f"/api/staff/accounts/{2**31 - 1}/tokens", headers=bearer(token))).status == 404

@@ -107,11 +107,17 @@ def _list(data: dict[str, Any], name: str) -> list[str]:
     return value
 
 
+INT_RANGE = range(-(2**31), 2**31)  # what an INTEGER column holds (PostgreSQL's int4; SQLite's is wider)
+
+
 def _int(raw: str, name: str) -> int:
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise AccountError(f"{name} 应为整数") from None
+    if value not in INT_RANGE:  # a database would refuse it with an error of its own (a 500)
+        raise AccountError(f"{name} 超出范围")
+    return value
 
 
 def handle_errors(handler: Any) -> Any:
