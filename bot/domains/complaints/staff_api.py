@@ -49,6 +49,7 @@ from bot.domains.complaints.states import (
 )
 
 MAX_LIMIT = 500
+MAX_OFFSET = 2**31 - 1  # a database refuses larger ones (SQLite past 64 bits: an OverflowError)
 
 
 def _iso(value: Any) -> str | None:
@@ -250,7 +251,7 @@ async def _list(request: web.Request) -> web.Response:
     q = request.query
     try:
         limit = max(1, min(MAX_LIMIT, int(q.get("limit", "100"))))
-        offset = max(0, int(q.get("offset", "0")))
+        offset = max(0, min(MAX_OFFSET, int(q.get("offset", "0"))))  # past every row: an empty page
     except ValueError:
         raise InvalidInputError("参数 limit/offset 必须是整数。") from None
     overdue = q.get("overdue")
