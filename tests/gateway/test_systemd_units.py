@@ -3,6 +3,7 @@ them, and every command they start exists in this checkout."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import shlex
@@ -52,7 +53,11 @@ def test_the_target_starts_every_kind_of_process() -> None:
 
 
 def test_every_command_a_unit_starts_exists() -> None:
-    subcommands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    parser = build_parser()
+    subcommands = {
+        name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }  # fmt: skip
     commands = exec_starts()
     assert len(commands) == len([p for p in unit_files() if p.suffix == ".service"])
     for unit, argv in commands:
