@@ -7,17 +7,22 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 # A cell starting with one of these is a formula to Excel and LibreOffice (=HYPERLINK(...), =cmd|...).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Control characters XML 1.0 (so an XLSX cell) cannot hold; openpyxl refuses them with an exception.
+NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def safe_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: a leading ``= + - @`` (or tab, CR) gets a quote in front."""
-    text = "" if value is None else str(value)
+    """A cell a spreadsheet shows as text: a leading ``= + - @`` (or tab, CR) gets a quote in front, and a
+    control character no workbook can hold (text people typed: a username, a recipient's row) becomes
+    U+FFFD."""
+    text = NOT_IN_XML.sub("\ufffd", "" if value is None else str(value))
     return "'" + text if text.startswith(FORMULA_START) else text
 
 

@@ -159,3 +159,20 @@ def test_exports_escape_formulas() -> None:
 
     ws = openpyxl.load_workbook(io.BytesIO(export_xlsx([row]))).active
     assert ws is not None and ws.cell(2, 2).value == "'=cmd|' /C calc'!A0" and ws.cell(2, 2).data_type == "s"
+
+
+def test_exports_hold_control_characters_a_workbook_cannot() -> None:
+    """A username typed with a control character at the sign-in form lands in the audit log; its XLSX export
+    was an openpyxl IllegalCharacterError (a 500, found by the schemathesis fuzzing)."""
+    import io
+
+    import openpyxl
+
+    assert safe_cell("a\x01b\x1f\tc\nd") == "a\ufffdb\ufffd\tc\nd"  # tab and newline are fine
+    assert safe_cell("\x00=1") == "\ufffd=1"
+    row = StaffAudit(
+        at=Clock()(), username="bad\x07name", roles="", action="login", object_type="", object_id="",
+        outcome="failed", summary="{}", client_ip="", user_agent="ua\x1b[0m", request_id="",
+    )  # fmt: skip
+    ws = openpyxl.load_workbook(io.BytesIO(export_xlsx([row]))).active
+    assert ws is not None and ws.cell(2, 2).value == "bad\ufffdname" and ws.cell(2, 10).value == "ua\ufffd[0m"
