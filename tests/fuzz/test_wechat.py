@@ -57,8 +57,11 @@ def _xml_char(c: str) -> bool:
     return c in "\t\n" or 0x20 <= cp <= 0xD7FF or 0xE000 <= cp <= 0xFFFD or cp >= 0x10000
 
 
-# Text an XML document can carry (what WeChat could ever send); "\r" is left out: XML reads it as "\n".
-xml_text = st.text(st.characters(exclude_categories=["Cs"]).filter(_xml_char), max_size=60)
+# Text an XML document can carry (what WeChat could ever send), with XML's own markup mixed in; "\r" is left
+# out: XML reads it as "\n".
+xml_chars = st.characters(exclude_categories=["Cs"]).filter(_xml_char)
+MARKUP = ["]]>", "<![CDATA[", "]]", "<", ">", "&", "&amp;", '"', "'", "\n", "<xml>", "</xml>"]
+xml_text = st.lists(st.one_of(xml_chars, xml_chars, st.sampled_from(MARKUP)), max_size=40).map("".join)
 any_text = st.text(max_size=60)  # surrogates and control characters too (for the raw-bytes cases)
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,12}", fullmatch=True).filter(
     lambda n: not n.lower().startswith("xml")
@@ -226,6 +229,8 @@ def now() -> str:
 
 @fuzz_settings(60)
 @given(message=text_messages())
+@example(message=(message(MsgType="text", Content="a]]>b", FromUserName="oA"), "oA", "a]]>b"))
+@example(message=(message(MsgType="text", Content="x", FromUserName="o]]>A", MsgId=3), "o]]>A", "x"))
 async def test_signed_text_message_always_gets_a_reply(safe_gateway, caplog, message) -> None:
     """Safe mode (the production default): WeChat's envelope around a random text message."""
     caplog.clear()

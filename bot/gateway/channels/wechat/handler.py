@@ -21,6 +21,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -46,6 +47,7 @@ DEDUP_TTL = 300
 SUCCESS = "success"
 QUOTA_GONE = {45015, 45047}  # window closed / response count used up
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _UNSUPPORTED_MEDIA = {"image", "location", "link", "video", "shortvideo", "miniprogrampage"}
 
 
@@ -213,9 +215,12 @@ class WeChatChannel:
         digest = hashlib.sha256(body).hexdigest()
         key = f"wx:nonce:{timestamp}:{hashlib.sha256(nonce.encode()).hexdigest()[:32]}"
         ttl = 2 * self._s.wechat_timestamp_window
-        if await self._redis.set(key, digest, nx=True, ex=ttl):
-            return
-        seen = await self._redis.get(key)
+        try:
+            if await self._redis.set(key, digest, nx=True, ex=ttl):
+                return
+            seen = await self._redis.get(key)
+        except (RedisError, OSError):
+            return  # Redis is down: no turn runs either (the protocol answers with the fallback)
         if seen is not None and (seen.decode() if isinstance(seen, bytes) else str(seen)) != digest:
             raise Forbidden("nonce reused with another body")
 
@@ -283,7 +288,7 @@ class WeChatChannel:
         if reply.transfer:
             if reply.texts:
                 self._protocol.spawn(self._push(openid, reply.texts))
-            return TransferCustomerServiceReply(message=msg).render()
+            return TransferCustomerServiceReply(**_reply_ends(msg)).render()
         if not reply.texts:
             return SUCCESS
         parts = pack(reply.texts, PASSIVE_TEXT_LIMIT)
@@ -299,7 +304,7 @@ class WeChatChannel:
                     first, rest = head[0], head[1:] + rest
                 first += hint
                 await self._conversation.stash_more(f"wx:{openid}", rest)
-        return TextReply(message=msg, content=first).render()
+        return TextReply(**_reply_ends(msg), content=_cdata(first)).render()
 
     # ------------------------------------------------------------------ dispatch
 
@@ -381,6 +386,20 @@ class WeChatChannel:
                 log.warning(
                     "customer-service push failed", extra={"sender": mask_sender(sender)}, exc_info=True
                 )
+
+
+def _cdata(value: Any) -> Any:
+    """A text that stays itself inside wechatpy's ``<![CDATA[...]]>``: a ``]]>`` in it (which would end the
+    section and leave the reply XML broken: silence for the citizen) is split over two sections, and
+    characters XML forbids (control characters) are dropped."""
+    if not isinstance(value, str):
+        return value
+    return _XML_INVALID.sub("", value).replace("]]>", "]]]]><![CDATA[>")
+
+
+def _reply_ends(msg: Any) -> dict[str, Any]:
+    """Sender and recipient of the reply to ``msg``, safe for its XML."""
+    return {"source": _cdata(msg.target), "target": _cdata(msg.source)}
 
 
 def _xml_field(body: bytes, name: str) -> str | None:
