@@ -28,12 +28,43 @@ APPROVAL_TOKEN = "e2e-token"
 
 
 @dataclasses.dataclass
+class Process:
+    """One process of the stack, restartable (for the fault-injection tests)."""
+
+    cmd: list[str]
+    cwd: Path
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.cmd, cwd=self.cwd, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@dataclasses.dataclass
 class Stack:
     rasa_url: str
     database_url: str
     approval_url: str
     redis_url: str = ""
     logs: Path | None = None
+    actions_port: int = 0
+    processes: dict[str, Process] = dataclasses.field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -121,40 +152,36 @@ def chat_stack(workdir: Path, redis_url: str, *, always_open: bool = True) -> It
         env["CENTER_OFFICE_HOURS_SPEC"] = "mon-sun 00:00-23:59:59"
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
-    procs = [
-        subprocess.Popen(
+    processes = {
+        "approval": Process(
             [sys.executable, "-m", "bot.adapters.approval.reference_backend", "--port", str(approval_port),
              "--db", str(workdir / "approval.db"), "--seed", "0"],
-            cwd=ROOT, env={**os.environ, "APPROVAL_API_TOKEN": APPROVAL_TOKEN},
-            stdout=open(logs / "approval.log", "wb"), stderr=subprocess.STDOUT,
+            ROOT, {**os.environ, "APPROVAL_API_TOKEN": APPROVAL_TOKEN}, logs / "approval.log",
         ),
-        subprocess.Popen(
+        "actions": Process(
             [sys.executable, "-m", "bot", "actions", "--port", str(actions_port)],
-            cwd=ROOT, env=env, stdout=open(logs / "actions.log", "wb"), stderr=subprocess.STDOUT,
+            ROOT, env, logs / "actions.log",
         ),
-        subprocess.Popen(  # as `make run` starts it: through bot.rasa_process.runtime
-            rasa_command(rasa_port), cwd=DIALOGUES, env={**os.environ, **rasa_env(settings)},
-            stdout=open(logs / "rasa.log", "wb"), stderr=subprocess.STDOUT,
+        # as `make run` starts it: through bot.rasa_process.runtime
+        "rasa": Process(
+            rasa_command(rasa_port), DIALOGUES, {**os.environ, **rasa_env(settings)}, logs / "rasa.log"
         ),
-    ]  # fmt: skip
+    }  # fmt: skip
+    for process in processes.values():
+        process.start()
     try:
         wait_http(f"http://127.0.0.1:{actions_port}/health", 60)
         wait_http(f"{approval_url}/health", 60)
         rasa_url = f"http://127.0.0.1:{rasa_port}"
         wait_http(f"{rasa_url}/webhooks/rest/webhook", 240, "POST", {"sender": "probe", "message": "你好"})
-        yield Stack(rasa_url, database_url, approval_url, redis_url, logs)
+        yield Stack(rasa_url, database_url, approval_url, redis_url, logs, actions_port, processes)
     except Exception:
         for name in ("approval.log", "actions.log", "rasa.log"):
             print(f"--- {name}\n" + (logs / name).read_text(errors="replace")[-4000:])
         raise
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        for process in processes.values():
+            process.stop()
 
 
 @contextmanager

@@ -13,8 +13,9 @@ in time it retries, possibly on another gateway worker.  For each inbound messag
    **deliver** the reply later through the channel's push path (WeChat's customer-service API, the SMS
    ledger) when the turn finishes.
 
-A turn that fails is answered with the channel's polite **fallback**, in time or late; the citizen never
-gets silence or an error page.  Channels keep only what differs: verify, parse, render and push.
+A turn that fails is answered with the channel's polite **fallback**, in time or late; so is a message that
+arrives while Redis is unreachable (no claim is possible: it is answered at once, asking to try again).  The
+citizen never gets silence or an error page.  Channels keep only what differs: verify, parse, render and push.
 
 Keys live ``ttl`` seconds.  Metrics: ``govbot_dedup_hits_total``, ``govbot_deadline_misses_total``,
 ``govbot_requests_total`` and ``govbot_request_seconds``, each labelled with the channel.
@@ -30,6 +31,7 @@ from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from bot.core.metrics import Metrics
 
@@ -103,14 +105,24 @@ class WebhookProtocol(Generic[R]):
     ) -> str:
         """The synchronous answer for one inbound message (``received``: its ``time.monotonic()``)."""
         until = received + self.deadline
-        if await self.claim(key) is not None:
+        try:
+            claimed = await self.claim(key)
+        except (RedisError, OSError) as exc:
+            # Without Redis there is no dedup, no turn order and no conversation state: tell the citizen
+            # politely to try again (a reply, so nothing is silently dropped) instead of failing the request.
+            log.warning(
+                f"{self.channel} inbound while Redis is unavailable; answering with the fallback",
+                extra={**(log_extra or {}), "error": type(exc).__name__},
+            )
+            return await render(self._fallback())
+        if claimed is not None:
             return await self.cached(key, until)
         task: asyncio.Future[R] = asyncio.ensure_future(turn())
         try:
             result = await asyncio.wait_for(asyncio.shield(task), max(0.0, until - time.monotonic()))
         except TimeoutError:
             await self._metrics.inc("govbot_deadline_misses_total", {"channel": self.channel})
-            await self._redis.set(key, ACKED, ex=self._ttl)
+            await self._remember(key, ACKED)
             self.spawn(self._deliver_late(task, deliver, log_extra))
             return self.ack
         except Exception:
@@ -119,11 +131,21 @@ class WebhookProtocol(Generic[R]):
         try:
             rendered = await render(result)
         except BaseException:
-            await self._redis.set(key, ACKED, ex=self._ttl)
+            await self._remember(key, ACKED)
             raise
         state = ACKED if rendered == self.ack else RENDERED + rendered.encode("utf-8")
-        await self._redis.set(key, state, ex=self._ttl)
+        await self._remember(key, state)
         return rendered
+
+    async def _remember(self, key: str, state: bytes) -> None:
+        """Record the outcome for retries; Redis gone meanwhile only costs a retry its cached answer (it
+        will find the claim and get the acknowledgement), never this request its reply."""
+        try:
+            await self._redis.set(key, state, ex=self._ttl)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                f"{self.channel} reply not cached: Redis unavailable", extra={"error": type(exc).__name__}
+            )
 
     async def accept(
         self,
