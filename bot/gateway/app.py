@@ -37,6 +37,7 @@ from bot.domains.progress.factory import build_progress_notifier
 from bot.domains.progress.notifier import ProgressNotifier
 from bot.domains.staff import Staff
 from bot.domains.staff.config import StaffSettings
+from bot.gateway import openapi
 from bot.gateway import web as web_console
 from bot.gateway.channels.base import Channel
 from bot.gateway.channels.sms import build_sms_channel
@@ -279,6 +280,7 @@ def build_app(services: Services) -> web.Application:
     app[STAFF] = services.staff or Staff.build(services.sessions, services.redis)
     staff_views.setup_routes(app, settings.public_base_url)
     staff_admin.setup_routes(app)
+    openapi.setup_routes(app)
     web_console.setup(app, settings.center_name)
     app[KB] = services.kb
     kb_staff_api.setup_routes(app, KB)

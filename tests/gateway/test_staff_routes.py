@@ -152,6 +152,7 @@ ROWS: list[tuple[str, str, Prepare, str, int]] = [
      on_account("/api/staff/accounts/{id}/tokens", {"name": "for them", "scopes": ["kb.read"]}),
      "accounts.manage", 201),
     ("GET", "/api/staff/roles", fixed("/api/staff/roles"), "accounts.manage", 200),
+    ("GET", "/api/openapi.json", fixed("/api/openapi.json"), SELF, 200),
     ("GET", "/api/audit", fixed("/api/audit"), "audit.read", 200),
     ("GET", "/api/audit/export", fixed("/api/audit/export?format=xlsx"), "audit.read", 200),
     ("POST", "/api/chat", fixed("/api/chat", {"sender": "t", "text": "你好"}), "chat.test", 200),

@@ -49,6 +49,8 @@ ROUTE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/api/staff/accounts/{id}/tokens"): "accounts.manage",
     ("POST", "/api/staff/accounts/{id}/tokens"): "accounts.manage",
     ("GET", "/api/staff/roles"): "accounts.manage",
+    # the OpenAPI description of these routes (bot/gateway/openapi.py), for anyone signed in
+    ("GET", "/api/openapi.json"): SELF,
     ("GET", "/api/audit"): "audit.read",
     ("GET", "/api/audit/export"): "audit.read",
     # the bot
@@ -111,6 +113,7 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("POST", "/console/logout"): SELF,
     ("GET", "/console/password"): SELF,
     ("POST", "/console/password"): SELF,
+    ("GET", "/console/api"): SELF,  # 接口说明: the OpenAPI description rendered (web/api_pages.py)
     # 知识库
     ("GET", "/console/kb"): "kb.read",
     ("GET", "/console/kb/items"): "kb.read",

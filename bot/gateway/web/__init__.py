@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.gateway.web import (
     account_pages,
+    api_pages,
     audit_pages,
     broadcast_pages,
     complaint_pages,
@@ -35,3 +36,4 @@ def setup(app: web.Application, center_name: str) -> None:
     complaint_pages.setup_routes(app)
     report_pages.setup_routes(app)
     urge_pages.setup_routes(app)
+    api_pages.setup_routes(app)
