@@ -19,11 +19,13 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-
-import jieba
+from typing import TYPE_CHECKING
 
 from bot.core.textnorm import normalize
 from knowledge_base.synonyms import REWRITES
+
+if TYPE_CHECKING:
+    import jieba
 
 PINYIN_FILE = Path(__file__).resolve().parent / "data" / "pinyin.tsv"
 
@@ -77,6 +79,8 @@ def tokenizer() -> jieba.Tokenizer:
     if _tokenizer is None:
         with _tokenizer_lock:
             if _tokenizer is None:
+                import jieba  # imported (and its dictionary loaded) by the first process that tokenizes
+
                 jieba.setLogLevel(logging.WARNING)
                 tok = jieba.Tokenizer()
                 tok.initialize()

@@ -14,7 +14,6 @@ import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -48,6 +47,8 @@ def check_password(password: str, username: str = "", display_name: str = "") ->
     if username and username.lower() in text.lower():
         raise WeakPassword("密码不能包含用户名")
     hints = [h for h in (username, display_name) if h]
+    from zxcvbn import zxcvbn  # 13 MB of word lists: loaded when a password is set, not by every process
+
     if zxcvbn(text[:100], user_inputs=hints)["score"] < MIN_SCORE:
         raise WeakPassword("密码太常见或太容易猜到，请换一个更长、更随机的密码（可用几个词组成的短语）")
     return text
