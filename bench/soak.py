@@ -181,7 +181,12 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=3000, help="stop after this many requests (0: none)")
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--no-kb-search", action="store_true", help="staff read complaints only (no knowledge-base search)"
+    )
     args = parser.parse_args()
+    if args.no_kb_search:
+        STAFF_PATHS[:] = [p for p in STAFF_PATHS if "/kb/" not in p]
     with tempfile.TemporaryDirectory(prefix="govbot-soak-") as tmp:
         workdir = Path(tmp)
         with private_redis(workdir) as redis_url, chat_stack(workdir, redis_url) as stack:
