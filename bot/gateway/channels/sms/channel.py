@@ -124,7 +124,12 @@ class SmsChannel:
         return self._s.public_base_url + request.raw_path
 
     async def _webhook(self, request: web.Request) -> WebhookRequest:
-        form = await request.post() if request.content_type == "application/x-www-form-urlencoded" else None
+        urlencoded = request.content_type == "application/x-www-form-urlencoded"
+        try:
+            form = await request.post() if urlencoded else None
+        except (ValueError, LookupError) as exc:  # bytes not in the declared charset, or an unknown charset
+            # a form that cannot be read cannot be verified either: the provider never sends one
+            raise WebhookRejected(f"undecodable form: {type(exc).__name__}") from exc
         body = b"" if form is not None else await request.read()
         return WebhookRequest(
             url=self.public_url(request),
