@@ -109,10 +109,13 @@ def failure_for(code: int | None) -> Failure:
 
 
 def _int(value: Any) -> int | None:
+    """A number Twilio sent (error code, segments, our attempt number), or None when it is none: not a
+    number, or out of the 32-bit range of the columns it goes to (a 500 from the database otherwise)."""
     try:
-        return int(value) if value not in (None, "") else None
+        number = int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+    return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
 class SharedSessionTwilioHttpClient(AsyncTwilioHttpClient):

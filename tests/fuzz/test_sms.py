@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
-from sms_gateway.twilio.testing import inbound_params
+from sms_gateway.twilio.testing import inbound_params, status_params
 from tests.fuzz import fuzz_settings
 from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, SmsHarness, start_harness
 
@@ -194,4 +194,44 @@ async def test_raw_bodies_and_encodings(sms, caplog, body, content_type, path, s
     except ValueError:  # aiohttp refuses to send a header with a newline
         return
     assert status == 403
+    no_errors_logged(caplog)
+
+
+@fuzz_settings(150)
+@given(
+    status_value=st.one_of(st.sampled_from(["queued", "sent", "delivered", "failed", "read"]), form_text),
+    error_code=st.one_of(st.none(), numbers),
+    attempt=st.one_of(st.none(), numbers),
+    ledger=st.sampled_from(["real", "random", "none"]),
+    random_lid=form_text,
+    sid=st.one_of(st.just("real"), form_text),
+)
+# found: an error code or attempt number beyond 32 bits was a 500 (OverflowError from the database)
+@example(status_value="failed", error_code=str(2**40), attempt=None, ledger="real", random_lid="", sid="real")
+@example(status_value="sent", error_code=None, attempt=str(2**63), ledger="real", random_lid="", sid="real")
+async def test_status_callbacks(
+    sms, caplog, status_value, error_code, attempt, ledger, random_lid, sid
+) -> None:
+    """Signed status callbacks with any status, error code, attempt and ledger id: 200 or 400."""
+    caplog.clear()
+    phone = fresh_mobile()
+    params = inbound_params(
+        account_sid=ACCOUNT_SID, sender=phone, to=FROM_NUMBER, body="你好", message_sid=new_sid()
+    )
+    await post(sms, "/sms/twilio", list(params.items()))
+    (entry,) = await sms.ledger(phone)
+    lid = {"real": entry.id, "random": random_lid, "none": None}[ledger]
+    q = {k: v for k, v in (("lid", lid), ("n", attempt)) if v is not None}
+    path = "/sms/twilio/status" + (f"?{urlencode(q)}" if q else "")
+    form = status_params(
+        account_sid=ACCOUNT_SID,
+        message_sid=(entry.provider_sid or new_sid()) if sid == "real" else sid,
+        status=status_value,
+        to=phone,
+        from_=FROM_NUMBER,
+    )
+    if error_code is not None:
+        form["ErrorCode"] = error_code
+    status, _ = await post(sms, path, list(form.items()))
+    assert status in (200, 400)
     no_errors_logged(caplog)
