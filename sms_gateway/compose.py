@@ -37,6 +37,9 @@ _ID_NUMBER = re.compile(
 )
 _MOBILE = re.compile(r"(?<!\d)(\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LIST_LINE = re.compile(r"^\s*(?:\d{1,3}\s*[.、．)）]|[（(]\d{1,3}[)）]|[一二三四五六七八九十]{1,3}、)")
+# Control characters (and what XML forbids): nothing a handset shows, and they would make the TwiML of a
+# synchronous reply malformed (Twilio then sends nothing).  Tab, newline and CR stay.
+_UNSENDABLE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _BREAK_CLASSES = ("\n", "。！？!?；;", "，,、：:", " ")
 
 
@@ -80,7 +83,7 @@ class Composer:
     # ----------------------------------------------------------------------------------- single texts
 
     def sanitize(self, text: str) -> str:
-        body = text.strip()
+        body = _UNSENDABLE.sub("", text).strip()
         if self.prefix:
             while body.startswith(self.prefix):
                 body = body[len(self.prefix) :].lstrip()

@@ -235,3 +235,24 @@ async def test_status_callbacks(
     status, _ = await post(sms, path, list(form.items()))
     assert status in (200, 400)
     no_errors_logged(caplog)
+
+
+@fuzz_settings(100)
+@given(body=bodies.filter(lambda b: b.strip() != ""), extra=st.dictionaries(form_text, form_text, max_size=3))
+@example(body="你好\x0b", extra={})  # found: the echoed control character made the TwiML malformed: silence
+async def test_signed_message_always_gets_a_reply(sms, caplog, body, extra) -> None:
+    """From a mobile that never wrote before, with any body: a TwiML reply, or one queued in the ledger."""
+    caplog.clear()
+    phone = fresh_mobile()
+    params = inbound_params(
+        account_sid=ACCOUNT_SID, sender=phone, to=FROM_NUMBER, body=body, message_sid=new_sid()
+    )
+    form = list({**extra, **params}.items())
+    status, answer = await post(sms, "/sms/twilio", form)
+    assert status == 200, answer
+    replies = twiml_messages(answer)
+    if not replies:
+        await sms.settle()
+        assert await sms.ledger(phone), f"no reply to {body!r}"
+    assert all(r.strip() for r in replies)
+    no_errors_logged(caplog)
