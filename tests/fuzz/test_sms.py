@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 from aiohttp.http_exceptions import HttpProcessingError
-from hypothesis import example, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from yarl import URL
@@ -255,4 +255,30 @@ async def test_signed_message_always_gets_a_reply(sms, caplog, body, extra) -> N
         await sms.settle()
         assert await sms.ledger(phone), f"no reply to {body!r}"
     assert all(r.strip() for r in replies)
+    no_errors_logged(caplog)
+
+
+@fuzz_settings(300)
+@given(
+    form=inbound_forms(),
+    signed=st.sampled_from([True, True, True, False]),
+    charset=st.sampled_from(["utf-8", "utf-8", "gbk", "gb18030", "utf-16", "latin-1"]),
+)
+# found: a signed message whose From is no phone number failed its turn and then its reply: silence
+@example(form=[("MessageSid", "SM1"), ("From", "TWILIO"), ("Body", "你好")], signed=True, charset="utf-8")
+@example(
+    form=[("MessageSid", "SM2"), ("From", "+14000000000"), ("Body", "你好")], signed=True, charset="utf-8"
+)
+async def test_any_inbound_form(sms, caplog, form, signed, charset) -> None:
+    """Twilio's form with fields dropped, replaced, repeated and added, in several encodings."""
+    caplog.clear()
+    try:
+        status, answer = await post(sms, "/sms/twilio", form, signed=signed, charset=charset)
+    except UnicodeEncodeError:  # a field that charset cannot carry
+        return
+    event(f"status {status}")  # --hypothesis-show-statistics: how many got through to a turn
+    if not signed:
+        assert status == 403
+    if status == 200:
+        assert all(r.strip() for r in twiml_messages(answer))
     no_errors_logged(caplog)

@@ -149,6 +149,8 @@ class SmsChannel:
         try:
             webhook = await self._webhook(request)
             messages = self.provider.parse_inbound(webhook)
+            for each in messages:
+                _check_sender(each)
             if len(messages) == 1 and self.provider.supports_sync_reply:
                 message = messages[0]
                 body = await self._protocol.answer(
@@ -292,6 +294,15 @@ class SmsChannel:
             key=f"reply:{self.provider.name}:{message.message_id}",
             reply_to=message.message_id,
         )
+
+
+def _check_sender(message: InboundSms) -> None:
+    """The sender must be a number an SMS can be sent to (the reply goes there); anything else (a signed but
+    garbled ``From``) is a malformed webhook, not a turn that fails and leaves the webhook unanswered."""
+    try:
+        to_e164(message.sender)
+    except ValueError as exc:
+        raise MalformedWebhook(str(exc)) from exc
 
 
 def build_sms_channel(
