@@ -468,6 +468,11 @@ async def load_items(session: AsyncSession) -> list[GuideItem]:
     return [GuideItem.from_row({f: getattr(r, f) for f in FIELDS}) for r in rows]
 
 
+async def load_item(session: AsyncSession, code: str) -> GuideItem | None:
+    row = await session.scalar(select(KbItem).where(KbItem.code == code))
+    return GuideItem.from_row({f: getattr(row, f) for f in FIELDS}) if row is not None else None
+
+
 async def load_aliases(session: AsyncSession) -> list[tuple[str, str]]:
     rows = (await session.execute(select(KbAlias.alias, KbAlias.item_code).order_by(KbAlias.position))).all()
     return [(a, c) for a, c in rows]

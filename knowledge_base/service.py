@@ -40,8 +40,9 @@ from knowledge_base.answers import (
     render_choices,
     render_not_found,
 )
-from knowledge_base.importer import VERSION_KEY, current_version, load_aliases, load_items
+from knowledge_base.importer import VERSION_KEY, current_version, load_aliases, load_item, load_items
 from knowledge_base.models import KbUnanswered
+from knowledge_base.schema import GuideItem
 from knowledge_base.search import QUALIFIERS, SearchHit, SearchIndex, SearchParams, SearchResult
 from knowledge_base.textproc import normalize_text
 
@@ -176,6 +177,11 @@ class KnowledgeBase:
         if idx is None or stored != idx.version:
             return await self._rebuild()
         return idx
+
+    async def item(self, code: str) -> GuideItem | None:
+        """One catalogue item by its code, from the database (no index is built for this)."""
+        async with self.sessionmaker() as session:
+            return await load_item(session, code)
 
     async def reload(self) -> SearchIndex:
         """Rebuild the index from the database now."""

@@ -2,9 +2,9 @@
 
 Returns ``{"query": q, "results": [{code, name, department, score, aspect}, ...]}``, best first.
 
-The gateway applies its bearer-token middleware (``STAFF_API_TOKEN``) to every ``/api/`` route, so the handler
-itself does not check authentication.  The ``KnowledgeBase`` instance is taken from the application under
-the ``web.AppKey`` given to :func:`setup_routes`.
+The gateway's staff middleware guards every ``/api/`` route, so the handler itself does not check
+authentication.  The lookup (:class:`knowledge_base.lookup.KbLookup`) is taken from the application under the
+``web.AppKey`` given to :func:`setup_routes`; when it cannot answer, the reply is 503.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from knowledge_base.service import KnowledgeBase
+from knowledge_base.lookup import KbLookup, KbUnavailable
 
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 10
@@ -23,7 +23,7 @@ def _error(status: int, code: str, zh: str, en: str) -> web.Response:
     return web.json_response({"error": code, "message": zh, "message_en": en}, status=status)
 
 
-def make_search_handler(kb_key: web.AppKey[KnowledgeBase]):  # type: ignore[no-untyped-def]
+def make_search_handler(kb_key: web.AppKey[KbLookup]):  # type: ignore[no-untyped-def]
     async def search_handler(request: web.Request) -> web.Response:
         q = request.query.get("q", "").strip()
         if not q:
@@ -37,12 +37,18 @@ def make_search_handler(kb_key: web.AppKey[KnowledgeBase]):  # type: ignore[no-u
             )
         limit = max(1, min(MAX_LIMIT, limit))
         kb = request.app[kb_key]
-        hits = await kb.search(q, limit=limit)
+        try:
+            hits = await kb.search(q, limit=limit)
+        except KbUnavailable:
+            return _error(
+                503, "kb_unavailable", "检索服务暂不可用，请稍后再试", "the search service is unavailable"
+            )
         return web.json_response({"query": q, "results": [asdict(h) for h in hits]})
 
     return search_handler
 
 
-def setup_routes(app: web.Application, kb_key: web.AppKey[KnowledgeBase]) -> None:
-    """Register ``GET /api/kb/search`` on ``app``; ``app[kb_key]`` must hold the ``KnowledgeBase``."""
+def setup_routes(app: web.Application, kb_key: web.AppKey[KbLookup]) -> None:
+    """Register ``GET /api/kb/search`` on ``app``; ``app[kb_key]`` holds the lookup (the gateway's asks the
+    action server, which holds the index; a ``KnowledgeBase`` in one process is one too)."""
     app.router.add_get("/api/kb/search", make_search_handler(kb_key), name="kb_search")

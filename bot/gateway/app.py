@@ -54,6 +54,7 @@ from bot.gateway.staff import views as staff_views
 from bot.gateway.staff.auth import STAFF, actor_of, staff_auth_middleware
 from bot.gateway.undelivered import UndeliveredLog
 from knowledge_base import staff_api as kb_staff_api
+from knowledge_base.lookup import KbLookup, RemoteKnowledgeBase
 from knowledge_base.service import KnowledgeBase
 from sms_gateway import SmsSettings
 from sms_gateway.broadcast import api as broadcast_api
@@ -78,7 +79,8 @@ class Services:
     metrics: Metrics
     conversation: Conversation
     wechat_api: WeChatAPI
-    kb: KnowledgeBase
+    kb: KnowledgeBase  # the catalogue's data (items, edits); its search is asked of the action server:
+    kb_lookup: KbLookup  # (knowledge_base/lookup.py) so that no gateway worker builds a second index
     channels: list[Channel] = field(default_factory=list)
     complaints: ComplaintService | None = None
     broadcasts: BroadcastService | None = None
@@ -87,7 +89,7 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
-KB = web.AppKey("kb", KnowledgeBase)
+KB = web.AppKey("kb", KbLookup)
 BROADCASTS = web.AppKey("broadcasts", BroadcastService)
 NOTIFIER_TASK = web.AppKey("progress_notifier_task", asyncio.Task)
 
@@ -115,8 +117,9 @@ async def build_services(
     )
     wechat_api = wechat_api or _wechat_api(settings, redis, http)
     kb = KnowledgeBase(sessions, redis, phone=settings.center_phone, office_hours=settings.office_hours)
+    lookup = RemoteKnowledgeBase(http, f"http://127.0.0.1:{settings.actions_port}")
     services = Services(
-        settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api, kb
+        settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api, kb, lookup
     )
     services.staff = Staff.build(sessions, redis, StaffSettings.from_env())
     services.channels.append(
@@ -282,7 +285,7 @@ def build_app(services: Services) -> web.Application:
     staff_admin.setup_routes(app)
     openapi.setup_routes(app)
     web_console.setup(app, settings.center_name)
-    app[KB] = services.kb
+    app[KB] = services.kb_lookup
     kb_staff_api.setup_routes(app, KB)
     if services.broadcasts is not None:
         app[BROADCASTS] = services.broadcasts

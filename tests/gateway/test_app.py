@@ -24,7 +24,7 @@ from bot.gateway.conversation.dialogue import (
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from bot.gateway.conversation.sender_lock import SenderTurns
 from sms_gateway.config import SmsSettings
-from tests.support.services import TEST_REDIS_URL
+from tests.support.services import with_action_server
 from tests.support.staff import bearer, person
 
 AUTH: dict[str, str] = {}  # a tester's bearer token, set by make_app for the app it builds
@@ -78,9 +78,6 @@ async def test_chat_api_goes_through_the_conversation(make_app) -> None:
 async def test_healthz_reports_each_dependency(make_app, aiohttp_server, sqlite_url) -> None:
     from aiohttp import ClientSession
 
-    from bot.gateway.actions.server import build_app as build_action_app
-    from bot.gateway.actions.server import build_context
-
     async with ClientSession() as http:
         down = RasaRestDialogue(http, "http://127.0.0.1:9", 0.5)
         client = await make_app(down, actions_port=unused_port())
@@ -91,9 +88,10 @@ async def test_healthz_reports_each_dependency(make_app, aiohttp_server, sqlite_
             "redis": "ok", "database": "ok", "rasa": "error: unreachable", "actions": "error: unreachable",
         }  # fmt: skip
         # the real action server, up: its check turns ok while Rasa stays down
-        settings = dataclasses.replace(Settings(), database_url=sqlite_url, redis_url=TEST_REDIS_URL)
-        actions = await aiohttp_server(build_action_app(build_context(settings)))
-        client = await make_app(down, actions_port=actions.port)
+        settings = await with_action_server(
+            aiohttp_server, dataclasses.replace(Settings(), database_url=sqlite_url)
+        )
+        client = await make_app(down, actions_port=settings.actions_port)
         body = await (await client.get("/healthz")).json()
         assert body["checks"]["actions"] == "ok" and body["checks"]["rasa"] == "error: unreachable"
     client = await make_app()  # the scripted dialogue has no health probe: redis + db only
@@ -317,15 +315,24 @@ def test_json_logs_mask_personal_data() -> None:
     assert entry["msg"] == "citizen 138****1234 said hi" and entry["sender"] == "phone 139****1111"
 
 
-async def test_kb_search_is_served_behind_staff_auth(make_app, sqlite_url) -> None:
+async def test_kb_search_is_served_behind_staff_auth_by_the_action_servers_index(
+    make_app, sqlite_url, aiohttp_server
+) -> None:
+    """The gateway asks the action server (which holds the index) rather than building one per worker."""
     from bot.core.db import create_engine, session_factory
     from knowledge_base.cli import ensure_sample_loaded
 
     engine = create_engine(sqlite_url)
     assert await ensure_sample_loaded(session_factory(engine))
     await engine.dispose()
-    client = await make_app()
+    settings = await with_action_server(
+        aiohttp_server, dataclasses.replace(Settings(), database_url=sqlite_url)
+    )
+    client = await make_app(actions_port=settings.actions_port)
     assert (await client.get("/api/kb/search", params={"q": "营业执照"})).status == 401
     resp = await client.get("/api/kb/search", params={"q": "个体户营业执照要带什么"}, headers=AUTH)
     results = (await resp.json())["results"]
     assert results[0]["name"] == "个体工商户设立登记" and results[0]["aspect"] == "materials"
+    client = await make_app(actions_port=unused_port())  # no action server: a clear 503, not a 500
+    resp = await client.get("/api/kb/search", params={"q": "营业执照"}, headers=AUTH)
+    assert resp.status == 503 and (await resp.json())["error"] == "kb_unavailable"

@@ -23,6 +23,7 @@ from bot.gateway.staff.routes import PUBLIC, ROUTE_PERMISSIONS, SELF
 from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
 from tests.support.broadcast import recipients_csv
+from tests.support.services import with_action_server
 from tests.support.staff import bearer, person
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
@@ -71,6 +72,7 @@ async def gateway(aiohttp_client, aiohttp_server, redis_client, sqlite_url) -> A
         twilio_api_base=str(fake.make_url("")).rstrip("/"),
     )
     settings = dataclasses.replace(Settings(), database_url=sqlite_url, wechat_message_mode="plain")
+    settings = await with_action_server(aiohttp_server, settings)  # the knowledge-base search is its
     services = await build_services(
         settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
     )

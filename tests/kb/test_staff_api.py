@@ -6,12 +6,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from knowledge_base.lookup import KbLookup
 from knowledge_base.service import KnowledgeBase
 from knowledge_base.staff_api import setup_routes
 from tests.support.kb import load_sample
 
 TOKEN = "staff-test-token"
-KB_KEY = web.AppKey("kb", KnowledgeBase)
+KB_KEY = web.AppKey("kb", KbLookup)
 
 
 @web.middleware

@@ -24,6 +24,7 @@ from bot.gateway.conversation.dialogue import Dialogue
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
+from tests.support.services import with_action_server
 from tests.support.sms import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN
 
@@ -109,6 +110,8 @@ async def live_gateway(
         port=port,
         **overrides,
     )
+    if "actions_port" not in overrides:  # the console's knowledge-base tester asks the action server
+        settings = await with_action_server(aiohttp_server, settings)
     sms_settings = None
     if sms:
         twilio = await aiohttp_server(

@@ -12,14 +12,18 @@ from aiohttp.test_utils import TestClient
 from bot.core.config import Settings
 from bot.gateway.app import Services, build_app, build_services
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
+from tests.support.services import with_action_server
 from tests.support.staff import PASSWORD
 
 SignIn = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-async def services(redis_client, sqlite_url) -> Services:
-    settings = dataclasses.replace(Settings(), database_url=sqlite_url, wechat_message_mode="plain")
+async def services(redis_client, sqlite_url, aiohttp_server) -> Services:
+    settings = dataclasses.replace(
+        Settings(), database_url=sqlite_url, wechat_message_mode="plain", wechat_allow_plain=True
+    )
+    settings = await with_action_server(aiohttp_server, settings)
     return await build_services(settings, redis=redis_client, dialogue=ScriptedDialogue())
 
 

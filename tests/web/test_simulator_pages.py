@@ -119,7 +119,9 @@ async def test_the_sms_twin_through_sms_twilio(aiohttp_client, redis_client, sql
         signature=SIGNATURE,
         public_base_url=f"http://127.0.0.1:{port}",
     )
-    settings = dataclasses.replace(Settings(), database_url=sqlite_url, wechat_message_mode="plain")
+    settings = dataclasses.replace(
+        Settings(), database_url=sqlite_url, wechat_message_mode="plain", wechat_allow_plain=True
+    )
     services = await build_services(
         settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
     )

@@ -31,7 +31,7 @@ class KnowledgeBaseItems:
     async def facts(self, code: str) -> ItemFacts | None:
         if not code:
             return None
-        item = (await self._kb.index()).item(code)
+        item = await self._kb.item(code)
         if item is None:
             return None
         return ItemFacts(item.code, item.name, item.window, item.phone, item.location, item.office_hours)

@@ -35,11 +35,13 @@ from bot.gateway.actions.misc import (
     ActionSmallTalk,
 )
 from bot.gateway.actions.progress import PROGRESS_ACTIONS
+from knowledge_base import lookup as kb_lookup
 from knowledge_base.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 EXECUTOR = web.AppKey("executor", ActionExecutor)
+KB = web.AppKey("kb", KnowledgeBase)
 CONTEXT = web.AppKey("context", ActionContext)
 ACTION_CLASSES = (
     ActionAnswerGuide,
@@ -127,6 +129,8 @@ async def list_actions(request: web.Request) -> web.Response:
 def build_app(ctx: ActionContext) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[CONTEXT] = ctx
+    app[KB] = ctx.kb
+    kb_lookup.setup_routes(app, KB)  # the gateway's staff search and tester ask this index
     app[EXECUTOR] = build_executor(ctx)
     app.add_routes(
         [web.post("/webhook", webhook), web.get("/health", health), web.get("/actions", list_actions)]

@@ -41,6 +41,7 @@ from knowledge_base.editing import (
     update_item,
 )
 from knowledge_base.importer import import_catalogue
+from knowledge_base.lookup import KbUnavailable
 from knowledge_base.models import KbItem
 from knowledge_base.schema import FIELD_TO_HEADER
 
@@ -93,16 +94,18 @@ def _source(request: web.Request, what: str) -> str:
 
 async def tester(request: web.Request) -> web.Response:
     q = request.query.get("q", "").strip()[:MAX_QUESTION]
-    values: dict[str, Any] = {"q": q, "hits": [], "replies": [], "decision": ""}
+    values: dict[str, Any] = {"q": q, "hits": [], "replies": [], "decision": "", "unavailable": False}
     if q:
-        kb = _services(request).kb
-        values["hits"] = [
-            {"hit": h, "aspect": ASPECT_LABELS.get(h.aspect or "", "—")} for h in await kb.search(q, limit=10)
-        ]
-        for channel, title in ((WECHAT, "微信"), (SMS, "短信")):
-            answer = await kb.answer(q, channel=channel, log_unanswered=False)
-            values["decision"] = DECISIONS[answer.kind]
-            values["replies"].append({"title": title, "channel": channel, "messages": answer.messages})
+        kb = _services(request).kb_lookup  # the action server's index (knowledge_base/lookup.py)
+        try:
+            hits = await kb.search(q, limit=10)
+            values["hits"] = [{"hit": h, "aspect": ASPECT_LABELS.get(h.aspect or "", "—")} for h in hits]
+            for channel, title in ((WECHAT, "微信"), (SMS, "短信")):
+                answer = await kb.answer(q, channel=channel, log_unanswered=False)
+                values["decision"] = DECISIONS[answer.kind]
+                values["replies"].append({"title": title, "channel": channel, "messages": answer.messages})
+        except KbUnavailable:
+            values["unavailable"] = True
     return page(request, "kb_tester.html", values)
 
 
