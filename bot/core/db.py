@@ -1,12 +1,14 @@
 """Database engine, session factory and the declarative base shared by every domain package.
 
-SQLite (aiosqlite) is the default; ``DATABASE_URL=postgresql+asyncpg://...`` switches to PostgreSQL.
+SQLite (aiosqlite) is the default; ``DATABASE_URL=postgresql+asyncpg://...`` switches to PostgreSQL (where
+a NUL character in a string parameter becomes U+FFFD: its text type cannot hold one).
 The schema is owned by Alembic migrations under ``migrations/`` (``govbot db upgrade``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Table, event
 from sqlalchemy.engine import make_url
@@ -43,7 +45,27 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine, "before_cursor_execute", _without_nul, retval=True)
+    return engine
+
+
+def _without_nul(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> tuple[str, Any]:
+    """PostgreSQL's text cannot hold NUL (SQLite's can): a NUL in any string parameter — text a citizen or a
+    staff member typed, a filter — becomes U+FFFD instead of failing the statement with a DBAPIError."""
+    return statement, _clean(parameters)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, tuple | list):
+        return type(value)(_clean(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
