@@ -60,6 +60,7 @@ async def gateway(rasa_stack: Stack, aiohttp_server) -> AsyncIterator[Gateway]:
             dialogue=dialogue,
             wechat_message_mode="safe",
             wechat_reply_deadline=20.0,
+            actions_port=rasa_stack.actions_port,  # the console's tester asks the stack's action server
         ) as live:
             yield live
     await redis.aclose()
