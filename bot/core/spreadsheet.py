@@ -84,8 +84,14 @@ def read_rows(path: str | Path, sheet: str | None = None) -> tuple[list[list[str
         except Exception as exc:  # openpyxl raises many types for a damaged file
             raise ImportFileError(f"无法读取 Excel 文件：{exc}") from exc
         try:
+            if not wb.worksheets:
+                raise ImportFileError("Excel 文件中没有工作表")
             ws = wb[sheet] if sheet and sheet in wb.sheetnames else wb.worksheets[0]
             rows = [[cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        except ImportFileError:
+            raise
+        except Exception as exc:  # read_only: a damaged sheet is only parsed here, row by row
+            raise ImportFileError(f"无法读取 Excel 文件：{exc}") from exc
         finally:
             wb.close()
         return rows, "xlsx"
