@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.services import TEST_POSTGRES_URL, TEST_REDIS_URL
+from tests.support.services import TEST_POSTGRES_URL, TEST_REDIS_URL, reset_postgres
 
 # Gateways built by tests do not poll the approval backend unless a test asks for it.
 os.environ.setdefault("PROGRESS_NOTIFIER", "off")
@@ -29,24 +29,12 @@ async def redis_client() -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-async def _reset_postgres(url: str) -> None:
-    from sqlalchemy import text
-
-    from bot.core.db import create_engine
-
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
 async def _migrated(kind: str, tmp_path) -> str:
     from bot.core.migrate import upgrade
 
     if kind == "postgres":
         url = TEST_POSTGRES_URL
-        await _reset_postgres(url)
+        await reset_postgres(url)
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     await upgrade(url)

@@ -12,10 +12,10 @@ signature check.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +38,7 @@ from bot.gateway import openapi
 from sms_gateway.broadcast.engine import HEARTBEAT_PREFIX
 from sms_gateway.broadcast.models import BroadcastCampaign
 from tests.support.live_gateway import LiveGateway
-from tests.support.services import TEST_REDIS_URL
+from tests.support.services import TEST_POSTGRES_URL, TEST_REDIS_URL, reset_postgres
 from tests.support.staff import PASSWORD
 
 MAX_EXAMPLES = 20
@@ -165,8 +165,15 @@ class Fuzzed:
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """The gateway on PostgreSQL when TEST_POSTGRES_URL is set (whose limits SQLite does not enforce:
+    column lengths, 32-bit integers), else on SQLite."""
+    if TEST_POSTGRES_URL:
+        asyncio.run(reset_postgres(TEST_POSTGRES_URL))
+        database_url = TEST_POSTGRES_URL
+    else:
+        database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('openapi-fuzz') / 'gateway.db'}"
     redis_url = TEST_REDIS_URL.rsplit("/", 1)[0] + "/13"  # a database of its own on the test Redis server
-    gateway = LiveGateway(Path(tmp_path_factory.mktemp("openapi-fuzz")), redis_url).start()
+    gateway = LiveGateway(database_url, redis_url).start()
     state = Fuzzed(gateway)
     try:
         gateway.run(state.prepare())

@@ -1,9 +1,11 @@
 """The real gateway app served on 127.0.0.1 from a background thread with an event loop of its own, for
 clients that are not asyncio (schemathesis calls it with ``requests``).
 
-Everything it talks to is on this machine: a migrated SQLite database in a temporary directory, one Redis
-database of the test Redis server, the Twilio fake (so SMS and broadcasts are on) and the scripted
-dialogue instead of Rasa; the WeChat API base points at a closed loopback port.
+Everything it talks to is on this machine: the database it is given (SQLite in a temporary directory, or
+the test PostgreSQL database), one Redis database of the test Redis server, the Twilio fake (so SMS and
+broadcasts are on), the action server (the gateway asks it for knowledge-base searches; the sample
+catalogue is loaded) and the scripted dialogue instead of Rasa; the WeChat API base points at a closed
+loopback port.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import asyncio
 import dataclasses
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.core.config import Settings
+from bot.core.db import create_engine, session_factory
 from bot.core.env import Secret
 from bot.core.migrate import upgrade
+from bot.gateway.actions.server import build_app as build_action_app
+from bot.gateway.actions.server import build_context
 from bot.gateway.app import Services, build_app, build_services
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
+from knowledge_base.cli import ensure_sample_loaded
 from sms_gateway.config import SmsSettings
 from sms_gateway.twilio import fake as fake_twilio
 
@@ -36,8 +41,8 @@ class LiveGateway:
     """``start()`` serves the gateway (``url``); ``run(coro)`` runs a coroutine on its loop, e.g. to
     prepare data with ``services``; ``stop()`` closes everything."""
 
-    def __init__(self, database_dir: Path, redis_url: str) -> None:
-        self.database_url = f"sqlite+aiosqlite:///{database_dir / 'gateway.db'}"
+    def __init__(self, database_url: str, redis_url: str) -> None:
+        self.database_url = database_url  # migrated here (an empty database, or SQLite's file to be)
         self.redis_url = redis_url
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="live-gateway", daemon=True)
@@ -75,6 +80,9 @@ class LiveGateway:
 
     async def _start(self) -> None:
         await upgrade(self.database_url)
+        engine = create_engine(self.database_url)
+        await ensure_sample_loaded(session_factory(engine))  # the sample catalogue, for searches to find
+        await engine.dispose()
         redis = aioredis.from_url(self.redis_url, decode_responses=False)
         await redis.flushdb()
         twilio = await self._serve(fake_twilio.build_app(ACCOUNT_SID, AUTH_TOKEN, from_numbers=(FROM,)))
@@ -92,6 +100,9 @@ class LiveGateway:
             wechat_message_mode="plain",
             wechat_api_base="http://127.0.0.1:9",  # nothing listens there: no call leaves this machine
         )
+        # the action server, which the gateway asks for knowledge-base searches, on its own port
+        actions = await self._serve(build_action_app(build_context(settings)))
+        settings = dataclasses.replace(settings, actions_port=int(actions.rsplit(":", 1)[1]))
         self._services = await build_services(
             settings, redis=redis, dialogue=ScriptedDialogue(), sms_settings=sms
         )
