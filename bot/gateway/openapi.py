@@ -800,6 +800,10 @@ def _bot_and_kb() -> list[tuple[str, str, dict[str, Any]]]:
             responses={
                 "200": ok(obj({"query": STRING, "results": {"type": "array", "items": hit}})),
                 "400": error("BadRequest"),
+                "503": {
+                    "description": "检索由动作服务器提供，它暂不可用（error: kb_unavailable）",
+                    "content": {"application/json": {"schema": ref("Error")}},
+                },
             },
         ),
     ]
