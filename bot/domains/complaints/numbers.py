@@ -16,7 +16,8 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 BODY_LENGTH = 9
 NUMBER_LENGTH = len(PREFIX) + BODY_LENGTH + 1
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
-_CANDIDATE = re.compile(r"TS[0-9A-Z]{10}")
+_CANDIDATE = re.compile(r"(?=(TS[0-9A-Z]{10}))")  # overlapping: "PARTSTS7KQ…" holds one at its second TS
+_SYMBOL = re.compile(r"[0-9A-Z]")
 
 
 def check_symbol(body: str) -> str:
@@ -40,7 +41,8 @@ def is_valid(number: str) -> bool:
 def parse(text: str) -> str | None:
     """The first valid complaint number in ``text`` (any case, spaces/hyphens allowed), else ``None``."""
     cleaned = re.sub(r"[\s\-－—_]", "", unicodedata.normalize("NFKC", text or "")).upper()
-    for match in _CANDIDATE.finditer(cleaned):
-        if is_valid(match.group(0)):
-            return match.group(0)
-    return None
+    found = [(m.start(), m.group(1)) for m in _CANDIDATE.finditer(cleaned) if is_valid(m.group(1))]
+    for start, number in found:  # one that ends where the letters and digits end, before one inside a run
+        if not _SYMBOL.match(cleaned, start + NUMBER_LENGTH):
+            return number
+    return found[0][1] if found else None
