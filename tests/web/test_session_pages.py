@@ -81,3 +81,16 @@ async def test_navigation_shows_only_what_the_role_may_open(sign_in) -> None:
     assert "账号与权限" not in page and "审计日志" not in page
     resp = await client.get("/console/audit")
     assert resp.status in (403, 404)
+
+
+async def test_a_console_form_that_cannot_be_parsed_is_a_400(sign_in) -> None:
+    """A form body aiohttp cannot read (multipart without a boundary), sent with the session's CSRF header:
+    every console handler reads the form, so the request is refused at once with a 400 page, not a 500."""
+    admin = await sign_in("boss", ["admin"])
+    token = csrf_of(await (await admin.get("/console/accounts")).text())
+    for path in ("/console/password", "/console/accounts", "/console/logout"):
+        resp = await admin.post(
+            path, data=b"x", headers={"Content-Type": "multipart/form-data", "X-CSRF-Token": token}
+        )
+        assert resp.status == 400, (path, await resp.text())
+        assert "无法解析" in await resp.text()

@@ -18,7 +18,6 @@ authentication only, never from a header or body field.  Denials are JSON
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import html
 import logging
@@ -167,9 +166,11 @@ async def _check(
     if session is not None and request.method not in SAFE_METHODS:
         form_token = None
         if request.content_type in FORM_TYPES:
-            # an unreadable form carries no token (with the header, the handler answers 400)
-            with contextlib.suppress(MalformedForm):
+            try:
                 form_token = str((await read_form(request)).get("csrf_token", "")) or None
+            except MalformedForm:  # no token in it; an API handler answers 400 itself, a console page can't
+                if request.path.startswith(CONSOLE):
+                    return Denial(400, "invalid", "表单内容无法解析，请刷新页面后重试")
         if not _origin_ok(request, public_base_url) or not _csrf_ok(request, session, form_token):
             await audit(request, "csrf.rejected", object_type="route", object_id=path, outcome="denied")
             return Denial(403, "csrf", "请求缺少有效的防伪令牌（CSRF），请刷新页面后重试")
