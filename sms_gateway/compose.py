@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.core.masking import mask_id_number
+from bot.core.masking import half_width_digits, mask_id_number
 from sms_gateway.segments import Encoding, count, fits
 
 MORE_HINT = "（内容较长，回复“更多”查看后续内容）"
@@ -33,9 +33,9 @@ OPT_OUT_HINT = "回T退订"
 
 # Same shapes as bot.core.masking (ID numbers, mainland mobiles); landlines are deliberately left alone.
 _ID_NUMBER = re.compile(
-    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?![0-9A-Za-z])"
+    r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?!\d)"
 )
-_MOBILE = re.compile(r"(?<!\d)(\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)((?:\+|00)?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LIST_LINE = re.compile(r"^\s*(?:\d{1,3}\s*[.、．)）]|[（(]\d{1,3}[)）]|[一二三四五六七八九十]{1,3}、)")
 # Control characters (and what XML forbids): nothing a handset shows, and they would make the TwiML of a
 # synchronous reply malformed (Twilio then sends nothing).  Tab, newline and CR stay.
@@ -45,7 +45,7 @@ _BREAK_CLASSES = ("\n", "。！？!?；;", "，,、：:", " ")
 
 def mask_body(text: str) -> str:
     """Mask ID-card numbers and mobile numbers in an outgoing SMS body."""
-    text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
+    text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), half_width_digits(text))
     return _MOBILE.sub(lambda m: f"{m.group(2)}****{m.group(4)}", text)
 
 

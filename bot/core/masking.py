@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 
 _ID_NUMBER = re.compile(
-    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?![0-9A-Za-z])"
+    r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?!\d)"
 )
-_MOBILE = re.compile(r"(?<!\d)(\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)((?:\+|00)?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})-?(\d{3,4})(\d{4})(?!\d)")
 _OPENID = re.compile(r"\b(o[\w-]{5})[\w-]{16,}\b")
+# Full-width digits (a Chinese input method's) are read as digits: "１３８１２３４５６７８" is a phone number.
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９＋－Ｘｘ", "0123456789+-Xx")
 
 
 def mask_phone(phone: str) -> str:
-    digits = re.sub(r"\D", "", phone)
+    digits = re.sub(r"\D", "", half_width_digits(phone))
     if digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
     if len(digits) < 7:
@@ -38,10 +40,16 @@ def mask_id_number(value: str) -> str:
     return value[0] + "*" * (len(value) - 2) + value[-1]
 
 
+def half_width_digits(text: str) -> str:
+    """``text`` with full-width digits, ＋, － and Ｘ as their ASCII forms (one character each)."""
+    return text.translate(_HALF_WIDTH)
+
+
 def mask_text(text: str) -> str:
     """Mask every ID number, mobile number, landline number and WeChat openid found in free text."""
     if not text:
         return text
+    text = half_width_digits(text)
     text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
     text = _MOBILE.sub(lambda m: f"{m.group(2)}****{m.group(4)}", text)
     text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
