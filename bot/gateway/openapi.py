@@ -62,11 +62,11 @@ def obj(properties: dict[str, Schema], required: list[str] | None = None, **extr
     }
 
 
-def json_body(schema: Schema, description: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"content": {"application/json": {"schema": schema}}}
-    if description:
-        out["description"] = description
-    return out
+def json_body(schema: Schema, example: dict[str, Any] | None = None, required: bool = True) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"required": required, "content": {"application/json": media}}
 
 
 def query(name: str, description: str, schema: Schema | None = None, required: bool = False) -> Schema:
@@ -127,6 +127,13 @@ def forbidden(reason: str) -> dict[str, Any]:
     }
 
 
+DRAFT_EXAMPLE = {"name": "年报提醒", "template": "{姓名}您好：请于6月30日前报送年报。", "purpose": "提醒"}
+OPEN311_EXAMPLE = {
+    "service_code": "attitude",
+    "description": "3号窗口工作人员态度生硬",
+    "address_string": "县行政服务中心一楼",
+    "attribute[respondent]": "3号窗口",
+}
 # Examples of identifiers (the fuzzing test gives its gateway objects with these identifiers).
 COMPLAINT_EXAMPLE = "TS7KQ2M9XHDY"
 CAMPAIGN_EXAMPLE = "bc-20260601-0a1b2c3d"
@@ -547,7 +554,7 @@ def _identity() -> list[tuple[str, str, dict[str, Any]]]:
             "修改本人密码",
             "账号",
             operation_id="staffChangePassword",
-            body={"required": True, **json_body(obj({"old": STRING, "new": STRING}))},
+            body=json_body(obj({"old": STRING, "new": STRING})),
             responses={
                 "200": ok(obj({"ok": {"const": True}, "message": STRING})),
                 "400": error("BadRequest"),
@@ -568,7 +575,7 @@ def _identity() -> list[tuple[str, str, dict[str, Any]]]:
             "确认两步验证码，启用两步验证",
             "账号",
             operation_id="staffConfirmTotp",
-            body={"required": True, **json_body(obj({"code": STRING}))},
+            body=json_body(obj({"code": STRING}), {"code": "123456"}),
             responses={"200": ok(ref("Ok")), "400": error("BadRequest")},
         ),
         _staff(
@@ -585,7 +592,7 @@ def _identity() -> list[tuple[str, str, dict[str, Any]]]:
             "为自己创建个人 API 令牌",
             "账号",
             operation_id="staffCreateToken",
-            body={"required": True, **json_body(ref("TokenRequest"))},
+            body=json_body(ref("TokenRequest"), {"name": "CLI", "scopes": ["kb.read"], "days": 30}),
             responses={
                 "201": ok(ref("NewToken"), "已创建；令牌只显示这一次"),
                 "400": error("BadRequest"),
@@ -665,7 +672,16 @@ def _admin() -> list[tuple[str, str, dict[str, Any]]]:
             "创建账号",
             "账号管理",
             operation_id="adminCreateAccount",
-            body={"required": True, **json_body(new_account)},
+            body=json_body(
+                new_account,
+                {
+                    "username": "new.clerk",
+                    "display_name": "新同事",
+                    "password": "Harbor-lattice-9-gently",
+                    "roles": ["viewer"],
+                    "department": "县市场监督管理局",
+                },
+            ),
             responses={
                 "201": ok(ref("Account"), "已创建"),
                 "400": error("BadRequest"),
@@ -679,7 +695,7 @@ def _admin() -> list[tuple[str, str, dict[str, Any]]]:
             "账号管理",
             operation_id="adminUpdateAccount",
             parameters=[ID],
-            body={"required": True, **json_body(change)},
+            body=json_body(change, {"roles": ["viewer", "kb_editor"], "department": "县医保局"}),
             responses={"200": ok(ref("Account")), **bad},
         ),
         _staff(
@@ -689,7 +705,7 @@ def _admin() -> list[tuple[str, str, dict[str, Any]]]:
             "账号管理",
             operation_id="adminResetPassword",
             parameters=[ID],
-            body={"required": True, **json_body(obj({"password": STRING}))},
+            body=json_body(obj({"password": STRING}), {"password": "Harbor-lattice-9-gently"}),
             responses={"200": ok(ref("Ok")), **bad},
         ),
         _staff(
@@ -718,7 +734,7 @@ def _admin() -> list[tuple[str, str, dict[str, Any]]]:
             operation_id="adminCreateToken",
             parameters=[ID],
             description="对接系统的 Open311 api_key 即此令牌（权限范围 open311.submit）。",
-            body={"required": True, **json_body(ref("TokenRequest"))},
+            body=json_body(ref("TokenRequest"), {"name": "CLI", "scopes": ["kb.read"], "days": 30}),
             responses={
                 "201": ok(ref("NewToken"), "已创建；令牌只显示这一次"),
                 **bad,
@@ -781,7 +797,9 @@ def _bot_and_kb() -> list[tuple[str, str, dict[str, Any]]]:
             "机器人",
             operation_id="chat",
             description="会话的发送者为 console:<用户名>:<sender>。",
-            body={"required": True, **json_body(obj({"sender": STRING, "text": STRING}))},
+            body=json_body(
+                obj({"sender": STRING, "text": STRING}), {"sender": "tester", "text": "个体户营业执照怎么办"}
+            ),
             responses={
                 "200": ok(obj({"texts": STRINGS, "transfer_to_agent": BOOLEAN, "degraded": BOOLEAN})),
                 "400": error("BadRequest"),
@@ -871,7 +889,9 @@ def _complaints() -> list[tuple[str, str, dict[str, Any]]]:
             "登记窗口、电话或来信的投诉",
             "投诉",
             operation_id="complaintsCreate",
-            body={"required": True, **json_body(new)},
+            body=json_body(
+                new, {"description": "3号窗口工作人员态度生硬", "channel": "phone", "phone": "13800138000"}
+            ),
             responses={
                 "201": ok(ref("Complaint"), "已登记"),
                 "200": ok(ref("Complaint"), "同一 idempotency_key 已登记过：原投诉"),
@@ -926,7 +946,7 @@ def _complaints() -> list[tuple[str, str, dict[str, Any]]]:
             operation_id="complaintsAction",
             description="派单（dispatch）等跨部门操作须由督办人员办理；编号不在本人可见范围内时为 404。",
             parameters=[number, path_param("action", "操作", {"enum": list(complaints_api.ACTIONS)})],
-            body=json_body(action_body),
+            body=json_body(action_body, required=False),
             responses={
                 "200": ok(ref("Complaint")),
                 "400": error("BadRequest"),
@@ -956,7 +976,11 @@ def _broadcasts() -> list[tuple[str, str, dict[str, Any]]]:
             "group_ids": {"type": "string", "description": "已保存分组的编号，逗号分隔"},
         },
     }
-    multipart = {"required": True, "content": {"multipart/form-data": {"schema": upload}}}
+    upload_example = {"name": "重点企业", "file": "手机号,姓名\n13800138000,张三\n"}
+    multipart = {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": upload, "example": upload_example}},
+    }
     create = {
         "allOf": [
             ref("CampaignDraft"),
@@ -1004,7 +1028,7 @@ def _broadcasts() -> list[tuple[str, str, dict[str, Any]]]:
             "新建群发草稿",
             "群发",
             operation_id="broadcastsCreate",
-            body={"required": True, **json_body(create)},
+            body=json_body(create, DRAFT_EXAMPLE),
             responses={"201": ok(ref("Campaign"), "已创建"), "400": error("BadRequest")},
         ),
         _staff(
@@ -1048,7 +1072,7 @@ def _broadcasts() -> list[tuple[str, str, dict[str, Any]]]:
             "群发",
             operation_id="broadcastsUpdate",
             parameters=[cid],
-            body={"required": True, **json_body(ref("CampaignDraft"))},
+            body=json_body(ref("CampaignDraft"), DRAFT_EXAMPLE),
             responses={
                 "200": ok(ref("Campaign")),
                 "400": error("BadRequest"),
@@ -1107,7 +1131,7 @@ def _broadcasts() -> list[tuple[str, str, dict[str, Any]]]:
             operation_id="broadcastsAction",
             description="审核人不能审核自己起草的任务（403）；状态不允许时为 409。",
             parameters=[cid, path_param("action", "操作", {"enum": list(BROADCAST_ACTIONS)})],
-            body=json_body(action_body),
+            body=json_body(action_body, required=False),
             responses={
                 "200": ok({"type": "object"}),
                 "400": error("BadRequest"),
@@ -1256,7 +1280,7 @@ def _open311() -> list[tuple[str, str, dict[str, Any]]]:
                 requestBody={
                     "required": True,
                     "content": {
-                        "application/x-www-form-urlencoded": {"schema": form},
+                        "application/x-www-form-urlencoded": {"schema": form, "example": OPEN311_EXAMPLE},
                         "multipart/form-data": {"schema": form},
                     },
                 },
