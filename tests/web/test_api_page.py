@@ -31,6 +31,9 @@ async def test_every_operation_is_listed_and_linked(sign_in) -> None:
     assert "complaints.handle（办理本部门投诉" in page  # a permission, with what it allows
     assert "<code>service_code</code>" in page and "<code>limit</code>" in page  # body fields, parameters
     assert "错误（JSON：error、message）" in page and "Open311 错误列表" in page  # the error shapes
+    assert "&#34;username&#34;: &#34;new.clerk&#34;" in page  # a request body's example
+    assert "需要的权限随操作而定：submit→broadcast.compose" in page  # the broadcast actions' permissions
+    assert "需要权限：" not in page  # the permission has its own line, not a paragraph again
     assert len(re.findall(r"<article ", page)) == len(openapi.operations(spec))
 
 

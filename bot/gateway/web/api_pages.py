@@ -4,6 +4,7 @@ script: headings and links, reachable by keyboard; the JSON itself is one link a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,7 @@ class Operation:
     parameters: list[Field] = field(default_factory=list)
     body_media: list[str] = field(default_factory=list)
     body: list[Field] = field(default_factory=list)
+    body_example: str = ""
     answers: list[Answer] = field(default_factory=list)
 
 
@@ -136,13 +138,19 @@ def _permission(op: dict[str, Any]) -> str:
     return "无需登录"
 
 
+def _says_permission(paragraph: str) -> bool:
+    """The paragraph of an operation's description that only names its permission (see openapi._staff)."""
+    return paragraph.startswith("需要权限：") or paragraph == "需要：已登录（任何工作人员）。"
+
+
 def _operation(spec: dict[str, Any], method: str, path: str, op: dict[str, Any]) -> Operation:
     out = Operation(
         anchor=op["operationId"],
         method=method.upper(),
         path=path,
         summary=op.get("summary", ""),
-        description=[p for p in op.get("description", "").split("\n\n") if p],
+        # the permission has a line of its own: not again as the description's paragraph about it
+        description=[p for p in op.get("description", "").split("\n\n") if p and not _says_permission(p)],
         permission=_permission(op),
     )
     for p in op.get("parameters", []):
@@ -160,7 +168,10 @@ def _operation(spec: dict[str, Any], method: str, path: str, op: dict[str, Any])
     if body is not None:
         content = body["content"]
         out.body_media = list(content)
-        props, required = _properties(spec, next(iter(content.values()))["schema"])
+        first_media = next(iter(content.values()))
+        if "example" in first_media:
+            out.body_example = json.dumps(first_media["example"], ensure_ascii=False, indent=2)
+        props, required = _properties(spec, first_media["schema"])
         for name, schema in props.items():
             out.body.append(
                 Field(
