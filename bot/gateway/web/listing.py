@@ -28,6 +28,9 @@ def day_start(raw: str, field: str, errors: dict[str, str], *, end: bool = False
     except ValueError:
         errors[field] = "日期格式应为 年-月-日，如 2026-01-31"
         return None
+    if not 2000 <= day.year <= 2100:  # 9999-12-31 plus a day overflows; 0001-01-01 in Beijing is year 0 UTC
+        errors[field] = "日期应在 2000 年到 2100 年之间"
+        return None
     return datetime.combine(day + timedelta(days=1 if end else 0), time(), BEIJING)
 
 

@@ -1,0 +1,105 @@
+"""Fuzzing the date and time parsing of what staff, integrations and the approval backend send: the complaint
+API's dates, Open311's ``start_date``/``end_date``, the console's list filters, a campaign's send time, the
+office-hours spec, working-day arithmetic, and the approval backend's case JSON.
+
+Property: a value parses to something usable (an aware moment that converts to UTC, a date in range) or
+raises the module's own error (``InvalidInputError``, ``Open311Error``, ``BroadcastError``, ``MappingError``,
+``ValueError`` where documented) — never an ``OverflowError`` or anything else that becomes a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from bot.domains.complaints.errors import InvalidInputError
+from bot.domains.complaints.open311 import Open311Error, _parse_dt, _window
+from bot.domains.complaints.staff_api import _date
+from bot.gateway.web.listing import day_start
+from sms_gateway.broadcast.api import _parse_time
+from sms_gateway.broadcast.errors import BroadcastError
+from tests.fuzz import fuzz_settings
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+# ISO 8601 and near misses: every field at its limits, every offset, other separators, other digits.
+offsets = st.one_of(
+    st.just(""), st.just("Z"), st.from_regex(r"[+-](0\d|1[0-4]|2[0-3]):?[0-5]\d(:[0-5]\d)?", fullmatch=True)
+)
+iso_dates = st.one_of(
+    st.dates().map(date.isoformat),
+    st.sampled_from(["0001-01-01", "9999-12-31", "2026-02-29", "2024-02-29", "1999-12-31", "2100-12-31"]),
+    st.from_regex(r"\d{4}-?\d{2}-?\d{2}", fullmatch=True),
+)
+iso_datetimes = st.one_of(
+    st.builds(lambda d, t, o: f"{d}T{t}{o}", iso_dates, st.times().map(lambda t: t.isoformat()), offsets),
+    st.datetimes(timezones=st.timezones()).map(datetime.isoformat),
+)
+date_like = st.one_of(
+    iso_dates, iso_datetimes, st.text(max_size=30), st.text("0123456789-:T+Z ./年月日", max_size=30)
+)
+
+
+def usable(moment: datetime) -> None:
+    """An aware moment the database and the comparisons can take: it converts to UTC and back."""
+    assert moment.tzinfo is not None
+    moment.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------- staff input
+
+
+@fuzz_settings(200)
+@given(value=date_like)
+def test_complaint_api_dates(value) -> None:
+    try:
+        day = _date(value, "from")
+    except InvalidInputError as exc:
+        assert str(exc)
+        return
+    assert day is None or 2000 <= day.year <= 2100
+
+
+@fuzz_settings(200)
+@given(start=st.one_of(st.none(), date_like), end=st.one_of(st.none(), date_like))
+def test_open311_date_window(start, end) -> None:
+    query = {k: v for k, v in (("start_date", start), ("end_date", end)) if v is not None}
+    try:
+        since, until = _window(query, NOW)
+    except Open311Error as exc:
+        assert exc.status == 400
+        return
+    usable(since)
+    if until is not None:
+        usable(until)
+        assert since <= until
+    if start:
+        usable(_parse_dt(start, "start_date"))
+
+
+@fuzz_settings(200)
+@given(value=date_like, end=st.booleans())
+@example(value="9999-12-31", end=True)  # found: OverflowError (a 500 on the lookup and audit pages)
+@example(value="0001-01-01", end=False)  # found: before year 1 in UTC, OverflowError in the query
+def test_console_list_filters(value, end) -> None:
+    errors: dict[str, str] = {}
+    moment = day_start(value, "since", errors, end=end)
+    if moment is None:
+        assert errors or not value
+    else:
+        assert not errors
+        usable(moment)
+
+
+@fuzz_settings(200)
+@given(value=st.one_of(date_like, st.integers(), st.floats(), st.none()))
+def test_campaign_send_time(value) -> None:
+    try:
+        moment = _parse_time(value)
+    except BroadcastError as exc:
+        assert exc.status == 400
+        return
+    if moment is not None:
+        usable(moment)
