@@ -33,10 +33,13 @@ class WorkCalendar:
 
     def next_working_day(self, day: date) -> date:
         """``day`` itself when it is a working day, else the first working day after it."""
-        for _ in range(_MAX_SCAN_DAYS):
-            if self.is_working_day(day):
-                return day
-            day += timedelta(days=1)
+        try:
+            for _ in range(_MAX_SCAN_DAYS):
+                if self.is_working_day(day):
+                    return day
+                day += timedelta(days=1)
+        except OverflowError:  # past 9999-12-31
+            pass
         raise ValueError("no working day within ten years")
 
     def add(self, start: date, days: int) -> date:
@@ -47,12 +50,15 @@ class WorkCalendar:
             return self.next_working_day(start)
         day = start
         counted = 0
-        for _ in range(_MAX_SCAN_DAYS):
-            day += timedelta(days=1)
-            if self.is_working_day(day):
-                counted += 1
-                if counted == days:
-                    return day
+        try:
+            for _ in range(_MAX_SCAN_DAYS):
+                day += timedelta(days=1)
+                if self.is_working_day(day):
+                    counted += 1
+                    if counted == days:
+                        return day
+        except OverflowError:  # past 9999-12-31 (a backend's date far in the future)
+            pass
         raise ValueError("no such working day within ten years")
 
     def between(self, start: date, end: date) -> int:

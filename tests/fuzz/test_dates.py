@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from bot.core.office_hours import OfficeHours
+from bot.core.workdays import WorkCalendar
 from bot.domains.complaints.errors import InvalidInputError
 from bot.domains.complaints.open311 import Open311Error, _parse_dt, _window
 from bot.domains.complaints.staff_api import _date
@@ -103,3 +105,44 @@ def test_campaign_send_time(value) -> None:
         return
     if moment is not None:
         usable(moment)
+
+
+# ---------------------------------------------------------------------------------------------- calendar
+
+
+@fuzz_settings(200)
+@given(
+    spec=st.one_of(
+        st.text(max_size=40),
+        st.builds(
+            lambda d1, d2, times: f"{d1}-{d2} {times}",
+            st.sampled_from(["mon", "tue", "sat", "SUN", "x", ""]),
+            st.sampled_from(["fri", "sun", "mon", ""]),
+            st.lists(st.from_regex(r"\d{1,2}:\d{2}-\d{1,2}:\d{2}", fullmatch=True), max_size=3).map(",".join),
+        ),
+    ),
+    day=st.dates(),
+)
+def test_office_hours_spec(spec, day) -> None:
+    try:
+        hours = OfficeHours.parse(spec)
+    except ValueError:
+        return
+    assert hours.is_working_day(day) in (True, False)
+
+
+@fuzz_settings(200)
+@given(start=st.dates(), days=st.integers(0, 30), end=st.dates())
+@example(start=date.max, days=1, end=date.max)  # found: OverflowError instead of ValueError
+@example(start=date(9999, 12, 25), days=10, end=date.max)
+def test_working_day_arithmetic(start, days, end) -> None:
+    calendar = WorkCalendar()
+    try:
+        due = calendar.add(start, days)
+    except ValueError:
+        assert start > date(9000, 1, 1)  # only when the calendar runs out of days
+    else:
+        assert due >= start and calendar.is_working_day(due)
+        calendar.end_of_day(due)
+    if abs((end - start).days) < 400:
+        assert calendar.between(start, end) >= 0
