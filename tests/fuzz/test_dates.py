@@ -9,11 +9,14 @@ raises the module's own error (``InvalidInputError``, ``Open311Error``, ``Broadc
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
+from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from bot.adapters.approval.mapping import FieldMapping, MappingError
 from bot.core.office_hours import OfficeHours
 from bot.core.workdays import WorkCalendar
 from bot.domains.complaints.errors import InvalidInputError
@@ -146,3 +149,74 @@ def test_working_day_arithmetic(start, days, end) -> None:
         calendar.end_of_day(due)
     if abs((end - start).days) < 400:
         assert calendar.between(start, end) >= 0
+
+
+# ------------------------------------------------------------------------------------- approval backend
+
+MAPPING = FieldMapping.load()
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**64), 2**64), st.floats(), st.text(max_size=20), date_like
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@fuzz_settings(300)
+@given(value=json_values)
+@example(value=1e300)  # found: OverflowError from fromtimestamp
+@example(value=math.inf)
+@example(value=-(2**63))
+def test_backend_moments_parse_or_are_refused(value) -> None:
+    for parse in (MAPPING.parse_datetime, MAPPING.parse_date, MAPPING.parse_int, MAPPING.parse_list):
+        try:
+            parse(value)
+        except MappingError:
+            pass
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, Any]:
+    """A case payload of the reference backend with any field replaced by any JSON value."""
+    case: dict[str, Any] = {
+        "ticket_no": "202602130000126",
+        "item": {"code": "36072200-XK-001", "name": "个体工商户设立登记"},
+        "applicant": {"name": "张三", "phone": "13812345678"},
+        "status": draw(st.sampled_from(["受理", "补正", "办结", "x"])),
+        "accepted_at": draw(st.one_of(iso_datetimes, json_scalars)),
+        "time_limit_days": draw(st.one_of(st.integers(0, 30), json_scalars)),
+        "updated_at": draw(st.one_of(iso_datetimes, json_scalars)),
+        "history": draw(
+            st.one_of(
+                st.lists(
+                    st.fixed_dictionaries({"status": st.sampled_from(["受理", "补正"]), "at": date_like})
+                ),
+                json_values,
+            )
+        ),
+    }
+    for key in draw(st.sets(st.sampled_from(sorted(case)))):
+        case[key] = draw(json_values)
+    return case
+
+
+@fuzz_settings(300)
+@given(payload=cases(), today=st.dates(date(2000, 1, 1), date(2100, 1, 1)))
+def test_backend_cases_parse_or_are_refused(payload, today) -> None:
+    from bot.domains.progress.workdays import WorkingDays
+
+    try:
+        case = MAPPING.parse_case(payload, "202602130000126")
+    except MappingError:
+        return
+    for moment in (case.accepted_at, case.updated_at, *(s.at for s in case.history)):
+        if moment is not None:
+            usable(moment)
+    try:
+        WorkingDays().promised_date(case, today)
+    except ValueError:  # documented: no such working day within ten years
+        pass

@@ -219,23 +219,31 @@ class FieldMapping:
         return ZoneInfo(self.timezone)
 
     def parse_datetime(self, value: Any) -> datetime | None:
+        """An aware moment; MappingError for anything else, and for a year outside 1900–2200 (near the ends
+        of Python's calendar a moment cannot even be converted to another zone or counted from)."""
         if value in (None, ""):
             return None
         if isinstance(value, int | float) and not isinstance(value, bool):
             seconds = value / 1000 if value > 10**11 else value  # epoch milliseconds or seconds
-            return datetime.fromtimestamp(seconds, UTC)
-        text = str(value).strip()
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            for fmt in (*self.datetime_formats, *self.date_formats):
-                try:
-                    parsed = datetime.strptime(text, fmt)
-                    break
-                except ValueError:
-                    continue
-            else:
-                raise MappingError(f"not a date-time: {text[:30]!r}") from None
+            try:
+                parsed = datetime.fromtimestamp(seconds, UTC)
+            except (OverflowError, OSError, ValueError):  # beyond year 9999, or NaN
+                raise MappingError(f"not a date-time: {str(value)[:30]!r}") from None
+        else:
+            text = str(value).strip()
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                for fmt in (*self.datetime_formats, *self.date_formats):
+                    try:
+                        parsed = datetime.strptime(text, fmt)
+                        break
+                    except ValueError:
+                        continue
+                else:
+                    raise MappingError(f"not a date-time: {text[:30]!r}") from None
+        if not 1900 <= parsed.year <= 2200:
+            raise MappingError(f"a date-time out of range: {str(value)[:30]!r}")
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=self._tz())
 
     def parse_date(self, value: Any) -> date | None:
@@ -275,7 +283,7 @@ class FieldMapping:
             if not match:
                 return None
             number = float(match.group(0))
-        if math.isnan(number) or number < 0:
+        if not math.isfinite(number) or number < 0:
             raise MappingError("a negative or invalid time limit")
         return math.ceil(number)
 
