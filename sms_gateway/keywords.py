@@ -8,6 +8,7 @@ one of them, the next send fails with 21610 and the number is marked opted out h
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from enum import StrEnum
 
@@ -23,11 +24,11 @@ class Keyword(StrEnum):
 OPT_OUT_WORDS = frozenset({"T", "TD", "N", "退订", "退訂", "STOP", "UNSUBSCRIBE"})
 OPT_IN_WORDS = frozenset({"START", "订阅", "恢复"})
 HELP_WORDS = frozenset({"HELP", "帮助", "?"})
-_TRAILING = ".。!！~～"
+_TRAILING = re.compile(r"[\s.。!！~～]+$")  # "退订。", "T !", "TD。 ！": any mix of stops and spaces
 
 
 def keyword_of(text: str) -> Keyword | None:
-    raw = unicodedata.normalize("NFKC", text or "").strip().rstrip(_TRAILING).strip()
+    raw = _TRAILING.sub("", unicodedata.normalize("NFKC", text or "").strip())
     if not raw:
         return None
     candidates = {raw.upper(), normalize(raw).upper()}
