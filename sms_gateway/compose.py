@@ -32,9 +32,7 @@ MORE_HINT = "（内容较长，回复“更多”查看后续内容）"
 OPT_OUT_HINT = "回T退订"
 
 # Same shapes as bot.core.masking (ID numbers, mainland mobiles); landlines are deliberately left alone.
-_ID_NUMBER = re.compile(
-    r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?!\d)"
-)
+_ID_NUMBER = re.compile(r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?!\d)")
 _MOBILE = re.compile(r"(?<!\d)((?:\+|00)?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LIST_LINE = re.compile(r"^\s*(?:\d{1,3}\s*[.、．)）]|[（(]\d{1,3}[)）]|[一二三四五六七八九十]{1,3}、)")
 # Control characters (and what XML forbids): nothing a handset shows, and they would make the TwiML of a
