@@ -4,14 +4,14 @@ normalisation.  The property is always the same: a documented answer (a reply, a
 own error type), never an exception escaping as a 500 or as silence.
 
 Runs in ``make test`` with the ``ci`` profile (few examples, ``derandomize=True``: every run tries the same
-inputs, so CI is reproducible; about two minutes on 2 cores).  For a deeper local run::
+inputs, so CI is reproducible; 1–1.5 minutes on 2 cores).  A deeper local run (about half an hour)::
 
     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/fuzz
 
-``long`` tries about 25 times as many random inputs per test and keeps failing examples in
-``var/hypothesis`` so they are replayed first next time.  The profiles are registered in ``conftest.py``;
-each test takes its settings from :func:`fuzz_settings` (not a globally loaded profile, so other tests'
-hypothesis settings are unaffected).
+``long`` tries 25 times as many random inputs per test, different ones each run, and keeps failing examples
+in ``var/hypothesis`` so they are replayed first next time (a failure prints a ``@reproduce_failure`` blob).
+The profiles are registered in ``conftest.py``; each test takes its settings from :func:`fuzz_settings` (not
+a globally loaded profile, so other tests' hypothesis settings are unaffected).
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def on_disk(name: str, data: bytes) -> Path:
 # ---------------------------------------------------------------------------------------------- properties
 
 
-@fuzz_settings(200)
+@fuzz_settings(300)
 @given(upload=files(list(PHONE_HEADERS)), needed=st.lists(st.sampled_from(["姓名", "事项", "x"]), max_size=2))
 @example(upload=("list.xlsx", HALF_A_SHEET), needed=[])
 @example(upload=("list.xlsx", NO_SHEET), needed=[])
@@ -215,7 +215,7 @@ def test_a_well_formed_upload_keeps_every_row(phones, names, encoding, kind) -> 
         seen.add(row.address)
 
 
-@fuzz_settings(150)
+@fuzz_settings(250)
 @given(upload=files([*HEADERS, "事项编码", "事项名称"]))
 @example(upload=("catalogue.xlsx", HALF_A_SHEET))
 @example(upload=("catalogue.xlsx", NO_SHEET))

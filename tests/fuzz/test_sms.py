@@ -158,7 +158,7 @@ def twiml_messages(body: str) -> list[str]:
 FORM = "application/x-www-form-urlencoded"
 
 
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(
     body=st.binary(max_size=200),
     content_type=st.one_of(
@@ -197,7 +197,7 @@ async def test_raw_bodies_and_encodings(sms, caplog, body, content_type, path, s
     no_errors_logged(caplog)
 
 
-@fuzz_settings(150)
+@fuzz_settings(250)
 @given(
     status_value=st.one_of(st.sampled_from(["queued", "sent", "delivered", "failed", "read"]), form_text),
     error_code=st.one_of(st.none(), numbers),
@@ -237,7 +237,7 @@ async def test_status_callbacks(
     no_errors_logged(caplog)
 
 
-@fuzz_settings(100)
+@fuzz_settings(200)
 @given(body=bodies.filter(lambda b: b.strip() != ""), extra=st.dictionaries(form_text, form_text, max_size=3))
 @example(body="你好\x0b", extra={})  # found: the echoed control character made the TwiML malformed: silence
 async def test_signed_message_always_gets_a_reply(sms, caplog, body, extra) -> None:
@@ -258,7 +258,7 @@ async def test_signed_message_always_gets_a_reply(sms, caplog, body, extra) -> N
     no_errors_logged(caplog)
 
 
-@fuzz_settings(300)
+@fuzz_settings(500)
 @given(
     form=inbound_forms(),
     signed=st.sampled_from([True, True, True, False]),

@@ -227,7 +227,7 @@ def now() -> str:
 # ---------------------------------------------------------------------------------------------- properties
 
 
-@fuzz_settings(60)
+@fuzz_settings(120)
 @given(message=text_messages())
 @example(message=(message(MsgType="text", Content="a]]>b", FromUserName="oA"), "oA", "a]]>b"))
 @example(message=(message(MsgType="text", Content="x", FromUserName="o]]>A", MsgId=3), "o]]>A", "x"))
@@ -245,7 +245,7 @@ async def test_signed_text_message_always_gets_a_reply(safe_gateway, caplog, mes
     no_errors_logged(caplog)
 
 
-@fuzz_settings(60)
+@fuzz_settings(120)
 @given(plaintext=st.one_of(any_messages(), any_text, xml_text.map(lambda t: f"<xml>{t}</xml>")))
 @example(plaintext=message(MsgType="text", MsgId=2, Content={"@a": "1", "#text": "x"}))  # found: failed turn
 async def test_signed_envelope_around_any_plaintext(safe_gateway, caplog, plaintext) -> None:
@@ -278,7 +278,7 @@ def envelopes(draw: st.DrawFn) -> bytes:
     return render(inner).encode("utf-8", "surrogatepass")
 
 
-@fuzz_settings(80)
+@fuzz_settings(150)
 @given(body=envelopes(), sign_encrypt=st.booleans())
 @example(body=b"<xml><Encrypt>!!!</Encrypt></xml>", sign_encrypt=True)
 async def test_garbage_envelopes_are_refused(safe_gateway, caplog, body, sign_encrypt) -> None:
@@ -294,7 +294,7 @@ async def test_garbage_envelopes_are_refused(safe_gateway, caplog, body, sign_en
     no_errors_logged(caplog)
 
 
-@fuzz_settings(200)
+@fuzz_settings(300)
 @given(
     data=st.data(),
     raw=st.one_of(
@@ -336,7 +336,7 @@ async def test_a_timestamp_of_other_digits_is_refused(safe_gateway, caplog, meth
     no_errors_logged(caplog)
 
 
-@fuzz_settings(300)
+@fuzz_settings(500)
 @given(xml=st.one_of(any_messages(), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
 @example(xml=message(MsgType="text", Content="你好", CreateTime="x"))  # found: silence (ValueError)
 @example(xml=message(MsgType="text", Content="你好", MsgId="1e3"))  # found: silence (ValueError)
