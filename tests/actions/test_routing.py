@@ -91,6 +91,7 @@ CASES = [
         None,
     ),
     ("affirm guess", "action_choose_option", "个体户营业执照要带什么材料", "affirm", "guide", LICENCE),
+    ("affirm guess, a bare item name", "action_choose_option", "个体户设立登记", "affirm", "guide", LICENCE),
     (
         "greeting with a question",
         "action_small_talk",

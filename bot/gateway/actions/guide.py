@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.core.textnorm import normalize
 from bot.domains.complaints.triage import has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
@@ -24,6 +25,11 @@ from bot.gateway.actions.routing import (
     utter_answer,
 )
 
+_YES_OR_NO = re.compile(
+    r"^(好|好的|是|是的|对|对的|嗯+|恩|可以|行|没错|ok|okay|yes|no|不|不是|不对|不用|不要|没有|算了|否|要|需要|不需要)"
+    r"[啊呀吧哦了啦的!！。.~～ ]*$",
+    re.IGNORECASE,
+)
 _DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 
@@ -107,8 +113,9 @@ class ActionChooseOption(Action):
         channel = channel_of(tracker)
         if not pending and (followup := transactional(text)) is not None:
             return followup
-        if intent in ("affirm", "deny") and not pending and len(text) >= 5:
-            # "是/不是" with no question pending: NLU may have taken a question for a yes or no
+        if intent in ("affirm", "deny") and not pending and not _YES_OR_NO.match(normalize(text)):
+            # "是/不是" with no question pending: NLU may have taken a question (or a bare item name,
+            # "营业执照") for a yes or no
             answer = await guide_instead(self.ctx, tracker)
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
