@@ -8,6 +8,9 @@
   connection is closed.  A body that keeps arriving, however large, is not cut off (upload limits are
   the size limits' business).  A request refused before its body was read (a bad signature, no login) is
   answered at once; aiohttp then drains the rest for at most ``lingering_time`` (the same timeout).
+
+On ``/api/`` both answers (408, and aiohttp's 413 for a body over ``client_max_size``) are in the staff API's
+JSON error shape.
 """
 
 from __future__ import annotations
@@ -45,30 +48,45 @@ def body_timeout_middleware(idle: float) -> Callable[..., Awaitable[web.StreamRe
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.body_exists or request.content.is_eof():
-            return await handler(request)
+            return await _too_large_as_json(request, handler)
         stalled = asyncio.Event()
         watch = asyncio.create_task(_watch(request, idle, stalled))
         try:
-            response = await handler(request)
+            response = await _too_large_as_json(request, handler)
         except Exception:
             if not stalled.is_set():
                 raise
-            response = _timeout_response()
+            response = _timeout_response(request)
         finally:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
         if stalled.is_set():
             if response.status != BodyStalled.status_code:
-                response = _timeout_response()
+                response = _timeout_response(request)
             response.force_close()
         return response
 
     return middleware
 
 
-def _timeout_response() -> web.Response:
-    response = web.Response(status=BodyStalled.status_code, text="request body timed out")
+async def _too_large_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own 413 (a body over ``client_max_size``) in the staff API's error shape on ``/api/``."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        if not request.path.startswith("/api/"):
+            raise
+        return web.json_response({"error": "too_large", "message": "请求体过大"}, status=413)
+
+
+def _timeout_response(request: web.Request) -> web.Response:
+    if request.path.startswith("/api/"):  # the staff API's error shape
+        response: web.Response = web.json_response(
+            {"error": "request_timeout", "message": "请求体传输超时，请重试"}, status=BodyStalled.status_code
+        )
+    else:
+        response = web.Response(status=BodyStalled.status_code, text="request body timed out")
     response.force_close()
     return response
 
