@@ -434,6 +434,10 @@ def _responses() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- operations
 
 
+def staff_error_ref(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
+
+
 def _staff(
     method: str,
     path: str,
@@ -471,6 +475,12 @@ def _staff(
         op["parameters"] = parameters
     if body is not None:
         op["requestBody"] = body
+        # any body: too slow (bot/gateway/slow_clients.py) or too large for the gateway, in the same shape
+        responses = {
+            "408": staff_error_ref("请求体传输超时（连续无数据超过 HTTP_BODY_TIMEOUT）"),
+            "413": staff_error_ref("请求体过大"),
+            **responses,
+        }
     answers = responses if public else {**GUARDED, **responses}  # an operation's own 403 names both
     op["responses"] = dict(sorted(answers.items()))
     return method, path, op
