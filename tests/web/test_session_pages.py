@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.gateway.app import Services
-from tests.support.staff import OTHER_PASSWORD, PASSWORD
+from tests.support.staff import OTHER_PASSWORD, PASSWORD, bearer, person
 from tests.support.web import csrf_of
 
 
@@ -93,4 +93,20 @@ async def test_a_console_form_that_cannot_be_parsed_is_a_400(sign_in) -> None:
             path, data=b"x", headers={"Content-Type": "multipart/form-data", "X-CSRF-Token": token}
         )
         assert resp.status == 400, (path, await resp.text())
+        assert "无法解析" in await resp.text()
+
+
+async def test_a_console_form_that_cannot_be_parsed_is_a_400_with_a_token_too(
+    console, services: Services
+) -> None:
+    """The same body sent with a personal API token (no session, so no CSRF check reads the form)."""
+    assert services.staff is not None
+    headers = {
+        **bearer(await person(services.staff, "boss", ["admin"])),
+        "Content-Type": "multipart/form-data",
+    }
+    client = await console()
+    for path in ("/console/accounts", "/console/kb/items/36072200-XK-001", "/console/broadcasts"):
+        resp = await client.post(path, data=b"x", headers=headers, allow_redirects=False)
+        assert resp.status == 400, (path, resp.status, await resp.text())
         assert "无法解析" in await resp.text()

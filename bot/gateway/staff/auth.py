@@ -174,6 +174,14 @@ async def _check(
         if not _origin_ok(request, public_base_url) or not _csrf_ok(request, session, form_token):
             await audit(request, "csrf.rejected", object_type="route", object_id=path, outcome="denied")
             return Denial(403, "csrf", "请求缺少有效的防伪令牌（CSRF），请刷新页面后重试")
+    elif request.path.startswith(CONSOLE) and request.method not in SAFE_METHODS:
+        # a console page signed in by token (no CSRF check above): its form is read here too, so a body
+        # the page's handler could not parse is a 400 page rather than the handler's 500
+        if request.content_type in FORM_TYPES:
+            try:
+                await read_form(request)
+            except MalformedForm:
+                return Denial(400, "invalid", "表单内容无法解析，请刷新页面后重试")
     pending = await _account_setup_pending(staff, actor)
     if pending is not None and key not in ACCOUNT_SETUP:
         return pending
