@@ -1,0 +1,256 @@
+"""A faithful fake of Alibaba Cloud SMS (dysmsapi 2017-05-25) for tests and demo mode.
+
+It answers the SDK's real requests (``alibabacloud_dysmsapi20170525``, pointed here with
+``Config(endpoint=…, protocol="http")``): ``POST /`` with the action and version in ``x-acs-action`` /
+``x-acs-version``, parameters in the query (and, for ``SendBatchSms``, a form body), every request signed
+with ACS3-HMAC-SHA256 (:mod:`sms_gateway.aliyun.signature`; a bad one is HTTP 400
+``SignatureDoesNotMatch``, as Aliyun answers).  As Aliyun does, a refused message is **HTTP 200 with a
+``Code``** other than ``OK``:
+
+* ``SendSms`` (≤1000 numbers, one template) and ``SendBatchSms`` (≤100, per-number signature and
+  parameters): approved signature and template (``isv.SMS_SIGNATURE_ILLEGAL`` / ``isv.SMS_TEMPLATE_ILLEGAL``),
+  mainland mobiles (``isv.MOBILE_NUMBER_ILLEGAL``), every ``${var}`` given
+  (``isv.TEMPLATE_MISSING_PARAMETERS``), each value 1–35 characters (``isv.PARAM_LENGTH_LIMIT``) without a
+  URL (``isv.PARAM_NOT_SUPPORT_URL``), and per-number flow control: 50 a day per signature, template and
+  number for notifications (``isv.BUSINESS_LIMIT_CONTROL``);
+* ``QuerySendDetails`` (one number, one day, paged; by ``BizId`` optionally): ``SendStatus`` 1 waiting,
+  2 failed, 3 delivered.
+
+Control endpoints (tests and demo only): ``POST /_fake/errors`` ``{"code": "isp.SYSTEM_ERROR", "count": 1,
+"http_status": 200}`` makes the next calls fail so; ``GET /_fake/sent`` lists what was accepted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from sms_gateway.aliyun.signature import SignatureError, verify
+
+VERSION = "2017-05-25"
+MAX_NUMBERS = {"SendSms": 1000, "SendBatchSms": 100}
+DAILY_LIMIT = 50  # notifications per signature, template and number in a rolling day
+_MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
+_VARIABLE = re.compile(r"\$\{(\w+)\}")
+_URL = re.compile(r"https?://|www\.|\.(?:com|cn|net|org)\b", re.IGNORECASE)
+
+
+@dataclass
+class Template:
+    content: str
+    kind: str = "notification"  # notification | promotion | verification
+    status: str = "approved"  # approved | pending | rejected
+
+    @property
+    def variables(self) -> list[str]:
+        return _VARIABLE.findall(self.content)
+
+
+@dataclass
+class Sent:
+    biz_id: str
+    phone: str
+    sign_name: str
+    template_code: str
+    content: str
+    out_id: str
+    at: datetime
+    status: int = 3  # QuerySendDetails' SendStatus: 1 waiting, 2 failed, 3 delivered
+    err_code: str = "DELIVERED"
+
+
+@dataclass
+class FakeAliyun:
+    secrets: dict[str, str]
+    signs: set[str] = field(default_factory=set)
+    templates: dict[str, Template] = field(default_factory=dict)
+    sent: list[Sent] = field(default_factory=list)
+    injected: list[tuple[str, int]] = field(default_factory=list)  # (code, HTTP status) for the next calls
+    clock: Any = field(default=lambda: datetime.now(UTC))
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def new_biz_id(self) -> str:
+        return f"{next(self._ids):06d}{int(self.clock().timestamp())}^0"
+
+    def sent_today(self, sign: str, template: str, phone: str) -> int:
+        since = self.clock() - timedelta(days=1)
+        return sum(
+            1 for s in self.sent
+            if (s.sign_name, s.template_code, s.phone) == (sign, template, phone) and s.at > since
+        )  # fmt: skip
+
+
+FAKE = web.AppKey("aliyun_fake", FakeAliyun)
+
+
+def _answer(code: str, message: str, status: int = 200, **extra: Any) -> web.Response:
+    return web.json_response(
+        {"Code": code, "Message": message, "RequestId": str(uuid.uuid4()).upper(), **extra}, status=status
+    )
+
+
+def _check_message(fake: FakeAliyun, phone: str, sign: str, code: str, params: Any) -> tuple[str, str] | None:
+    """(Code, Message) refusing one message, or None when it may be sent."""
+    if _MOBILE.match(phone) is None:
+        return "isv.MOBILE_NUMBER_ILLEGAL", f"非法手机号 {phone}"
+    if sign not in fake.signs:
+        return "isv.SMS_SIGNATURE_ILLEGAL", "签名不合法(不存在或被拉黑)"
+    template = fake.templates.get(code)
+    if template is None or template.status != "approved":
+        return "isv.SMS_TEMPLATE_ILLEGAL", "模板不合法(不存在或被拉黑)"
+    if not isinstance(params, dict):
+        return "isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值"
+    for name in template.variables:
+        if name not in params or params[name] in (None, ""):
+            return "isv.TEMPLATE_MISSING_PARAMETERS", f"模板缺少变量 {name}"
+        value = params[name]
+        if not isinstance(value, str):
+            return "isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值"
+        if len(value) > 35:
+            return "isv.PARAM_LENGTH_LIMIT", f"参数超出长度限制 {name}"
+        if _URL.search(value):
+            return "isv.PARAM_NOT_SUPPORT_URL", "不支持URL参数"
+    if template.kind != "verification" and fake.sent_today(sign, code, phone) >= DAILY_LIMIT:
+        return "isv.BUSINESS_LIMIT_CONTROL", f"触发天级流控Permits:{DAILY_LIMIT}"
+    return None
+
+
+def _record(fake: FakeAliyun, biz_id: str, phone: str, sign: str, code: str, params: dict[str, str],
+            out_id: str) -> None:  # fmt: skip
+    content = _VARIABLE.sub(lambda m: params.get(m.group(1), ""), fake.templates[code].content)
+    national = _MOBILE.match(phone)
+    fake.sent.append(
+        Sent(biz_id, national.group(1) if national else phone, sign, code, f"【{sign}】{content}", out_id,
+             fake.clock())
+    )  # fmt: skip
+
+
+def _json(raw: str | None) -> Any:
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return None
+
+
+def _send_sms(fake: FakeAliyun, p: dict[str, str]) -> web.Response:
+    phones = [x.strip() for x in p.get("PhoneNumbers", "").split(",") if x.strip()]
+    if not phones or len(phones) > MAX_NUMBERS["SendSms"]:
+        return _answer("isv.MOBILE_COUNT_OVER_LIMIT", "手机号码数量超过限制")
+    params = _json(p.get("TemplateParam"))
+    sign, code = p.get("SignName", ""), p.get("TemplateCode", "")
+    for phone in phones:  # one refused number refuses the call, as Aliyun does
+        refused = _check_message(fake, phone, sign, code, params)
+        if refused is not None:
+            return _answer(*refused)
+    biz_id = fake.new_biz_id()
+    for phone in phones:
+        _record(fake, biz_id, phone, sign, code, params, p.get("OutId", ""))
+    return _answer("OK", "OK", BizId=biz_id)
+
+
+def _send_batch(fake: FakeAliyun, p: dict[str, str]) -> web.Response:
+    phones, signs = _json(p.get("PhoneNumberJson")), _json(p.get("SignNameJson"))
+    params = _json(p.get("TemplateParamJson")) or [{}] * (len(phones) if isinstance(phones, list) else 0)
+    if not isinstance(phones, list) or not isinstance(signs, list) or not isinstance(params, list):
+        return _answer("isv.INVALID_JSON_PARAM", "JSON参数不合法")
+    if not phones or len(phones) > MAX_NUMBERS["SendBatchSms"]:
+        return _answer("isv.MOBILE_COUNT_OVER_LIMIT", "手机号码数量超过限制")
+    if not (len(phones) == len(signs) == len(params)):
+        return _answer(
+            "isv.INVALID_JSON_PARAM", "PhoneNumberJson、SignNameJson、TemplateParamJson 个数不一致"
+        )
+    code = p.get("TemplateCode", "")
+    for phone, sign, values in zip(phones, signs, params, strict=True):
+        refused = _check_message(fake, str(phone), str(sign), code, values)
+        if refused is not None:
+            return _answer(*refused)
+    biz_id = fake.new_biz_id()
+    for phone, sign, values in zip(phones, signs, params, strict=True):
+        _record(fake, biz_id, str(phone), str(sign), code, values, p.get("OutId", ""))
+    return _answer("OK", "OK", BizId=biz_id)
+
+
+def _query(fake: FakeAliyun, p: dict[str, str]) -> web.Response:
+    match = _MOBILE.match(p.get("PhoneNumber", ""))
+    date = p.get("SendDate", "")
+    try:
+        size, page = int(p.get("PageSize", "10")), int(p.get("CurrentPage", "1"))
+    except ValueError:
+        return _answer("isv.INVALID_PARAMETERS", "参数异常")
+    if match is None or not re.fullmatch(r"\d{8}", date) or not 1 <= size <= 50 or page < 1:
+        return _answer("isv.INVALID_PARAMETERS", "参数异常")
+    rows = [
+        s for s in fake.sent
+        if s.phone == match.group(1) and s.at.strftime("%Y%m%d") == date
+        and (not p.get("BizId") or s.biz_id == p["BizId"])
+    ]  # fmt: skip
+    chosen = rows[(page - 1) * size : page * size]
+    dtos = [
+        {"PhoneNum": s.phone, "SendStatus": s.status, "ErrCode": s.err_code, "TemplateCode": s.template_code,
+         "Content": s.content, "SendDate": s.at.strftime("%Y-%m-%d %H:%M:%S"),
+         "ReceiveDate": s.at.strftime("%Y-%m-%d %H:%M:%S"), "OutId": s.out_id}
+        for s in chosen
+    ]  # fmt: skip
+    return _answer("OK", "OK", TotalCount=str(len(rows)), SmsSendDetailDTOs={"SmsSendDetailDTO": dtos})
+
+
+ACTIONS = {"SendSms": _send_sms, "SendBatchSms": _send_batch, "QuerySendDetails": _query}
+
+
+async def api(request: web.Request) -> web.Response:
+    fake = request.app[FAKE]
+    body = await request.read()
+    try:
+        verify(request.method, request.path, dict(request.query), request.headers, body, fake.secrets)
+    except SignatureError as exc:
+        return _answer(exc.code, str(exc), status=400 if exc.code != "InvalidAccessKeyId.NotFound" else 404)
+    action, version = request.headers.get("x-acs-action", ""), request.headers.get("x-acs-version", "")
+    if version != VERSION or action not in ACTIONS:
+        return _answer(
+            "InvalidAction.NotFound", f"Specified api is not found: {action} {version}", status=404
+        )
+    if fake.injected:
+        code, status = fake.injected.pop(0)
+        return _answer(code, "injected by the fake", status=status)
+    params = dict(request.query)
+    if body and request.content_type == "application/x-www-form-urlencoded":
+        params.update({k: str(v) for k, v in (await request.post()).items()})
+    return ACTIONS[action](fake, params)
+
+
+async def inject(request: web.Request) -> web.Response:
+    data = await request.json()
+    count = int(data.get("count", 1))
+    request.app[FAKE].injected.extend([(str(data["code"]), int(data.get("http_status", 200)))] * count)
+    return web.json_response({"queued": len(request.app[FAKE].injected)})
+
+
+async def list_sent(request: web.Request) -> web.Response:
+    counts = Counter(s.phone for s in request.app[FAKE].sent)
+    return web.json_response(
+        {
+            "sent": [
+                {"biz_id": s.biz_id, "phone": s.phone, "sign_name": s.sign_name,
+                 "template_code": s.template_code, "content": s.content, "out_id": s.out_id}
+                for s in request.app[FAKE].sent
+            ],
+            "per_phone": dict(counts),
+        }
+    )  # fmt: skip
+
+
+def build_app(fake: FakeAliyun) -> web.Application:
+    app = web.Application()
+    app[FAKE] = fake
+    app.router.add_post("/_fake/errors", inject)
+    app.router.add_get("/_fake/sent", list_sent)
+    app.router.add_post("/", api)
+    return app

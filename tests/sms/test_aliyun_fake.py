@@ -1,0 +1,139 @@
+"""The Aliyun SMS fake answers the official SDK's real requests (``alibabacloud_dysmsapi20170525``) as
+Alibaba Cloud does: signatures checked, refusals as HTTP 200 with a Code, flow control, batch sends and the
+send-details query — table-driven, one request per case."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from alibabacloud_dysmsapi20170525 import models
+from alibabacloud_dysmsapi20170525.client import Client
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.utils_models import Config
+
+from sms_gateway.aliyun.fake import DAILY_LIMIT, FakeAliyun, Template, build_app
+
+KEY_ID, SECRET = "LTAI5tFakeKeyId0000000000", "fake-secret-0000000000000000000"
+SIGN = "信丰县政务服务"
+NOTICE = "SMS_480001"  # 您好，您的办件${ticket}当前状态：${status}。详询0797-3322110
+TEMPLATES = {
+    NOTICE: Template("您好，您的办件${ticket}当前状态：${status}。详询0797-3322110"),
+    "SMS_480002": Template("您好，${name}，会议改期至${date}。", status="pending"),
+}
+
+
+@pytest.fixture
+async def aliyun(aiohttp_server):
+    fake = FakeAliyun({KEY_ID: SECRET}, signs={SIGN}, templates=dict(TEMPLATES))
+    server = await aiohttp_server(build_app(fake))
+
+    def client(secret: str = SECRET) -> Client:
+        config = Config(access_key_id=KEY_ID, access_key_secret=secret,
+                        endpoint=f"127.0.0.1:{server.port}", protocol="http")  # fmt: skip
+        return Client(config)
+
+    return fake, client
+
+
+def send(
+    phones: str, params: dict[str, Any], template: str = NOTICE, sign: str = SIGN
+) -> models.SendSmsRequest:
+    return models.SendSmsRequest(
+        phone_numbers=phones, sign_name=sign, template_code=template,
+        template_param=json.dumps(params, ensure_ascii=False), out_id="L1",
+    )  # fmt: skip
+
+
+@dataclass
+class Case:
+    label: str
+    request: models.SendSmsRequest
+    code: str
+
+
+OK_PARAMS = {"ticket": "202611030000152", "status": "已受理"}
+CASES = [
+    Case("accepted", send("13800000001", OK_PARAMS), "OK"),
+    Case("+86 prefixes", send("+8613800000001,008613800000002,8613800000003", OK_PARAMS), "OK"),
+    Case("not a mobile", send("07973322110", OK_PARAMS), "isv.MOBILE_NUMBER_ILLEGAL"),
+    Case("unknown signature", send("13800000001", OK_PARAMS, sign="某某公司"), "isv.SMS_SIGNATURE_ILLEGAL"),
+    Case("template pending approval", send("13800000001", {"name": "张", "date": "明天"}, "SMS_480002"),
+         "isv.SMS_TEMPLATE_ILLEGAL"),
+    Case("a variable missing", send("13800000001", {"ticket": "1"}), "isv.TEMPLATE_MISSING_PARAMETERS"),
+    Case("a variable over 35 characters", send("13800000001", {**OK_PARAMS, "status": "办" * 36}),
+         "isv.PARAM_LENGTH_LIMIT"),
+    Case("a URL in a variable", send("13800000001", {**OK_PARAMS, "status": "见 http://x.cn"}),
+         "isv.PARAM_NOT_SUPPORT_URL"),
+    Case("a number for a variable", send("13800000001", {**OK_PARAMS, "status": 3}),
+         "isv.INVALID_JSON_PARAM"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
+async def test_send_sms(aliyun, case: Case) -> None:
+    fake, client = aliyun
+    response = await client().send_sms_async(case.request)
+    assert response.status_code == 200  # refusals too: Aliyun answers them with a Code, not an HTTP error
+    assert response.body.code == case.code, response.body.to_map()
+    if case.code == "OK":
+        assert response.body.biz_id and fake.sent[-1].biz_id == response.body.biz_id
+        assert (
+            fake.sent[-1].content
+            == f"【{SIGN}】您好，您的办件202611030000152当前状态：已受理。详询0797-3322110"
+        )
+    else:
+        assert fake.sent == []
+
+
+async def test_a_wrong_secret_is_refused_as_aliyun_refuses_it(aliyun) -> None:
+    fake, client = aliyun
+    with pytest.raises(ClientException) as refused:
+        await client("not-the-secret").send_sms_async(send("13800000001", OK_PARAMS))
+    assert refused.value.code == "SignatureDoesNotMatch" and refused.value.status_code == 400
+    assert fake.sent == []
+
+
+async def test_per_number_flow_control(aliyun) -> None:
+    _, client = aliyun
+    for _ in range(DAILY_LIMIT):
+        assert (await client().send_sms_async(send("13800000009", OK_PARAMS))).body.code == "OK"
+    over = await client().send_sms_async(send("13800000009", OK_PARAMS))
+    assert over.body.code == "isv.BUSINESS_LIMIT_CONTROL"
+    other = await client().send_sms_async(send("13800000010", OK_PARAMS))
+    assert other.body.code == "OK"  # the limit is per number
+
+
+async def test_batch_send_and_the_details_query(aliyun) -> None:
+    fake, client = aliyun
+    batch = models.SendBatchSmsRequest(
+        phone_number_json=json.dumps(["13800000001", "13800000002"]),
+        sign_name_json=json.dumps([SIGN, SIGN], ensure_ascii=False),
+        template_code=NOTICE,
+        template_param_json=json.dumps([OK_PARAMS, {**OK_PARAMS, "status": "已办结"}], ensure_ascii=False),
+    )
+    response = await client().send_batch_sms_async(batch)
+    assert response.body.code == "OK" and [s.phone for s in fake.sent] == ["13800000001", "13800000002"]
+    assert "已办结" in fake.sent[1].content
+    today = datetime.now(UTC).strftime("%Y%m%d")
+    details = await client().query_send_details_async(
+        models.QuerySendDetailsRequest(phone_number="13800000002", send_date=today, page_size=10,
+                                       current_page=1, biz_id=response.body.biz_id)
+    )  # fmt: skip
+    rows = details.body.sms_send_detail_dtos.sms_send_detail_dto
+    assert details.body.code == "OK" and len(rows) == 1
+    assert rows[0].send_status == 3 and "已办结" in rows[0].content and rows[0].err_code == "DELIVERED"
+
+
+async def test_injected_errors_come_back_as_aliyun_sends_them(aliyun) -> None:
+    fake, client = aliyun
+    fake.injected.extend([("isv.AMOUNT_NOT_ENOUGH", 200), ("isp.SYSTEM_ERROR", 500)])
+    first = await client().send_sms_async(send("13800000001", OK_PARAMS))
+    assert first.status_code == 200 and first.body.code == "isv.AMOUNT_NOT_ENOUGH"
+    with pytest.raises(Exception) as server_error:
+        await client().send_sms_async(send("13800000001", OK_PARAMS))
+    assert getattr(server_error.value, "code", "") == "isp.SYSTEM_ERROR"
+    assert (await client().send_sms_async(send("13800000001", OK_PARAMS))).body.code == "OK"
