@@ -48,7 +48,8 @@ def up(**record: object) -> dict[str, object]:
     [
         ("one reply", [up()], ["+8613800000001"], 0),
         ("a batch, sequence ids as string and number",
-         [up(), up(sequence_id="1002", phone_number="+8613900000002")], ["+8613800000001", "+8613900000002"], 0),
+         [up(), up(sequence_id="1002", phone_number="+8613900000002")],
+         ["+8613800000001", "+8613900000002"], 0),
         ("a single object", up(), ["+8613800000001"], 0),
         ("an older record with sign_name", [up(sign_name="信丰县政务服务")], ["+8613800000001"], 0),
         ("one unreadable record in a batch", [up(), up(phone_number="abc"), "x"], ["+8613800000001"], 2),
