@@ -58,6 +58,7 @@ async def live_workers(redis: aioredis.Redis) -> list[str]:
     names = [key async for key in redis.scan_iter(match=HEARTBEAT_PREFIX + "*", count=100)]
     return sorted((k.decode() if isinstance(k, bytes) else str(k))[len(HEARTBEAT_PREFIX) :] for k in names)
 
+
 log = logging.getLogger(__name__)
 
 GROUP = "senders"
