@@ -137,3 +137,30 @@ async def test_injected_errors_come_back_as_aliyun_sends_them(aliyun) -> None:
         await client().send_sms_async(send("13800000001", OK_PARAMS))
     assert getattr(server_error.value, "code", "") == "isp.SYSTEM_ERROR"
     assert (await client().send_sms_async(send("13800000001", OK_PARAMS))).body.code == "OK"
+
+
+async def test_every_approved_example_template_fills_and_sends_through_the_fake(aiohttp_server) -> None:
+    """The registry's composer and the fake's checks agree: what the composer lets through is accepted."""
+    from sms_gateway.aliyun.fake import Template as FakeTemplate
+    from sms_gateway.aliyun.templates import TemplateRegistry
+
+    registry = TemplateRegistry.load()
+    fake = FakeAliyun(
+        {KEY_ID: SECRET}, signs={SIGN},
+        templates={t.code: FakeTemplate(t.content, status=t.status) for t in registry.templates.values()},
+    )  # fmt: skip
+    server = await aiohttp_server(build_app(fake))
+    client = Client(Config(access_key_id=KEY_ID, access_key_secret=SECRET,
+                           endpoint=f"127.0.0.1:{server.port}", protocol="http"))  # fmt: skip
+    values = {"ticket": "202611030000152", "status": "已受理", "number": "TS7KQ2", "days": "5",
+              "summary": "已责成窗口整改", "item": "普通护照", "answer": "120元/本",
+              "window": "10号窗口", "phone": "0797-3322110", "name": "张三", "matter": "营业执照年报",
+              "deadline": "12月31日"}  # fmt: skip
+    for kind, template in registry.templates.items():
+        if template.status != "approved":
+            continue
+        message = registry.fill(kind, values)
+        request = send("13800000001", message.params, template=message.code)
+        response = await client.send_sms_async(request)
+        assert response.body.code == "OK", (kind, response.body.to_map())
+        assert fake.sent[-1].content == f"【{SIGN}】{message.text}"
