@@ -16,12 +16,18 @@ with ACS3-HMAC-SHA256 (:mod:`sms_gateway.aliyun.signature`; a bad one is HTTP 40
 * ``QuerySendDetails`` (one number, one day, paged; by ``BizId`` optionally): ``SendStatus`` 1 waiting,
   2 failed, 3 delivered.
 
+Pushes, as Aliyun makes them (a JSON array per POST, retried while the answer is not ``{"code": 0}``): an
+SmsReport batch to ``report_url`` for each accepted call, and an SmsUp record to ``up_url`` when a citizen's
+reply is simulated.
+
 Control endpoints (tests and demo only): ``POST /_fake/errors`` ``{"code": "isp.SYSTEM_ERROR", "count": 1,
-"http_status": 200}`` makes the next calls fail so; ``GET /_fake/sent`` lists what was accepted.
+"http_status": 200}`` makes the next calls fail so; ``GET /_fake/sent`` lists what was accepted;
+``POST /_fake/reply`` ``{"phone": "13800000001", "content": "查询"}`` is a citizen's reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from sms_gateway.aliyun.signature import SignatureError, verify
@@ -74,6 +81,12 @@ class FakeAliyun:
     templates: dict[str, Template] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     injected: list[tuple[str, int]] = field(default_factory=list)  # (code, HTTP status) for the next calls
+    report_url: str = ""  # where SmsReport pushes go (our endpoint, with its path token)
+    up_url: str = ""  # where SmsUp pushes go
+    push_delays: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)  # first try, then the retries while we answer non-0
+    pushes: list[tuple[str, list[dict[str, Any]], int]] = field(
+        default_factory=list
+    )  # (kind, records, tries)
     clock: Any = field(default=lambda: datetime.now(UTC))
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -153,6 +166,7 @@ def _send_sms(fake: FakeAliyun, p: dict[str, str]) -> web.Response:
     biz_id = fake.new_biz_id()
     for phone in phones:
         _record(fake, biz_id, phone, sign, code, params, p.get("OutId", ""))
+    _report(fake, len(phones))
     return _answer("OK", "OK", BizId=biz_id)
 
 
@@ -175,6 +189,7 @@ def _send_batch(fake: FakeAliyun, p: dict[str, str]) -> web.Response:
     biz_id = fake.new_biz_id()
     for phone, sign, values in zip(phones, signs, params, strict=True):
         _record(fake, biz_id, str(phone), str(sign), code, values, p.get("OutId", ""))
+    _report(fake, len(phones))
     return _answer("OK", "OK", BizId=biz_id)
 
 
@@ -200,6 +215,60 @@ def _query(fake: FakeAliyun, p: dict[str, str]) -> web.Response:
         for s in chosen
     ]  # fmt: skip
     return _answer("OK", "OK", TotalCount=str(len(rows)), SmsSendDetailDTOs={"SmsSendDetailDTO": dtos})
+
+
+def _report(fake: FakeAliyun, count: int) -> None:
+    """Push the delivery reports of the last ``count`` messages (one batch), when a report URL is set."""
+    if not fake.report_url:
+        return
+    records = [
+        {"phone_number": s.phone, "send_time": s.at.strftime("%Y-%m-%d %H:%M:%S"),
+         "report_time": s.at.strftime("%Y-%m-%d %H:%M:%S"), "success": s.status == 3, "err_code": s.err_code,
+         "err_msg": "用户接收成功" if s.status == 3 else "失败", "sms_size": "1", "biz_id": s.biz_id,
+         "out_id": s.out_id}
+        for s in fake.sent[-count:]
+    ]  # fmt: skip
+    _spawn(_push(fake, "SmsReport", fake.report_url, records))
+
+
+_TASKS: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
+async def _push(fake: FakeAliyun, kind: str, url: str, records: list[dict[str, Any]]) -> None:
+    """POST the batch as Aliyun does, again after each delay while the answer is not ``{"code": 0}``."""
+    tries = 0
+    async with aiohttp.ClientSession() as http:
+        for delay in fake.push_delays:
+            await asyncio.sleep(delay)
+            tries += 1
+            try:
+                async with http.post(url, json=records, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                    answer = await resp.json(content_type=None) if resp.status == 200 else None
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                answer = None
+            if isinstance(answer, dict) and answer.get("code") == 0:
+                break
+    fake.pushes.append((kind, records, tries))
+
+
+async def reply(request: web.Request) -> web.Response:
+    """Control: a citizen at ``phone`` replies ``content`` (pushed as SmsUp to ``up_url``)."""
+    fake = request.app[FAKE]
+    data = await request.json()
+    phone = _MOBILE.match(str(data.get("phone", "")))
+    if phone is None or not fake.up_url:
+        return web.json_response({"error": "phone must be a mainland mobile and up_url set"}, status=400)
+    record = {"phone_number": phone.group(1), "content": str(data.get("content", "")),
+              "send_time": fake.clock().strftime("%Y-%m-%d %H:%M:%S"),
+              "dest_code": str(data.get("dest_code", "1")), "sequence_id": next(fake._ids)}  # fmt: skip
+    _spawn(_push(fake, "SmsUp", fake.up_url, [record]))
+    return web.json_response({"sequence_id": record["sequence_id"]})
 
 
 ACTIONS = {"SendSms": _send_sms, "SendBatchSms": _send_batch, "QuerySendDetails": _query}
@@ -252,5 +321,6 @@ def build_app(fake: FakeAliyun) -> web.Application:
     app[FAKE] = fake
     app.router.add_post("/_fake/errors", inject)
     app.router.add_get("/_fake/sent", list_sent)
+    app.router.add_post("/_fake/reply", reply)
     app.router.add_post("/", api)
     return app

@@ -4,11 +4,13 @@ send-details query — table-driven, one request per case."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 from alibabacloud_dysmsapi20170525 import models
 from alibabacloud_dysmsapi20170525.client import Client
@@ -164,3 +166,48 @@ async def test_every_approved_example_template_fills_and_sends_through_the_fake(
         response = await client.send_sms_async(request)
         assert response.body.code == "OK", (kind, response.body.to_map())
         assert fake.sent[-1].content == f"【{SIGN}】{message.text}"
+
+
+async def test_reports_and_replies_are_pushed_and_retried_until_answered_with_code_0(aiohttp_server) -> None:
+    """The fake pushes as Aliyun does: a JSON array per POST, again while the answer is not {"code": 0};
+    what it pushes is what our push parser reads."""
+    from aiohttp import web
+
+    from sms_gateway.aliyun.pushes import ACK, parse_sms_report, parse_sms_up
+
+    received: list[tuple[str, bytes]] = []
+
+    async def endpoint(request: web.Request) -> web.Response:
+        received.append((request.match_info["kind"], await request.read()))
+        if len(received) == 1:
+            return web.json_response({"code": 1, "msg": "busy"})  # Aliyun will try again
+        return web.json_response(ACK)
+
+    receiver = web.Application()
+    receiver.router.add_post("/sms/aliyun/{kind}", endpoint)
+    ours = await aiohttp_server(receiver)
+    fake = FakeAliyun({KEY_ID: SECRET}, signs={SIGN}, templates=dict(TEMPLATES),
+                      report_url=str(ours.make_url("/sms/aliyun/report")),
+                      up_url=str(ours.make_url("/sms/aliyun/up")), push_delays=(0.0, 0.05, 0.05))  # fmt: skip
+    server = await aiohttp_server(build_app(fake))
+    client = Client(Config(access_key_id=KEY_ID, access_key_secret=SECRET,
+                           endpoint=f"127.0.0.1:{server.port}", protocol="http"))  # fmt: skip
+    sent = await client.send_sms_async(send("13800000001", OK_PARAMS))
+    for _ in range(100):
+        if fake.pushes:
+            break
+        await asyncio.sleep(0.02)
+    assert fake.pushes and fake.pushes[0][0] == "SmsReport" and fake.pushes[0][2] == 2  # refused once, then 0
+    assert received[0][1] == received[1][1]  # the same batch again
+    (report,) = parse_sms_report(received[1][1]).reports
+    assert report.provider_sid == sent.body.biz_id and report.recipient == "+8613800000001"
+    async with aiohttp.ClientSession() as http:
+        reply = {"phone": "13800000001", "content": "查询"}
+        async with http.post(server.make_url("/_fake/reply"), json=reply) as r:
+            assert r.status == 200
+    for _ in range(100):
+        if len(fake.pushes) == 2:
+            break
+        await asyncio.sleep(0.02)
+    (inbound,) = parse_sms_up(received[-1][1]).inbound
+    assert (inbound.sender, inbound.text) == ("+8613800000001", "查询")
