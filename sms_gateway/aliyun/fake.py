@@ -324,3 +324,39 @@ def build_app(fake: FakeAliyun) -> web.Application:
     app.router.add_post("/_fake/reply", reply)
     app.router.add_post("/", api)
     return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m sms_gateway.aliyun.fake``: the fake as its own process (``make run`` in demo mode).  The
+    key pair comes from ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (never from
+    arguments, which ``ps`` shows); templates from the registry file, approved unless it says otherwise."""
+    import argparse
+    import os
+
+    from sms_gateway.aliyun.templates import EXAMPLE_FILE, TemplateRegistry
+
+    parser = argparse.ArgumentParser(description="Alibaba Cloud SMS fake (dysmsapi 2017-05-25)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8184)
+    parser.add_argument("--sign", action="append", default=[], help="an approved signature (repeatable)")
+    parser.add_argument("--templates", default=str(EXAMPLE_FILE), help="the template registry file")
+    parser.add_argument("--report-url", default="", help="our SmsReport push endpoint")
+    parser.add_argument("--up-url", default="", help="our SmsUp push endpoint")
+    args = parser.parse_args(argv)
+    key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+    if not key_id or not secret:
+        raise SystemExit("set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    registry = TemplateRegistry.load(args.templates)
+    fake = FakeAliyun(
+        {key_id: secret},
+        signs=set(args.sign) or {"县行政服务中心"},
+        templates={t.code: Template(t.content, status=t.status) for t in registry.templates.values()},
+        report_url=args.report_url,
+        up_url=args.up_url,
+    )
+    web.run_app(build_app(fake), host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

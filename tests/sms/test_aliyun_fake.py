@@ -211,3 +211,37 @@ async def test_reports_and_replies_are_pushed_and_retried_until_answered_with_co
         await asyncio.sleep(0.02)
     (inbound,) = parse_sms_up(received[-1][1]).inbound
     assert (inbound.sender, inbound.text) == ("+8613800000001", "查询")
+
+
+def test_the_fake_runs_as_its_own_process_with_its_key_from_the_environment(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from aiohttp.test_utils import unused_port
+
+    from bot.core.config import ROOT
+
+    port = unused_port()
+    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET}
+    args = [sys.executable, "-m", "sms_gateway.aliyun.fake", "--port", str(port), "--sign", SIGN]
+    log = open(tmp_path / "fake.log", "wb")
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        client = Client(Config(access_key_id=KEY_ID, access_key_secret=SECRET,
+                               endpoint=f"127.0.0.1:{port}", protocol="http"))  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = client.send_sms(send("13800000001", OK_PARAMS, template="SMS_480001"))
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert response.body.code == "OK"
+        assert SECRET not in " ".join(proc.args)  # type: ignore[arg-type]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
