@@ -331,8 +331,8 @@ def main(argv: list[str] | None = None) -> None:
     key pair comes from ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (never from
     arguments, which ``ps`` shows); templates from the registry file, approved unless it says otherwise."""
     import argparse
-    import os
 
+    from bot.core.env import Env
     from sms_gateway.aliyun.templates import EXAMPLE_FILE, TemplateRegistry
 
     parser = argparse.ArgumentParser(description="Alibaba Cloud SMS fake (dysmsapi 2017-05-25)")
@@ -343,8 +343,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-url", default="", help="our SmsReport push endpoint")
     parser.add_argument("--up-url", default="", help="our SmsUp push endpoint")
     args = parser.parse_args(argv)
-    key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
-    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+    key_id = Env().text("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    secret = Env().secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET").get_secret_value()
     if not key_id or not secret:
         raise SystemExit("set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
     registry = TemplateRegistry.load(args.templates)

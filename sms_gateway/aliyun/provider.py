@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from alibabacloud_dysmsapi20170525 import models
@@ -29,7 +29,7 @@ from alibabacloud_dysmsapi20170525.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
 
 from sms_gateway.aliyun.codes import Outcome, meaning
-from sms_gateway.aliyun.pushes import ACK, out_id, parse_sms_report, parse_sms_up, token_ok
+from sms_gateway.aliyun.pushes import ACK, Parsed, out_id, parse_sms_report, parse_sms_up, token_ok
 from sms_gateway.aliyun.templates import Template, TemplateRegistry
 from sms_gateway.provider import (
     Ambiguous,
@@ -179,23 +179,19 @@ class AliyunProvider:
 
     # ------------------------------------------------------------------------------------------ webhooks
 
-    def _check_token(self, request: WebhookRequest) -> None:
-        if not token_ok(request.query.get("token", ""), self._token):
-            raise WebhookRejected("push token missing or wrong")
-
     def parse_inbound(self, request: WebhookRequest) -> Sequence[InboundSms]:
-        self._check_token(request)
-        parsed = parse_sms_up(request.body)
-        for reason in parsed.set_aside:
-            log.warning("aliyun SmsUp record set aside", extra={"reason": reason})
-        return parsed.inbound
+        return self._read(request, parse_sms_up, "SmsUp").inbound
 
     def parse_status(self, request: WebhookRequest) -> Sequence[StatusUpdate]:
-        self._check_token(request)
-        parsed = parse_sms_report(request.body)
+        return self._read(request, parse_sms_report, "SmsReport").reports
+
+    def _read(self, request: WebhookRequest, parse: Callable[[bytes], Parsed], kind: str) -> Parsed:
+        if not token_ok(request.query.get("token", ""), self._token):
+            raise WebhookRejected("push token missing or wrong")
+        parsed = parse(request.body)
         for reason in parsed.set_aside:
-            log.warning("aliyun SmsReport record set aside", extra={"reason": reason})
-        return parsed.reports
+            log.warning(f"aliyun {kind} record set aside", extra={"reason": reason})
+        return parsed
 
     def sync_reply(self, messages: Sequence[SyncReply]) -> HttpReply:
         return HttpReply(200, "application/json", json.dumps(ACK, ensure_ascii=False))

@@ -23,8 +23,8 @@ from bot.gateway.conversation.dialogue import (
 )
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from bot.gateway.conversation.sender_lock import SenderTurns
-from sms_gateway.config import SmsSettings
 from tests.support.services import with_action_server
+from tests.support.sms import sms_on_unreachable_twilio
 from tests.support.staff import bearer, person
 
 AUTH: dict[str, str] = {}  # a tester's bearer token, set by make_app for the app it builds
@@ -105,11 +105,7 @@ async def test_healthz_counts_the_broadcast_workers_heartbeats(
     from sms_gateway.broadcast.engine import HEARTBEAT_PREFIX
 
     settings = dataclasses.replace(Settings(), database_url=sqlite_url, wechat_message_mode="plain")
-    sms = dataclasses.replace(
-        SmsSettings(), provider="twilio", twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token=Secret("t" * 32), twilio_from_number="+15005550006",
-        twilio_api_base="http://127.0.0.1:9",
-    )  # fmt: skip
+    sms = sms_on_unreachable_twilio()
     services = await build_services(
         settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
     )

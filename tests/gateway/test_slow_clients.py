@@ -16,7 +16,7 @@ from bot.core.env import Secret
 from bot.gateway.app import build_app, build_services
 from bot.gateway.conversation.scripted_dialogue import ScriptedDialogue
 from bot.gateway.slow_clients import runner_options
-from sms_gateway.config import SmsSettings
+from tests.support.sms import sms_on_unreachable_twilio
 from tests.support.wechat import TOKEN, sign
 
 IDLE = 1.0
@@ -28,11 +28,7 @@ async def gateway(redis_client, sqlite_url):
         Settings(), database_url=sqlite_url, wechat_message_mode="plain", wechat_token=Secret(TOKEN),
         wechat_allow_plain=True, http_idle_timeout=IDLE, http_body_timeout=IDLE,
     )  # fmt: skip
-    sms = dataclasses.replace(
-        SmsSettings(), provider="twilio", twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token=Secret("t" * 32), twilio_from_number="+15005550006",
-        twilio_api_base="http://127.0.0.1:9",
-    )  # fmt: skip
+    sms = sms_on_unreachable_twilio()
     services = await build_services(
         settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
     )

@@ -36,6 +36,16 @@ from sms_gateway.twilio.testing import inbound_params, sign, status_params
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "test-twilio-auth-token-0123456789"
 FROM_NUMBER = "+15005550006"
+
+
+def sms_on_unreachable_twilio() -> SmsSettings:
+    """SMS switched on (so campaigns and the SMS webhooks exist) with a Twilio API nothing answers at."""
+    return dataclasses.replace(
+        SmsSettings(), provider="twilio", twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=Secret(AUTH_TOKEN), twilio_from_number=FROM_NUMBER, twilio_api_base="http://127.0.0.1:9",
+    )  # fmt: skip
+
+
 PHONE = "+8613812345678"
 OTHER_PHONE = "+8613987654321"
 SIGNATURE = "县行政服务中心"
