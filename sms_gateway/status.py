@@ -290,9 +290,9 @@ async def _find_row(s: AsyncSession, update_: StatusUpdate) -> SmsOutbound | Non
     if update_.ledger_id:
         return await s.get(SmsOutbound, update_.ledger_id)
     if update_.provider_sid:
-        return (
-            await s.execute(select(SmsOutbound).where(SmsOutbound.provider_sid == update_.provider_sid))
-        ).scalar_one_or_none()
+        query = select(SmsOutbound).where(SmsOutbound.provider_sid == update_.provider_sid).limit(2)
+        rows = (await s.execute(query)).scalars().all()
+        return rows[0] if len(rows) == 1 else None  # two rows with one sid: which one is unknown
     return None
 
 

@@ -284,3 +284,28 @@ async def test_any_inbound_form(sms, caplog, form, signed, charset) -> None:
     if status == 200:
         assert all(r.strip() for r in twiml_messages(answer))
     no_errors_logged(caplog)
+
+
+async def test_a_provider_sid_on_two_ledger_rows(sms, caplog) -> None:
+    """Found by fuzzing status callbacks: once two rows carried the same MessageSid (signed callbacks naming
+    each row by ``lid``), a callback naming neither row (no ``lid``) was a 500 (MultipleResultsFound)."""
+    sid = new_sid()
+    for _ in range(2):
+        phone = fresh_mobile()
+        params = inbound_params(
+            account_sid=ACCOUNT_SID, sender=phone, to=FROM_NUMBER, body="你好", message_sid=new_sid()
+        )
+        await post(sms, "/sms/twilio", list(params.items()))
+        if not await sms.ledger(phone):
+            await sms.settle()
+        (entry,) = await sms.ledger(phone)
+        form = status_params(
+            account_sid=ACCOUNT_SID, message_sid=sid, status="sent", to=phone, from_=FROM_NUMBER
+        )
+        assert (await post(sms, f"/sms/twilio/status?lid={entry.id}", list(form.items())))[0] == 200
+    caplog.clear()
+    form = status_params(
+        account_sid=ACCOUNT_SID, message_sid=sid, status="delivered", to=phone, from_=FROM_NUMBER
+    )
+    assert (await post(sms, "/sms/twilio/status", list(form.items())))[0] == 200
+    no_errors_logged(caplog)
