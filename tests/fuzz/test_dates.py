@@ -22,9 +22,10 @@ from bot.core.workdays import WorkCalendar
 from bot.domains.complaints.errors import InvalidInputError
 from bot.domains.complaints.open311 import Open311Error, _parse_dt, _window
 from bot.domains.complaints.staff_api import _date
-from bot.gateway.web.listing import day_start
+from bot.gateway.web.listing import BEIJING, day_start
 from sms_gateway.broadcast.api import _parse_time
 from sms_gateway.broadcast.errors import BroadcastError
+from sms_gateway.broadcast.service import checked_time
 from tests.fuzz import fuzz_settings
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -48,9 +49,11 @@ date_like = st.one_of(
 
 
 def usable(moment: datetime) -> None:
-    """An aware moment the database and the comparisons can take: it converts to UTC and back."""
+    """An aware moment the database, the comparisons and the pages can take: it converts to UTC and to
+    Beijing time."""
     assert moment.tzinfo is not None
     moment.astimezone(UTC)
+    moment.astimezone(BEIJING)
 
 
 # ---------------------------------------------------------------------------------------------- staff input
@@ -100,9 +103,12 @@ def test_console_list_filters(value, end) -> None:
 
 @fuzz_settings(200)
 @given(value=st.one_of(date_like, st.integers(), st.floats(), st.none()))
+@example(value="0001-01-01T00:00:00+08:00")  # found: a 500 when the campaign was shown (OverflowError)
+@example(value="9999-12-31T23:00:00+00:00")  # found: a 500 on the campaign page (in Beijing time)
 def test_campaign_send_time(value) -> None:
+    """The API's parsing, then the service's check (``create``'s ``scheduled_at``, ``start``'s ``at``)."""
     try:
-        moment = _parse_time(value)
+        moment = checked_time(_parse_time(value))
     except BroadcastError as exc:
         assert exc.status == 400
         return
