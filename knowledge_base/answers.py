@@ -283,6 +283,57 @@ def _faq_redundant(entry: FaqEntry, lines: Sequence[str]) -> bool:
     return entry.answer in body
 
 
+SHORT_LIMIT = 35  # a template variable's length on Alibaba Cloud SMS
+
+
+def _clip(text: str, limit: int = SHORT_LIMIT) -> str:
+    """``text`` in at most ``limit`` characters: its first sentence or clause that fits, else cut with 等."""
+    text = re.sub(r"\s+", " ", text).strip().rstrip("。；;")
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    for breaks in ("。；;", "，,、"):
+        pos = max(head.rfind(ch) for ch in breaks)
+        if pos >= limit // 3:
+            return head[:pos] + "等"
+    return head + "等"
+
+
+def short_answer(item: GuideItem, aspects: Sequence[str]) -> dict[str, str]:
+    """The answer in a few words, for one SMS template (``guide_short``: the item, the first asked aspect
+    in at most 35 characters, the window and its phone): what a citizen needs to come prepared or call."""
+    aspect = next((a for a in aspects if a in ASPECTS), None)
+    mats = item.materials_list or ([item.materials] if item.materials else [])
+    if aspect == MATERIALS:
+        names = (re.split(r"[，,；;]", re.sub(r"[（(][^）)]*[）)]", "", m), maxsplit=1)[0] for m in mats)
+        answer = f"需材料{len(mats)}项：" + "、".join(names)
+    elif aspect == FEE:
+        fee = item.fee or "请咨询窗口"
+        answer = fee if re.match(r"(不收费|免费|收费|按|每)", fee) else f"收费{fee}"
+    elif aspect == TIME_LIMIT:
+        answer = f"承诺{item.promised_time_limit}办结" if item.promised_time_limit else "时限请咨询窗口"
+    elif aspect == LOCATION:
+        answer = f"在{_where(item)}办理"
+    elif aspect == OFFICE_HOURS:
+        answer = f"办公时间{item.office_hours or '请咨询窗口'}"
+    elif aspect == ONLINE:
+        answer = "支持网上办理" if item.online_available else "暂不支持网上办理，请到窗口办理"
+    elif aspect == CONDITIONS:
+        answer = f"条件：{item.conditions or '请咨询窗口'}"
+    elif aspect == PROCESS:
+        answer = "流程：" + "→".join(item.process_steps or [item.process or "请咨询窗口"])
+    elif aspect == LEGAL_BASIS:
+        answer = f"依据{item.legal_basis or '请咨询窗口'}"
+    else:  # no aspect, or the phone: the overview
+        answer = f"需材料{len(mats)}项，承诺{item.promised_time_limit or '时限见窗口'}"
+    return {
+        "item": _clip(item.name),
+        "answer": _clip(answer),
+        "window": _clip(item.window or item.location or "综合窗口", 20),
+        "phone": (item.phone or DEFAULT_PHONE).split("、")[0].split("，")[0].strip()[:20],
+    }
+
+
 def render_choices(items: Sequence[GuideItem], *, channel: str = WECHAT) -> list[str]:
     lines = ["您想咨询的是："]
     lines += [f"{i}. {it.name}" for i, it in enumerate(items, start=1)]

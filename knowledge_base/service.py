@@ -39,6 +39,7 @@ from knowledge_base.answers import (
     render_choice_out_of_range,
     render_choices,
     render_not_found,
+    short_answer,
 )
 from knowledge_base.importer import VERSION_KEY, current_version, load_aliases, load_item, load_items
 from knowledge_base.models import KbUnanswered
@@ -76,6 +77,9 @@ class GuideAnswer:
     # or alias matched ("二手车能卖多少钱" → 二手房转移登记): an answer, but one a caller that has reason to
     # think the question is off-topic (NLU said so) should not trust
     grounded: bool = True
+    short: dict[str, str] | None = (
+        None  # the answer in a few words (``answers.short_answer``), for SMS templates
+    )
 
     @property
     def text(self) -> str:
@@ -340,6 +344,7 @@ class KnowledgeBase:
             aspect=aspects[0] if aspects else None,
             score=score,
             faq=not aspects and bool(question) and match_faq(item, question) is not None,
+            short=short_answer(item, aspects),
         )
 
     def _choices(

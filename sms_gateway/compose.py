@@ -22,7 +22,7 @@ into several messages, never truncated.  Notifications and broadcasts are sent w
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.masking import half_width_digits, mask_id_number
@@ -50,6 +50,17 @@ def mask_body(text: str) -> str:
 def has_list(texts: Sequence[str]) -> bool:
     """Whether the texts contain an enumerated list (two or more numbered lines)."""
     return sum(1 for t in texts for line in t.splitlines() if _LIST_LINE.match(line)) >= 2
+
+
+@dataclass(frozen=True)
+class Templated:
+    """What a message says in the terms of a registered template, for providers that send only approved
+    templates (Alibaba Cloud, ``sms_gateway/aliyun/compose.py``): the kind of message (a key of the template
+    registry, e.g. ``guide_short``, ``keyword_help``) and its variables.  Free-text providers ignore it and
+    send the texts themselves."""
+
+    kind: str
+    values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,8 +142,11 @@ class Composer:
 
     # ----------------------------------------------------------------------------------- replies
 
-    def whole(self, texts: Sequence[str], *, opt_out_hint: bool = False) -> list[SmsMessage]:
-        """All of ``texts`` as messages (no budget): short texts share a message, long ones are split."""
+    def whole(
+        self, texts: Sequence[str], *, opt_out_hint: bool = False, templated: Templated | None = None
+    ) -> list[SmsMessage]:
+        """All of ``texts`` as messages (no budget): short texts share a message, long ones are split.
+        (``templated`` is for template-bound composers; free text needs no template.)"""
         bodies = [b for b in (self.sanitize(t) for t in texts) if b]
         if opt_out_hint and bodies and not bodies[-1].endswith(OPT_OUT_HINT):
             bodies[-1] = bodies[-1] + OPT_OUT_HINT
@@ -145,7 +159,7 @@ class Composer:
                 packed.append(chunk)
         return [self.message(b) for b in packed]
 
-    def reply(self, texts: Sequence[str]) -> ComposedReply:
+    def reply(self, texts: Sequence[str], templated: Templated | None = None) -> ComposedReply:
         """A reply within the segment budget (see the module docstring for the rule)."""
         bodies = [b for b in (self.sanitize(t) for t in texts) if b]
         if not bodies:

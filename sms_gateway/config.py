@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.core.env import Env, Secret
 
-PROVIDERS = frozenset({"twilio"})
+PROVIDERS = frozenset({"twilio", "aliyun"})
+ALIYUN_ENDPOINT = "dysmsapi.aliyuncs.com"
+ALIYUN_TEMPLATES_EXAMPLE = Path(__file__).resolve().parent / "aliyun" / "templates.example.json"
 DISABLED = frozenset({"", "none", "off", "disabled"})
 # 10 GSM-7 segments (1530 characters) stay under Twilio's 1600-character body limit (error 21617).
 MAX_SEGMENTS = 10
@@ -48,12 +51,17 @@ def _delays(raw: str) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class SmsSettings:
-    provider: str = "twilio"  # SMS_PROVIDER: twilio | none
+    provider: str = "twilio"  # SMS_PROVIDER: twilio | aliyun | none
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: Secret = field(default_factory=Secret)
     twilio_from_number: str = ""
     twilio_messaging_service_sid: str = ""
     twilio_api_base: str = "https://api.twilio.com"
+    aliyun_access_key_id: str = ""  # ALIBABA_CLOUD_ACCESS_KEY_ID
+    aliyun_access_key_secret: Secret = field(default_factory=Secret)  # ALIBABA_CLOUD_ACCESS_KEY_SECRET
+    aliyun_endpoint: str = ALIYUN_ENDPOINT  # ALIYUN_SMS_ENDPOINT (http://host:port for the local fake)
+    aliyun_templates_file: str = ""  # ALIYUN_SMS_TEMPLATES: the template registry (JSON); "" = the example
+    aliyun_push_token: Secret = field(default_factory=Secret)  # ALIYUN_SMS_PUSH_TOKEN: the pushes' path token
     signature: str = "县行政服务中心"  # SMS_SIGNATURE, without 【】
     public_base_url: str = "http://127.0.0.1:8080"
     center_phone: str = "0797-3322110"  # CENTER_PHONE (shared with the rest of the gateway)
@@ -72,6 +80,22 @@ class SmsSettings:
     @property
     def enabled(self) -> bool:
         return self.provider not in DISABLED
+
+    @property
+    def aliyun_templates(self) -> Path:
+        """The template registry file (``ALIYUN_SMS_TEMPLATES``, else the example beside the adapter)."""
+        return Path(self.aliyun_templates_file) if self.aliyun_templates_file else ALIYUN_TEMPLATES_EXAMPLE
+
+    @property
+    def configured(self) -> bool:
+        """Whether the named provider has its credentials (the channel stays off, with a warning, if not)."""
+        if self.provider == "twilio":
+            return bool(self.twilio_auth_token)
+        if self.provider == "aliyun":
+            return bool(
+                self.aliyun_access_key_id and self.aliyun_access_key_secret and self.aliyun_push_token
+            )
+        return False
 
     @property
     def signature_prefix(self) -> str:
@@ -106,6 +130,11 @@ class SmsSettings:
                 "TWILIO_MESSAGING_SERVICE_SID", d.twilio_messaging_service_sid
             ),
             twilio_api_base=e.text("TWILIO_API_BASE", d.twilio_api_base).rstrip("/"),
+            aliyun_access_key_id=e.text("ALIBABA_CLOUD_ACCESS_KEY_ID", d.aliyun_access_key_id),
+            aliyun_access_key_secret=e.secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            aliyun_endpoint=e.text("ALIYUN_SMS_ENDPOINT", d.aliyun_endpoint).rstrip("/"),
+            aliyun_templates_file=e.text("ALIYUN_SMS_TEMPLATES", d.aliyun_templates_file),
+            aliyun_push_token=e.secret("ALIYUN_SMS_PUSH_TOKEN"),
             signature=parse_signature(signature) if signature is not None else d.signature,
             public_base_url=e.text("PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
             center_phone=e.text("CENTER_PHONE", d.center_phone),
@@ -144,5 +173,19 @@ class SmsSettings:
             if not (self.twilio_from_number or self.twilio_messaging_service_sid):
                 raise ValueError("set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
             self.check_format()
+        if self.provider == "aliyun":
+            if not (self.aliyun_access_key_id and self.aliyun_access_key_secret):
+                raise ValueError(
+                    "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are required"
+                )
+            token = self.aliyun_push_token.get_secret_value()
+            if not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token):
+                raise ValueError(
+                    "ALIYUN_SMS_PUSH_TOKEN must be 16-128 letters, digits, - or _ (part of the push URLs)"
+                )
+            if not self.signature:
+                raise ValueError(
+                    "SMS_SIGNATURE must be the approved Aliyun signature (Aliyun sends none without)"
+                )
         if not self.public_base_url.startswith(("http://", "https://")):
             raise ValueError("PUBLIC_BASE_URL must be an absolute http(s) URL")

@@ -47,12 +47,13 @@ from bot.core.clock import utcnow
 from bot.core.masking import mask_phone
 from bot.core.metrics import Metrics
 from bot.core.phone import to_e164
-from sms_gateway.compose import Composer, SmsMessage
+from sms_gateway.compose import Composer, SmsMessage, Templated
 from sms_gateway.config import SmsSettings
 from sms_gateway.ledger import Ledger, LedgerEntry, log, new_row
 from sms_gateway.models import LedgerStatus, Purpose, SmsOptOut, SmsOutbound, Via
 from sms_gateway.optout import OptOutStore
 from sms_gateway.provider import SmsProvider, StatusUpdate
+from sms_gateway.providers import composer_for
 from sms_gateway.recovery import Recovery
 from sms_gateway.sending import Sender
 from sms_gateway.status import StatusUpdates
@@ -88,11 +89,7 @@ class SmsOutbox:
         self._provider = provider
         self._optouts = optouts
         self._metrics = metrics
-        self.composer = composer or Composer(
-            settings.signature,
-            reply_budget=settings.reply_segment_budget,
-            max_segments_per_message=settings.max_segments_per_message,
-        )
+        self.composer = composer or composer_for(settings)
         self._ledger = Ledger(sessions, clock, lease=timedelta(seconds=2 * settings.send_timeout + 5))
         self._status = StatusUpdates(self._ledger, settings, optouts, metrics)
         self._sender = Sender(self._ledger, settings, provider, self._status, optouts, metrics)
@@ -130,19 +127,21 @@ class SmsOutbox:
         campaign_id: str | None = None,
         key: str | None = None,
         dispatch: bool = True,
+        templated: Templated | None = None,
     ) -> list[LedgerEntry]:
         """Send ``texts`` whole (no reply budget; broadcasts get the 回T退订 hint) to ``to``.
 
         ``key`` makes the call idempotent (the same key never sends twice); broadcasts default to
         ``broadcast:<campaign_id>:<phone>``.  With ``dispatch=False`` the rows are only written and the
-        ledger's sweep sends them (broadcast rows: the broadcast workers)."""
+        ledger's sweep sends them (broadcast rows: the broadcast workers).  ``templated``: the same message
+        in a registered template's terms, for template-bound providers (Aliyun)."""
         phone = to_e164(to)
         if purpose is Purpose.BROADCAST:
             if not campaign_id:
                 raise ValueError("a broadcast needs a campaign_id")
             key = key or f"broadcast:{campaign_id}:{phone}"
         items = [texts] if isinstance(texts, str) else list(texts)
-        messages = self.composer.whole(items, opt_out_hint=purpose is Purpose.BROADCAST)
+        messages = self.composer.whole(items, opt_out_hint=purpose is Purpose.BROADCAST, templated=templated)
         return await self.send_messages(
             phone, messages, purpose=purpose, campaign_id=campaign_id, key=key, dispatch=dispatch
         )

@@ -47,6 +47,7 @@ class WebhookRequest:
     form: Any  # a multi-dict of form fields (aiohttp ``MultiDictProxy``); empty for JSON pushes
     body: bytes = b""
     query: Mapping[str, str] = field(default_factory=dict)
+    path_params: Mapping[str, str] = field(default_factory=dict)  # variables of the route (a path token)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,15 @@ class RetryLater(SendError):
     """The request was certainly not processed (429, or the account is unusable right now): back off."""
 
 
+class Deferred(RetryLater):
+    """Refused for now by a limit with a known window (Aliyun's per-number flow control): certainly not sent;
+    send again at ``until`` (not a throttling retry: it does not use up ``SMS_THROTTLE_MAX_RETRIES``)."""
+
+    def __init__(self, message: str, until: datetime, code: int | None = None) -> None:
+        super().__init__(message, code)
+        self.until = until
+
+
 class Ambiguous(SendError):
     """Timeout, connection error or 5xx: the provider may or may not have accepted the message."""
 
@@ -136,6 +146,10 @@ class Ambiguous(SendError):
 class SmsProvider(Protocol):
     name: str
     supports_sync_reply: bool
+
+    def paths(self) -> tuple[str, str]:
+        """The inbound and status webhook paths (aiohttp route patterns, e.g. with a ``{token}``)."""
+        ...
 
     async def send(self, request: OutboundRequest) -> SendReceipt:
         """Send one message.  Raises ``Rejected``, ``RetryLater`` or ``Ambiguous``; never retries itself."""

@@ -4,6 +4,7 @@ or an error), status callbacks, and the results of lookups (``recovery.py``).
 Moves (never backwards; each one conditional UPDATE, see ``ledger.py``)::
 
     sending ──send call answered──▶ accepted ──▶ sent ──▶ delivered    (unknown rows too, once found)
+    sending ──flow control (Deferred)──▶ pending until the limit's window has passed (failed at max_attempts)
     sending ──429 / not processed──▶ pending after throttle_backoff · 2^n s (at most MAX_BACKOFF), or
                                      failed after SMS_THROTTLE_MAX_RETRIES or max_attempts
     sending ──rejected──▶ failed (21610: the number is opted out as well)
@@ -40,6 +41,7 @@ from sms_gateway.models import LedgerStatus, SmsDeliveryEvent, SmsOutbound
 from sms_gateway.optout import OptOutStore
 from sms_gateway.provider import (
     Ambiguous,
+    Deferred,
     DeliveryState,
     Failure,
     Rejected,
@@ -162,6 +164,16 @@ class StatusUpdates:
         if isinstance(exc, Rejected):
             log_attempt("sms rejected", entry, attempt, code)
             return "rejected", {"status": S.FAILED, "error_code": code, "error_message": str(exc)}
+        if isinstance(exc, Deferred):
+            log_attempt("sms deferred by flow control", entry, attempt, code)
+            if attempt >= self._s.max_attempts:
+                return "deferred", {"status": S.FAILED, "error_code": code, "error_message": str(exc)}
+            return "deferred", {
+                "status": S.PENDING,
+                "error_code": code,
+                "error_message": str(exc),
+                "next_attempt_at": max(exc.until, now),
+            }
         if isinstance(exc, RetryLater):
             log_attempt("sms throttled", entry, attempt, code)
             values: dict[str, Any] = {"error_code": code, "error_message": str(exc)}

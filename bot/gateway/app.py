@@ -103,8 +103,8 @@ async def build_services(
     sms_settings: SmsSettings | None = None,
 ) -> Services:
     """Everything a gateway worker needs.  The SMS channel is on when SMS_PROVIDER is set up (the demo
-    configuration points it at the Twilio fake); with SMS_PROVIDER=none, or no TWILIO_AUTH_TOKEN, it is
-    off and a warning says so."""
+    configuration points it at the Twilio fake); with SMS_PROVIDER=none, or without the provider's
+    credentials, it is off and a warning says so."""
     redis = redis or aioredis.from_url(settings.redis_url, decode_responses=False)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -154,8 +154,11 @@ def _add_sms(services: Services, sms_settings: SmsSettings | None) -> SmsOutbox 
     sms = sms_settings or SmsSettings.from_env()
     if not sms.enabled:
         return None
-    if not (sms.twilio_auth_token or sms_settings is not None):
-        log.warning("SMS channel off: TWILIO_AUTH_TOKEN is not set (SMS_PROVIDER=none silences this)")
+    if not (sms.configured or sms_settings is not None):
+        log.warning(
+            "SMS channel off: the provider's credentials are not set (SMS_PROVIDER=none silences this)",
+            extra={"provider": sms.provider},
+        )
         return None
     bulk = BroadcastSettings.from_env()
     # Replies and notifications share the broadcast workers' segment budget, ahead of bulk sends.

@@ -6,7 +6,8 @@
 2. Database migrations; the sample catalogue is loaded into an empty knowledge base.
 3. The Rasa model is trained when the training data changed (fingerprint under ``dialogues/models``).
 4. Processes: [private Redis], [WeChat API fake when WECHAT_API_BASE points at this machine], [Twilio
-   fake when TWILIO_API_BASE does], [the reference approval backend when APPROVAL_API_BASE does],
+   fake when TWILIO_API_BASE does, or the Aliyun SMS fake when SMS_PROVIDER=aliyun and ALIYUN_SMS_ENDPOINT
+   does], [the reference approval backend when APPROVAL_API_BASE does],
    [BROADCAST_WORKERS SMS campaign workers when SMS is configured], action server, Rasa (127.0.0.1
    only; ``RASA_PROCESSES`` of them on consecutive ports, or one per local URL in a RASA_URL list),
    and ``GATEWAY_WORKERS`` gateway workers sharing one port.
@@ -342,12 +343,23 @@ def _start_fakes(sup: Supervisor, settings: Settings) -> None:
             [sys.executable, "-m", "sms_gateway.twilio.fake", "--host", "127.0.0.1",
              "--port", str(twilio.port or 80)],
         )  # fmt: skip
+    aliyun = urlparse(
+        sms.aliyun_endpoint if "://" in sms.aliyun_endpoint else f"https://{sms.aliyun_endpoint}"
+    )
+    if sms.provider == "aliyun" and aliyun.hostname in LOCAL:
+        sup.start(  # the key pair and the push token reach it through the environment
+            "aliyun-sms-fake",
+            [sys.executable, "-m", "sms_gateway.aliyun.fake", "--host", "127.0.0.1",
+             "--port", str(aliyun.port or 80), "--sign", sms.signature,
+             "--templates", str(sms.aliyun_templates),
+             "--push-base", f"{sms.public_base_url}/sms/aliyun"],
+        )  # fmt: skip
 
 
 def _start_services(sup: Supervisor, settings: Settings) -> None:
     """Broadcast workers, the action server, the Rasa servers and the gateway workers."""
     sms = SmsSettings.from_env()
-    if sms.provider == "twilio" and sms.twilio_auth_token:
+    if sms.enabled and sms.configured:
         for i in range(BroadcastSettings.from_env().workers):
             sup.start(f"broadcast-worker-{i + 1}", [sys.executable, "-m", "sms_gateway.broadcast.worker"])
     sup.start("actions", [sys.executable, "-m", "bot", "actions"])

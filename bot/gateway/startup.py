@@ -53,6 +53,10 @@ def credentials(core: Settings, sms: SmsSettings, approval: ApprovalSettings) ->
             core.wechat_message_mode != "plain",
         ),
         Credential("TWILIO_AUTH_TOKEN", reveal(sms.twilio_auth_token), sms.provider == "twilio"),
+        Credential(
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET", reveal(sms.aliyun_access_key_secret), sms.provider == "aliyun"
+        ),
+        Credential("ALIYUN_SMS_PUSH_TOKEN", reveal(sms.aliyun_push_token), sms.provider == "aliyun"),
         Credential("APPROVAL_API_TOKEN", reveal(approval.api_token), False),
     ]
 

@@ -329,7 +329,8 @@ def build_app(fake: FakeAliyun) -> web.Application:
 def main(argv: list[str] | None = None) -> None:
     """``python -m sms_gateway.aliyun.fake``: the fake as its own process (``make run`` in demo mode).  The
     key pair comes from ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (never from
-    arguments, which ``ps`` shows); templates from the registry file, approved unless it says otherwise."""
+    arguments, which ``ps`` shows), the pushes' path token from ``ALIYUN_SMS_PUSH_TOKEN``; templates from
+    the registry file, approved unless it says otherwise."""
     import argparse
 
     from bot.core.env import Env
@@ -340,20 +341,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8184)
     parser.add_argument("--sign", action="append", default=[], help="an approved signature (repeatable)")
     parser.add_argument("--templates", default=str(EXAMPLE_FILE), help="the template registry file")
-    parser.add_argument("--report-url", default="", help="our SmsReport push endpoint")
-    parser.add_argument("--up-url", default="", help="our SmsUp push endpoint")
+    parser.add_argument(
+        "--push-base",
+        default="",
+        help="our push URLs without the token, e.g. http://127.0.0.1:8080/sms/aliyun",
+    )
     args = parser.parse_args(argv)
     key_id = Env().text("ALIBABA_CLOUD_ACCESS_KEY_ID")
     secret = Env().secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET").get_secret_value()
     if not key_id or not secret:
         raise SystemExit("set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    token = Env().secret("ALIYUN_SMS_PUSH_TOKEN").get_secret_value()  # part of the URLs: not an argument
+    base = f"{args.push_base.rstrip('/')}/{token}" if args.push_base and token else ""
     registry = TemplateRegistry.load(args.templates)
     fake = FakeAliyun(
         {key_id: secret},
         signs=set(args.sign) or {"县行政服务中心"},
         templates={t.code: Template(t.content, status=t.status) for t in registry.templates.values()},
-        report_url=args.report_url,
-        up_url=args.up_url,
+        report_url=f"{base}/report" if base else "",
+        up_url=f"{base}/up" if base else "",
     )
     web.run_app(build_app(fake), host=args.host, port=args.port, access_log=None, print=None)
 

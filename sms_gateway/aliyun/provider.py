@@ -8,11 +8,12 @@ render Aliyun messages from the registry.
 
 * Sending: ``SendSms`` through the SDK's async client; the ``OutId`` is ``<ledger id>:<attempt>``, so a
   delivery report finds its row.  Answer codes → the ledger's outcomes (:mod:`sms_gateway.aliyun.codes`):
-  flow control and throttling → ``RetryLater``; a bad number → ``Rejected`` (permanent); balance or
-  service → ``RetryLater`` (and logged as an error for the operator); server errors, timeouts → ``Ambiguous``
-  (reconciled with ``QuerySendDetails`` before any resend, since sends are not idempotent).
+  flow control → ``Deferred`` past its window; throttling → ``RetryLater``; a bad number → ``Rejected``
+  (permanent); balance or service → ``RetryLater`` (and logged as an error for the operator); server
+  errors, timeouts → ``Ambiguous`` (reconciled with ``QuerySendDetails`` before any resend: sends are not
+  idempotent).
 * Reconciliation: ``QuerySendDetails`` for the number and the day, matched on the exact content.
-* Webhooks: the SmsUp / SmsReport pushes (:mod:`sms_gateway.aliyun.pushes`), their URL token checked in
+* Webhooks: the SmsUp / SmsReport pushes (:mod:`sms_gateway.aliyun.pushes`), their path token checked in
   constant time; the answer is always ``{"code": 0, "msg": "接收成功"}`` (no synchronous replies).
 """
 
@@ -28,11 +29,14 @@ from alibabacloud_dysmsapi20170525 import models
 from alibabacloud_dysmsapi20170525.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
 
+from bot.core.clock import utcnow
 from sms_gateway.aliyun.codes import Outcome, meaning
 from sms_gateway.aliyun.pushes import ACK, Parsed, out_id, parse_sms_report, parse_sms_up, token_ok
 from sms_gateway.aliyun.templates import Template, TemplateRegistry
+from sms_gateway.config import SmsSettings
 from sms_gateway.provider import (
     Ambiguous,
+    Deferred,
     DeliveryState,
     Failure,
     HttpReply,
@@ -97,6 +101,18 @@ class AliyunProvider:
         config = Config(access_key_id=key_id, access_key_secret=secret, endpoint=host, protocol=protocol)
         return cls(Client(config), registry, sign_name, push_token)
 
+    @classmethod
+    def from_settings(cls, settings: SmsSettings) -> AliyunProvider:
+        registry = TemplateRegistry.load(settings.aliyun_templates)
+        return cls.connect(
+            settings.aliyun_access_key_id,
+            settings.aliyun_access_key_secret.get_secret_value(),
+            settings.aliyun_endpoint,
+            registry,
+            settings.signature,
+            settings.aliyun_push_token.get_secret_value(),
+        )
+
     # ------------------------------------------------------------------------------------------ sending
 
     def match(self, text: str) -> tuple[Template, dict[str, str]] | None:
@@ -145,7 +161,10 @@ class AliyunProvider:
         if verdict.outcome is Outcome.STOP:
             log.error("aliyun account cannot send; stop and alert", extra={"code": code})
             raise RetryLater(f"aliyun {code}: {message}")
-        if verdict.outcome in (Outcome.DEFER, Outcome.BACK_OFF):
+        if verdict.outcome is Outcome.DEFER:  # this number's flow-control window: not before it has passed
+            until = utcnow() + timedelta(seconds=verdict.defer_seconds)
+            raise Deferred(f"aliyun {code}: {message}", until)
+        if verdict.outcome is Outcome.BACK_OFF:
             raise RetryLater(f"aliyun {code}: {message}")
         raise Ambiguous(f"aliyun {code}: {message}")
 
@@ -179,6 +198,10 @@ class AliyunProvider:
 
     # ------------------------------------------------------------------------------------------ webhooks
 
+    def paths(self) -> tuple[str, str]:
+        """SmsUp and SmsReport push paths; ``{token}`` is ``ALIYUN_SMS_PUSH_TOKEN`` (pushes are unsigned)."""
+        return f"/sms/{self.name}/{{token}}/up", f"/sms/{self.name}/{{token}}/report"
+
     def parse_inbound(self, request: WebhookRequest) -> Sequence[InboundSms]:
         return self._read(request, parse_sms_up, "SmsUp").inbound
 
@@ -186,7 +209,7 @@ class AliyunProvider:
         return self._read(request, parse_sms_report, "SmsReport").reports
 
     def _read(self, request: WebhookRequest, parse: Callable[[bytes], Parsed], kind: str) -> Parsed:
-        if not token_ok(request.query.get("token", ""), self._token):
+        if not token_ok(request.path_params.get("token", ""), self._token):
             raise WebhookRejected("push token missing or wrong")
         parsed = parse(request.body)
         for reason in parsed.set_aside:

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EXAMPLE_FILE = Path(__file__).resolve().parent / "templates.example.json"
+from sms_gateway.config import ALIYUN_TEMPLATES_EXAMPLE
+
+EXAMPLE_FILE = ALIYUN_TEMPLATES_EXAMPLE
 MAX_VALUE = 35
 TYPE_LIMITS = {"name": 20, "number": 35, "time": 35, "money": 35, "other": 35, "phone": 20}
 TYPE_LABELS = {

@@ -259,6 +259,9 @@ class TwilioProvider:
         if account and account != self._s.twilio_account_sid:
             raise WebhookRejected("webhook for another account")
 
+    def paths(self) -> tuple[str, str]:
+        return f"/sms/{self.name}", f"/sms/{self.name}/status"
+
     def parse_inbound(self, request: WebhookRequest) -> Sequence[InboundSms]:
         self._verify(request)
         form = request.form

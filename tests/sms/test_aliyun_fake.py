@@ -157,7 +157,7 @@ async def test_every_approved_example_template_fills_and_sends_through_the_fake(
     values = {"ticket": "202611030000152", "status": "已受理", "number": "TS7KQ2", "days": "5",
               "summary": "已责成窗口整改", "item": "普通护照", "answer": "120元/本",
               "window": "10号窗口", "phone": "0797-3322110", "name": "张三", "matter": "营业执照年报",
-              "deadline": "12月31日"}  # fmt: skip
+              "deadline": "12月31日", "reply": "好的，请问还有什么可以帮您"}  # fmt: skip
     for kind, template in registry.templates.items():
         if template.status != "approved":
             continue

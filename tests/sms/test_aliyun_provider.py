@@ -14,6 +14,7 @@ from sms_gateway.aliyun.provider import AliyunProvider
 from sms_gateway.aliyun.templates import TemplateRegistry
 from sms_gateway.provider import (
     Ambiguous,
+    Deferred,
     DeliveryState,
     Failure,
     OutboundRequest,
@@ -82,7 +83,7 @@ async def test_what_cannot_go_as_a_template_is_refused_before_the_call(
     [
         ("isv.MOBILE_NUMBER_ILLEGAL", 200, Rejected),
         ("isv.TEMPLATE_MISSING_PARAMETERS", 200, Rejected),
-        ("isv.BUSINESS_LIMIT_CONTROL", 200, RetryLater),
+        ("isv.BUSINESS_LIMIT_CONTROL", 200, Deferred),
         ("isv.AMOUNT_NOT_ENOUGH", 200, RetryLater),
         ("Throttling.User", 400, RetryLater),
         ("isp.SYSTEM_ERROR", 200, Ambiguous),
@@ -111,7 +112,7 @@ async def test_a_lost_answer_is_reconciled_by_the_details_query(aliyun) -> None:
 def push(body: object, token: str = TOKEN) -> WebhookRequest:
     return WebhookRequest(
         url="https://gov.example/sms/aliyun", headers={}, form={}, body=json.dumps(body).encode(),
-        query={"token": token},
+        path_params={"token": token},
     )  # fmt: skip
 
 

@@ -70,10 +70,45 @@ def test_defaults() -> None:
     assert SmsSettings.from_env({"SMS_SIGNATURE": ""}).signature_prefix == ""
 
 
+ALIYUN = {
+    "SMS_PROVIDER": "aliyun",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tConfigTest0000000",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "config-test-secret",
+    "ALIYUN_SMS_PUSH_TOKEN": "push-token-0123456789",
+}
+
+
+@pytest.mark.parametrize(
+    ("label", "change", "message"),
+    [
+        ("no key id", {"ALIBABA_CLOUD_ACCESS_KEY_ID": ""}, "ACCESS_KEY"),
+        ("no secret", {"ALIBABA_CLOUD_ACCESS_KEY_SECRET": ""}, "ACCESS_KEY"),
+        ("no push token", {"ALIYUN_SMS_PUSH_TOKEN": ""}, "PUSH_TOKEN"),
+        ("short push token", {"ALIYUN_SMS_PUSH_TOKEN": "abc"}, "PUSH_TOKEN"),
+        ("push token with a slash", {"ALIYUN_SMS_PUSH_TOKEN": "abcdefgh/ijklmnopq"}, "PUSH_TOKEN"),
+        ("no signature", {"SMS_SIGNATURE": ""}, "SMS_SIGNATURE"),
+    ],
+)
+def test_aliyun_refuses_to_start_without_what_it_needs(
+    label: str, change: dict[str, str], message: str
+) -> None:
+    settings = SmsSettings.from_env({**ALIYUN, **change})
+    with pytest.raises(ValueError, match=message):
+        settings.check()
+
+
+def test_aliyun_settings_are_read() -> None:
+    settings = SmsSettings.from_env({**ALIYUN, "ALIYUN_SMS_ENDPOINT": "http://127.0.0.1:8184/"})
+    settings.check()
+    assert settings.provider == "aliyun" and settings.aliyun_endpoint == "http://127.0.0.1:8184"
+    assert settings.aliyun_push_token.get_secret_value() == "push-token-0123456789"
+    assert SmsSettings.from_env({}).aliyun_endpoint == "dysmsapi.aliyuncs.com"
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SMS_PROVIDER": "aliyun"}, "SMS_PROVIDER"),
+        ({"SMS_PROVIDER": "aliyunx"}, "SMS_PROVIDER"),
         ({"SMS_SIGNATURE": "县"}, "2-8"),
         ({"SMS_SIGNATURE": "县行政服务中心办公室"}, "2-8"),
         ({"SMS_REPLY_SEGMENT_BUDGET": "0"}, "BUDGET"),

@@ -62,6 +62,20 @@ FAST = {
 }
 
 
+async def wait_until(check: Callable[[], Awaitable[bool]] | Callable[[], bool], within: float = 5.0) -> bool:
+    """Whether ``check()`` came true within ``within`` seconds (polled every 20 ms)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+
+
 def new_message_sid() -> str:
     return "SM" + secrets.token_hex(16)
 
@@ -182,16 +196,7 @@ class SmsHarness(Generic[DialogueT]):
     async def wait_for(
         self, check: Callable[[], Awaitable[bool]] | Callable[[], bool], within: float = 5.0
     ) -> bool:
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return True
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.02)
+        return await wait_until(check, within)
 
     async def settle(self, within: float = 5.0) -> None:
         """Wait until the channel's background replies and the fake's callbacks are done."""

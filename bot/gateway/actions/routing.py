@@ -134,6 +134,8 @@ def answered(answer: GuideAnswer) -> dict[str, Any]:
     }
     if answer.item_code:
         meta["item_code"] = answer.item_code
+    if answer.short:  # for SMS providers that send only templates (sms_gateway/aliyun/compose.py)
+        meta["sms_template"] = {"kind": "guide_short", "values": answer.short}
     return meta
 
 

@@ -1,4 +1,5 @@
-"""The SMS channel: ``POST /sms/<provider>`` (inbound) and ``POST /sms/<provider>/status`` (status reports).
+"""The SMS channel: the provider's inbound and status paths (``provider.paths()``: Twilio's
+``POST /sms/twilio`` and ``/sms/twilio/status``; Aliyun's pushes ``/sms/aliyun/<token>/up`` and ``…/report``).
 
 Inbound, in order:
 
@@ -17,10 +18,10 @@ Inbound, in order:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from functools import partial
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -30,10 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.masking import mask_phone
 from bot.core.metrics import Metrics
 from bot.core.phone import to_e164
-from bot.gateway.channels.webhook import WebhookProtocol
+from bot.gateway.channels.sms.inbox import RECOVER_AFTER, PushInbox
+from bot.gateway.channels.webhook import ACKED, WebhookProtocol
+from bot.gateway.conversation.sender_lock import SenderTurns
 from bot.gateway.conversation.service import Conversation, Inbound
 from sms_gateway import texts
-from sms_gateway.compose import SmsMessage
+from sms_gateway.compose import SmsMessage, Templated
 from sms_gateway.config import SmsSettings
 from sms_gateway.keywords import Keyword, keyword_of
 from sms_gateway.models import LedgerStatus, Purpose, Via
@@ -53,6 +56,7 @@ from sms_gateway.providers import provider_for
 log = logging.getLogger(__name__)
 
 CHANNEL = "sms"
+INBOX_SWEEP = 30.0  # seconds between looks for pushed messages a dead worker left unanswered
 
 
 @dataclass
@@ -95,17 +99,22 @@ class SmsChannel:
                 outbox.composer.whole([texts.unavailable(settings.center_phone)]), result="error"
             ),
         )
+        self.inbox = PushInbox(redis, provider.name, ACKED, settings.inbound_dedup_ttl)
+        self._queue_turns = SenderTurns(redis)
+        self._sweeper: asyncio.Future[None] | None = None
 
     @property
     def settings(self) -> SmsSettings:
         return self._s
 
     def routes(self) -> list[web.RouteDef]:
-        base = f"/sms/{self.provider.name}"
-        return [web.post(base, self.receive), web.post(f"{base}/status", self.status)]
+        inbound, status = self.provider.paths()
+        return [web.post(inbound, self.receive), web.post(status, self.status)]
 
     def start(self) -> None:
         self.outbox.start()
+        if not self.provider.supports_sync_reply and self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep_inbox())
 
     @property
     def busy(self) -> bool:
@@ -113,6 +122,8 @@ class SmsChannel:
         return self._protocol.busy
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self._protocol.close()
         await self.outbox.stop()
         await self.provider.close()
@@ -137,6 +148,7 @@ class SmsChannel:
             form=form if form is not None else {},
             body=body,
             query=request.query,
+            path_params=dict(request.match_info),
         )
 
     @staticmethod
@@ -162,13 +174,11 @@ class SmsChannel:
                     log_extra={"phone": mask_phone(message.sender)},
                 )
                 return self._response(self._http_reply(body))
-            for each in messages:  # batch pushes (domestic providers): every reply goes via the ledger
-                await self._protocol.accept(
-                    self._dedup_key(each),
-                    turn=partial(self._plan, each),
-                    deliver=partial(self._deliver_late, each),
-                    log_extra={"phone": mask_phone(each.sender)},
-                )
+            # Batch pushes (domestic providers): each new message is stored before the push is answered,
+            # then answered through the ledger in the background, each sender's messages in order.
+            fresh = [m for m in messages if await self.inbox.accept(self._dedup_key(m), m)]
+            for group in _by_sender(fresh).values():
+                self._protocol.spawn(self._answer_in_order(group))
             return self._response(self.provider.sync_reply([]))
         except WebhookRejected as exc:
             outcome = "forbidden"
@@ -224,13 +234,20 @@ class SmsChannel:
         phone = to_e164(message.sender)
         composer = self.outbox.composer
         keyword = keyword_of(message.text)
+        phone_var = {"phone": self._s.center_phone}  # the keyword templates' one variable
         if keyword is Keyword.OPT_IN:
             await self.optouts.opt_in(phone)
-            return ReplyPlan(composer.whole([texts.opt_in_confirmation()]), result="opt_in")
+            confirmation = composer.whole(
+                [texts.opt_in_confirmation()], templated=Templated("opt_in_confirmation", phone_var)
+            )
+            return ReplyPlan(confirmation, result="opt_in")
         if keyword is Keyword.OPT_OUT:
             if await self.optouts.opt_out(phone, source="keyword", keyword=message.text.strip()[:32]):
                 return ReplyPlan(
-                    composer.whole([texts.opt_out_confirmation(self._s.center_phone)]),
+                    composer.whole(
+                        [texts.opt_out_confirmation(self._s.center_phone)],
+                        templated=Templated("opt_out_confirmation", phone_var),
+                    ),
                     Purpose.OPT_OUT_CONFIRMATION,
                     result="opt_out",
                 )
@@ -239,7 +256,10 @@ class SmsChannel:
             log.info("sms from an opted-out number: no reply", extra={"phone": mask_phone(phone)})
             return ReplyPlan(result="opted_out_silent")
         if keyword is Keyword.HELP:
-            return ReplyPlan(composer.whole([texts.help_text(self._s.center_phone)]), result="help")
+            help_ = composer.whole(
+                [texts.help_text(self._s.center_phone)], templated=Templated("keyword_help", phone_var)
+            )
+            return ReplyPlan(help_, result="help")
         sender = f"sms:{phone}"
         inbound = Inbound(
             sender_id=sender,
@@ -256,10 +276,43 @@ class SmsChannel:
         items = list(outcome.texts)
         if outcome.transfer_to_agent and not items:
             items.append(texts.transfer_by_phone(self._s.center_phone))
-        composed = composer.reply(items)
+        composed = composer.reply(items, _templated(outcome.signals.get("sms_template")))
         if composed.held_back:
             await self._conversation.stash_more(sender, composed.held_back)
         return ReplyPlan(composed.messages, held_back=composed.held_back, result="reply")
+
+    async def _answer_in_order(self, messages: list[InboundSms]) -> None:
+        """Answer one sender's pushed messages in the order they came, after any of that sender's earlier
+        messages still being answered by any worker (an opt-out must take effect before the next text)."""
+        async with self._queue_turns.turn(f"sms-inbox:{to_e164(messages[0].sender)}"):
+            for message in messages:
+                if not await self.inbox.lease(message.message_id):
+                    continue  # another worker is answering it
+                try:
+                    plan = await self._plan(message)
+                except Exception:
+                    log.exception("sms turn failed", extra={"phone": mask_phone(message.sender)})
+                    plan = ReplyPlan(
+                        self.outbox.composer.whole([texts.unavailable(self._s.center_phone)]), result="error"
+                    )
+                await self._deliver_late(message, plan)
+                await self.inbox.done(message.message_id)
+
+    async def recover_inbox(self, older_than: float = RECOVER_AFTER) -> int:
+        """Answer pushed messages a worker accepted but did not answer (it died): the sweep's job."""
+        stale = await self.inbox.unanswered(older_than)
+        for group in _by_sender(stale).values():
+            await self._answer_in_order(group)
+        return len(stale)
+
+    async def _sweep_inbox(self) -> None:
+        while True:
+            await asyncio.sleep(INBOX_SWEEP)
+            try:
+                if recovered := await self.recover_inbox():
+                    log.warning("sms inbox: answered messages a worker left", extra={"count": recovered})
+            except Exception:
+                log.exception("sms inbox sweep failed")
 
     async def _sync(self, message: InboundSms, plan: ReplyPlan) -> str:
         """The reply as the webhook's synchronous answer (TwiML), its messages written to the ledger."""
@@ -294,6 +347,24 @@ class SmsChannel:
             key=f"reply:{self.provider.name}:{message.message_id}",
             reply_to=message.message_id,
         )
+
+
+def _by_sender(messages: list[InboundSms]) -> dict[str, list[InboundSms]]:
+    """The messages grouped by sender, each group in arrival order."""
+    groups: dict[str, list[InboundSms]] = {}
+    for message in messages:
+        groups.setdefault(to_e164(message.sender), []).append(message)
+    return groups
+
+
+def _templated(raw: object) -> Templated | None:
+    """The reply in a template's terms, as the actions gave it (``{"kind": ..., "values": {...}}``)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
+        return None
+    values = raw.get("values")
+    if not isinstance(values, dict):
+        return None
+    return Templated(raw["kind"], {str(k): str(v) for k, v in values.items()})
 
 
 def _check_sender(message: InboundSms) -> None:
