@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.core.masking import half_width_digits, mask_id_number
 from sms_gateway.segments import Encoding, count, fits
@@ -61,6 +62,19 @@ class Templated:
 
     kind: str
     values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CampaignTemplate:
+    """The registered template a campaign is written from, as its preview shows it (template-bound
+    providers only): its code and approval state, each variable's kind and length limit, and what stops
+    it from being sent (``problems``, in Chinese for staff)."""
+
+    kind: str = ""
+    code: str = ""
+    status: str = ""  # approved | pending | rejected
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → {"type", "max"}
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,16 @@ class Composer:
             head, rest = self.take(rest, limit)
             parts.append(head)
         return parts
+
+    # ----------------------------------------------------------------------------------- campaigns
+
+    def campaign_template(self, template: str) -> CampaignTemplate | None:
+        """The registered template a campaign's ``{var}`` text must be (None: free text may be sent)."""
+        return None
+
+    def campaign_values(self, template: str, values: Mapping[str, str]) -> list[str]:
+        """Why one recipient's variables cannot be sent with the campaign's template (empty: they can)."""
+        return []
 
     # ----------------------------------------------------------------------------------- replies
 

@@ -8,6 +8,8 @@ provider sends it as that template again (:meth:`AliyunProvider.match`).  How te
   asked aspect, the window and its phone; a short one is sent whole as ``chat_reply``), keyword answers
   ``keyword_help`` / ``opt_out_confirmation`` / ``opt_in_confirmation``, case notices ``case_status``,
   complaint notices ``complaint_receipt`` / ``complaint_reply``.
+* A text that is exactly what an approved template renders (a broadcast written from its registered
+  template) is sent as it is.
 * Anything else (a clarifying question, a polite refusal, the rest of a long answer) goes as ``chat_reply``
   messages: the text cut at sentence or clause boundaries into values of at most 35 characters (Aliyun's
   limit for a variable), URLs left out (Aliyun refuses them in variables).  A reply longer than the budget
@@ -21,16 +23,26 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from sms_gateway.aliyun.templates import TYPE_LIMITS, TemplateError, TemplateMessage, TemplateRegistry
-from sms_gateway.compose import ComposedReply, Composer, SmsMessage, Templated
+from sms_gateway.aliyun.templates import (
+    STATUS_LABELS,
+    TYPE_LABELS,
+    TYPE_LIMITS,
+    Template,
+    TemplateError,
+    TemplateMessage,
+    TemplateRegistry,
+)
+from sms_gateway.compose import CampaignTemplate, ComposedReply, Composer, SmsMessage, Templated
 
 log = logging.getLogger(__name__)
 
 CHAT = "chat_reply"
 GUIDE_SHORT = "guide_short"
 MORE = "内容较长，回复“更多”查看后续"
+_CAMPAIGN_VAR = re.compile(r"\{(\w+)\}")  # a campaign's variables: {name}
+_CAMPAIGN_SLOT = re.compile(r"\$\{(\w+)\}")  # a template's: ${name}
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|cn|net|org|gov)(?:/\S*)?", re.I)
 
 
@@ -64,6 +76,15 @@ class TemplateComposer(Composer):
             return None
         return self.message(filled.text)
 
+    def rendered(self, text: str) -> SmsMessage | None:
+        """``text`` as it is when it is exactly what an approved template renders (a campaign's notice
+        written from its registered template), else None."""
+        body = self.sanitize(text)
+        for template in self.registry.templates.values():
+            if template.status == "approved" and template.kind != CHAT and template.matches(body):
+                return self.message(body)
+        return None
+
     def chunks(self, texts: Sequence[str]) -> list[str]:
         """The texts as ``chat_reply`` values: at most ``value_limit`` characters, cut at boundaries."""
         out: list[str] = []
@@ -79,6 +100,46 @@ class TemplateComposer(Composer):
     def _chat(self, value: str) -> SmsMessage:
         return self.message(self.registry.fill(CHAT, {self._chat_var: value}).text)
 
+    # ----------------------------------------------------------------------------------- campaigns
+
+    def _registered(self, template: str) -> Template | None:
+        wording = _CAMPAIGN_VAR.sub(r"${\1}", template.strip())
+        return next((t for t in self.registry.templates.values() if t.content == wording), None)
+
+    def campaign_template(self, template: str) -> CampaignTemplate:
+        """A campaign on Aliyun must be written from a registered, approved template (its wording with
+        ``{var}`` for each ``${var}``)."""
+        registered = self._registered(template)
+        if registered is None or registered.kind == CHAT:
+            usable = "；".join(
+                f"{t.code}（{t.kind}）：{campaign_wording(t)}"
+                for t in self.registry.templates.values()
+                if t.kind.startswith("broadcast") and t.status == "approved"
+            )
+            return CampaignTemplate(problems=[
+                "阿里云短信只能发送已审核的模板，正文须与模板清单中的一个模板逐字相同"
+                + (f"。可用的群发模板：{usable}" if usable else "。模板清单中还没有已审核的群发模板")
+            ])  # fmt: skip
+        problems = []
+        if registered.status != "approved":
+            state = STATUS_LABELS.get(registered.status, registered.status)
+            problems.append(f"模板 {registered.code}（{registered.kind}）{state}，暂不能发送")
+        limits = {
+            name: {"type": TYPE_LABELS.get(kind, kind), "max": TYPE_LIMITS.get(kind, 35)}
+            for name, kind in registered.variables.items()
+        }
+        return CampaignTemplate(registered.kind, registered.code, registered.status, limits, problems)
+
+    def campaign_values(self, template: str, values: Mapping[str, str]) -> list[str]:
+        registered = self._registered(template)
+        if registered is None:
+            return []  # campaign_template says why
+        try:
+            registered.fill(values)
+        except TemplateError as exc:
+            return [str(exc)]
+        return []
+
     # ----------------------------------------------------------------------------------- composing
 
     def whole(
@@ -89,6 +150,10 @@ class TemplateComposer(Composer):
         message = self._templated(templated)
         if message is not None:
             return [message]
+        if len(texts) == 1 and (as_is := self.rendered(texts[0])) is not None:
+            return [as_is]
+        if opt_out_hint:  # a broadcast not written from an approved template: the provider refuses it
+            return [self.message(self.sanitize(t)) for t in texts]  # (and says why, in the ledger)
         return [self._chat(c) for c in self.chunks(texts)]
 
     def reply(self, texts: Sequence[str], templated: Templated | None = None) -> ComposedReply:
@@ -108,6 +173,11 @@ class TemplateComposer(Composer):
             joined = "；".join(part)
             held += [joined] if len(self.chunks([joined])) <= self.reply_budget else part
         return ComposedReply([self._chat(c) for c in [*first, MORE]], held)
+
+
+def campaign_wording(template: Template) -> str:
+    """A registered template as a campaign writes it: ``{var}`` for each ``${var}``."""
+    return _CAMPAIGN_SLOT.sub(r"{\1}", template.content)
 
 
 def _head(text: str, limit: int) -> str:

@@ -58,15 +58,6 @@ _NATIONAL = re.compile(r"^\+86(1[3-9]\d{9})$")
 _SEND_STATUS = {1: DeliveryState.ACCEPTED, 2: DeliveryState.FAILED, 3: DeliveryState.DELIVERED}
 
 
-def template_pattern(template: Template) -> re.Pattern[str]:
-    """A regex matching every text ``template`` renders, one group per variable (1–35 characters)."""
-    parts = re.split(r"\$\{(\w+)\}", template.content)
-    pattern = ""
-    for n, part in enumerate(parts):
-        pattern += re.escape(part) if n % 2 == 0 else f"(?P<{part}>.{{1,35}}?)"
-    return re.compile(f"^{pattern}$", re.DOTALL)
-
-
 class AliyunProvider:
     name = "aliyun"
     supports_sync_reply = False
@@ -81,9 +72,7 @@ class AliyunProvider:
         self._client = client
         self._sign = sign_name
         self._token = push_token
-        self._patterns = [
-            (t, template_pattern(t)) for t in registry.templates.values() if t.status == "approved"
-        ]
+        self._patterns = [(t, t.pattern) for t in registry.templates.values() if t.status == "approved"]
 
     @classmethod
     def connect(

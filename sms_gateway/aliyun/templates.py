@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from sms_gateway.config import ALIYUN_TEMPLATES_EXAMPLE
 EXAMPLE_FILE = ALIYUN_TEMPLATES_EXAMPLE
 MAX_VALUE = 35
 TYPE_LIMITS = {"name": 20, "number": 35, "time": 35, "money": 35, "other": 35, "phone": 20}
+STATUS_LABELS = {"approved": "已通过审核", "pending": "审核中", "rejected": "未通过审核"}
 TYPE_LABELS = {
     "name": "姓名",
     "number": "编号",
@@ -55,6 +58,43 @@ class Template:
     def render(self, values: dict[str, str]) -> str:
         return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), self.content)
 
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """A regex matching every text this template renders, one named group per variable."""
+        parts = re.split(r"\$\{(\w+)\}", self.content)
+        pattern = ""
+        for n, part in enumerate(parts):
+            limit = TYPE_LIMITS.get(self.variables.get(part, ""), MAX_VALUE)
+            pattern += re.escape(part) if n % 2 == 0 else f"(?P<{part}>.{{1,{limit}}}?)"
+        return re.compile(f"^{pattern}$", re.DOTALL)
+
+    def matches(self, text: str) -> bool:
+        return self.pattern.match(text) is not None
+
+    def fill(self, values: Mapping[str, Any]) -> TemplateMessage:
+        """The message with ``values``, each checked against its variable's type and length (approval is
+        the registry's concern)."""
+        params: dict[str, str] = {}
+        for name, kind_of_value in self.variables.items():
+            value = values.get(name)
+            text = "" if value is None else str(value).strip()
+            label = TYPE_LABELS.get(kind_of_value, kind_of_value)
+            limit = TYPE_LIMITS.get(kind_of_value, MAX_VALUE)
+            if not text:
+                raise TemplateError(f"变量 {name}（{label}）没有内容")
+            if len(text) > limit:
+                raise TemplateError(
+                    f"变量 {name}（{label}）有 {len(text)} 个字，超过 {limit} 个字的上限，请缩短"
+                )
+            if _URL.search(text):
+                raise TemplateError(f"变量 {name} 含网址，阿里云不允许在变量中放网址")
+            if kind_of_value == "number" and not _NUMBER.match(text):
+                raise TemplateError(f"变量 {name} 须为编号（字母、数字、连字符）")
+            if kind_of_value == "money" and not _MONEY.match(text):
+                raise TemplateError(f"变量 {name} 须为金额（如 120 或 120.50）")
+            params[name] = text
+        return TemplateMessage(self.code, params, self.render(params))
+
 
 @dataclass(frozen=True)
 class TemplateMessage:
@@ -83,32 +123,13 @@ class TemplateRegistry:
             templates[kind] = template
         return cls(templates)
 
-    def fill(self, kind: str, values: dict[str, Any]) -> TemplateMessage:
+    def fill(self, kind: str, values: Mapping[str, Any]) -> TemplateMessage:
         template = self.templates.get(kind)
         if template is None:
             raise TemplateError(f"没有登记“{kind}”类短信的模板，请在模板清单中添加并报阿里云审核")
         if template.status != "approved":
             raise TemplateError(f"模板 {template.code}（{kind}）尚未通过审核，暂不能发送")
-        params: dict[str, str] = {}
-        for name, kind_of_value in template.variables.items():
-            value = values.get(name)
-            text = "" if value is None else str(value).strip()
-            label = TYPE_LABELS.get(kind_of_value, kind_of_value)
-            limit = TYPE_LIMITS.get(kind_of_value, MAX_VALUE)
-            if not text:
-                raise TemplateError(f"变量 {name}（{label}）没有内容")
-            if len(text) > limit:
-                raise TemplateError(
-                    f"变量 {name}（{label}）有 {len(text)} 个字，超过 {limit} 个字的上限，请缩短"
-                )
-            if _URL.search(text):
-                raise TemplateError(f"变量 {name} 含网址，阿里云不允许在变量中放网址")
-            if kind_of_value == "number" and not _NUMBER.match(text):
-                raise TemplateError(f"变量 {name} 须为编号（字母、数字、连字符）")
-            if kind_of_value == "money" and not _MONEY.match(text):
-                raise TemplateError(f"变量 {name} 须为金额（如 120 或 120.50）")
-            params[name] = text
-        return TemplateMessage(template.code, params, template.render(params))
+        return template.fill(values)
 
 
 def check_template(template: Template) -> list[str]:

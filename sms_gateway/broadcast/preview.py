@@ -14,7 +14,7 @@ from sms_gateway.broadcast.config import format_window
 from sms_gateway.broadcast.models import EXCLUSION_LABELS, BroadcastCampaign, BroadcastRecipient, Exclusion
 from sms_gateway.broadcast.template import missing, render, variables
 from sms_gateway.broadcast.views import duration, source_label
-from sms_gateway.compose import Composer
+from sms_gateway.compose import CampaignTemplate, Composer
 
 
 @dataclass
@@ -34,6 +34,8 @@ class Preview:
     window: str
     blockers: list[str]
     warnings: list[str] = field(default_factory=list)
+    # template-bound providers (Aliyun): the registered template, its approval state and variable limits
+    template: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,9 +118,24 @@ def _cost(
     return cost
 
 
-def _blockers(template: str, listed: _Listed, cost: _Cost, per_message: int) -> list[str]:
+def _value_problems(composer: Composer, template: str, listed: _Listed) -> list[str]:
+    """Rows whose values do not fit the registered template (a variable too long, a URL, a wrong type)."""
+    rows = []
+    for r, values in listed.eligible:
+        problems = composer.campaign_values(template, values)
+        if problems:
+            rows.append(f"{source_label(r.source)}{problems[0]}")
+    if not rows:
+        return []
+    shown = "；".join(rows[:10]) + (f" 等共 {len(rows)} 行" if len(rows) > 10 else "")
+    return [f"变量取值不符合模板要求：{shown}"]
+
+
+def _blockers(
+    template: str, listed: _Listed, cost: _Cost, per_message: int, registered: CampaignTemplate | None
+) -> list[str]:
     """What stops the campaign from being submitted or approved, in the order staff should fix it."""
-    blockers: list[str] = []
+    blockers: list[str] = list(registered.problems) if registered is not None else []
     if "【" in template or "】" in template:
         blockers.append("正文中不能含有【】（运营商会当作第二个签名）；签名由系统自动添加")
     if listed.missing_rows:
@@ -148,6 +165,10 @@ def build_preview(
     now; the rate is the campaign's, else ``default_rate`` (segments per second)."""
     listed = _sort_recipients(campaign.template, recipients, opted)
     cost = _cost(composer, campaign.template, listed.eligible, samples)
+    registered = composer.campaign_template(campaign.template)
+    blockers = _blockers(campaign.template, listed, cost, composer.per_message, registered)
+    if registered is not None and not registered.problems:
+        blockers += _value_problems(composer, campaign.template, listed)
     rate = campaign.rate or default_rate
     seconds = cost.total_segments / rate if rate else 0.0
     window_text = format_window(campaign.window_start, campaign.window_end)
@@ -168,6 +189,7 @@ def build_preview(
         rate=rate,
         estimated_seconds=round(seconds, 1),
         window=window_text,
-        blockers=_blockers(campaign.template, listed, cost, composer.per_message),
+        blockers=blockers,
         warnings=warnings,
+        template=asdict(registered) if registered is not None else None,
     )

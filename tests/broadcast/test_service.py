@@ -316,3 +316,60 @@ async def test_a_group_upload_over_the_size_limit_is_refused(svc: BroadcastServi
     with pytest.raises(BroadcastError) as err:
         await svc.save_group(name="太大", actor="alice", upload=("名单.csv", big))
     assert err.value.status == 413
+
+
+# ------------------------------------------------------------------------------------------ Aliyun templates
+
+NOTICE = "{name}您好：{matter}，请于{deadline}前到县行政服务中心办理。详询0797-3322110"
+
+
+@pytest.fixture
+async def aliyun_svc(database_url) -> AsyncIterator[BroadcastService]:
+    from sms_gateway.aliyun.compose import TemplateComposer
+    from sms_gateway.aliyun.templates import TemplateRegistry
+
+    engine = create_engine(database_url)
+    try:
+        composer = TemplateComposer(TemplateRegistry.load(), "县行政服务中心")
+        yield BroadcastService(BroadcastSettings(), session_factory(engine), composer)
+    finally:
+        await engine.dispose()
+
+
+async def test_an_aliyun_campaign_previews_its_registered_template(aliyun_svc: BroadcastService) -> None:
+    cid = await draft(aliyun_svc, NOTICE)
+    data = csv_bytes(
+        [["手机号", "name", "matter", "deadline"], [phone(1), "张三", "营业执照年报", "6月30日"]]
+    )
+    await aliyun_svc.set_recipients(cid, actor="alice", upload=("a.csv", data))
+    p = await aliyun_svc.preview(cid)
+    assert p.blockers == []
+    assert p.template is not None and (p.template["code"], p.template["status"]) == ("SMS_480008", "approved")
+    assert p.template["variables"]["name"] == {"type": "姓名", "max": 20}
+    assert p.samples[0]["body"] == (  # exactly the template's wording, no 回T退订 (a notification template)
+        "【县行政服务中心】张三您好：营业执照年报，请于6月30日前到县行政服务中心办理。详询0797-3322110"
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "template", "row", "blocker"),
+    [
+        ("free text", "{name}您好：请来办年报。", ["张三"], "只能发送已审核的模板"),
+        ("a template still under review", "{name}您好：会议改期至{time}，地点{place}。",
+         ["张三", "5日", "三楼"], "SMS_480009（broadcast_meeting）审核中"),
+        ("a value over its limit", NOTICE, ["张三", "营业执照年报" * 7, "6月30日"],
+         "第2行变量 matter（其他）有 42 个字"),
+        ("a URL in a value", NOTICE, ["张三", "见 www.gov.cn 通知", "6月30日"], "第2行变量 matter 含网址"),
+    ],
+)  # fmt: skip
+async def test_an_aliyun_campaign_is_blocked_until_it_fits_an_approved_template(
+    aliyun_svc: BroadcastService, label: str, template: str, row: list[str], blocker: str
+) -> None:
+    cid = await draft(aliyun_svc, template)
+    names = variables(template)
+    data = csv_bytes([["手机号", *names], [phone(1), *row[: len(names)]]])
+    await aliyun_svc.set_recipients(cid, actor="alice", upload=("a.csv", data))
+    p = await aliyun_svc.preview(cid)
+    assert any(blocker in b for b in p.blockers), (label, p.blockers)
+    with pytest.raises(BroadcastError, match="存在阻止发送的问题"):
+        await aliyun_svc.submit(cid, "alice")

@@ -194,7 +194,7 @@ async def test_a_message_a_dead_worker_accepted_is_answered_by_the_sweep(aliyun)
     async def dies(messages) -> None:  # the worker stored the messages, answered the push, then died
         return None
 
-    harness.channel._answer_in_order = dies  # type: ignore[method-assign]
+    harness.channel._answer_in_order = dies
     status, _ = await harness.push("up", [up("你好"), up("在吗")])
     assert status == 200 and await harness.channel.inbox.pending() == 2
     assert harness.sent() == []
