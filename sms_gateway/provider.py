@@ -19,7 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class DeliveryState(StrEnum):
@@ -73,6 +73,7 @@ class OutboundRequest:
     to: str  # E.164
     body: str  # the full text, signature included
     status_callback: str  # our status URL carrying the ledger id and attempt
+    campaign_id: str | None = None  # a broadcast's campaign (one row per campaign and recipient)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class StatusUpdate:
     error_code: int | None = None
     failure: Failure | None = None
     recipient: str | None = None
+    campaign_id: str | None = None  # a report of a batch send names the campaign, not the row
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,16 @@ class Deferred(RetryLater):
 
 class Ambiguous(SendError):
     """Timeout, connection error or 5xx: the provider may or may not have accepted the message."""
+
+
+@runtime_checkable
+class BatchSender(Protocol):
+    """A provider that sends many messages in one call (Aliyun's SendBatchSms): the ledger's bulk path
+    (``Sender.send_claimed`` with several rows) uses it when the provider has it."""
+
+    async def send_batch(self, requests: Sequence[OutboundRequest]) -> list[SendReceipt | SendError]:
+        """One outcome per request, in order: its receipt, or the ``SendError`` a ``send`` would raise."""
+        ...
 
 
 class SmsProvider(Protocol):

@@ -22,7 +22,7 @@ from sms_gateway.config import SmsSettings
 from sms_gateway.ledger import Ledger, LedgerEntry
 from sms_gateway.models import LedgerStatus, Purpose, SmsOutbound
 from sms_gateway.optout import OptOutStore
-from sms_gateway.provider import OutboundRequest, SmsProvider
+from sms_gateway.provider import BatchSender, OutboundRequest, SendReceipt, SmsProvider
 from sms_gateway.status import StatusUpdates
 
 S = LedgerStatus
@@ -79,8 +79,9 @@ class Sender:
 
     def _request(self, entry: LedgerEntry) -> OutboundRequest:
         return OutboundRequest(
-            entry.id, entry.attempts, entry.recipient, entry.body, self.status_url(entry.id, entry.attempts)
-        )
+            entry.id, entry.attempts, entry.recipient, entry.body, self.status_url(entry.id, entry.attempts),
+            campaign_id=entry.campaign_id,
+        )  # fmt: skip
 
     async def send_claimed(
         self, claimed: Sequence[tuple[LedgerEntry, int]], *, check_opt_out: bool
@@ -92,9 +93,13 @@ class Sender:
             claimed = await self._suppress_opted_out(claimed, report)
         if not claimed:
             return report
-        results = await asyncio.gather(
-            *(self._provider.send(self._request(entry)) for entry, _ in claimed), return_exceptions=True
-        )
+        results: Sequence[SendReceipt | BaseException]
+        if len(claimed) > 1 and isinstance(self._provider, BatchSender):
+            results = await self._provider.send_batch([self._request(entry) for entry, _ in claimed])
+        else:
+            results = await asyncio.gather(
+                *(self._provider.send(self._request(entry)) for entry, _ in claimed), return_exceptions=True
+            )
         for result in results:  # cancelled, or dying: the rows stay "sending" and are reconciled later
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result

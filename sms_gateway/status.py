@@ -301,8 +301,16 @@ class StatusUpdates:
 async def _find_row(s: AsyncSession, update_: StatusUpdate) -> SmsOutbound | None:
     if update_.ledger_id:
         return await s.get(SmsOutbound, update_.ledger_id)
+    if update_.campaign_id and update_.recipient:  # a batch send: one row per campaign and recipient
+        query = select(SmsOutbound).where(
+            SmsOutbound.campaign_id == update_.campaign_id, SmsOutbound.recipient == update_.recipient
+        )
+        return (await s.execute(query.limit(1))).scalars().first()
     if update_.provider_sid:
-        query = select(SmsOutbound).where(SmsOutbound.provider_sid == update_.provider_sid).limit(2)
+        query = select(SmsOutbound).where(SmsOutbound.provider_sid == update_.provider_sid)
+        if update_.recipient:  # one provider id for several numbers (a batch call)
+            query = query.where(SmsOutbound.recipient == update_.recipient)
+        query = query.limit(2)
         rows = (await s.execute(query)).scalars().all()
         return rows[0] if len(rows) == 1 else None  # two rows with one sid: which one is unknown
     return None

@@ -23,6 +23,8 @@ reply is simulated.
 Control endpoints (tests and demo only): ``POST /_fake/errors`` ``{"code": "isp.SYSTEM_ERROR", "count": 1,
 "http_status": 200}`` makes the next calls fail so; ``GET /_fake/sent`` lists what was accepted;
 ``POST /_fake/reply`` ``{"phone": "13800000001", "content": "查询"}`` is a citizen's reply.
+``POST /_fake/earlier-today`` ``{"sign", "template", "phones": [...], "count": 50}`` counts messages other
+systems sent those numbers today (flow control); ``"count": 0`` clears them (the day has passed).
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class FakeAliyun:
         default_factory=list
     )  # (kind, records, tries)
     clock: Any = field(default=lambda: datetime.now(UTC))
+    # messages "already sent today" by some other system, per (signature, template, number): flow control
+    earlier_today: dict[tuple[str, str, str], int] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def new_biz_id(self) -> str:
@@ -95,7 +99,7 @@ class FakeAliyun:
 
     def sent_today(self, sign: str, template: str, phone: str) -> int:
         since = self.clock() - timedelta(days=1)
-        return sum(
+        return self.earlier_today.get((sign, template, phone), 0) + sum(
             1 for s in self.sent
             if (s.sign_name, s.template_code, s.phone) == (sign, template, phone) and s.at > since
         )  # fmt: skip
@@ -302,6 +306,20 @@ async def inject(request: web.Request) -> web.Response:
     return web.json_response({"queued": len(request.app[FAKE].injected)})
 
 
+async def earlier_today(request: web.Request) -> web.Response:
+    """Control: ``{"sign", "template", "phones": [...], "count"}`` — those numbers already got ``count``
+    messages of that signature and template today (``count`` 0 clears it: the day has passed)."""
+    data = await request.json()
+    fake = request.app[FAKE]
+    for phone in data.get("phones", []):
+        key = (str(data["sign"]), str(data["template"]), str(phone))
+        if int(data.get("count", DAILY_LIMIT)):
+            fake.earlier_today[key] = int(data.get("count", DAILY_LIMIT))
+        else:
+            fake.earlier_today.pop(key, None)
+    return web.json_response({"numbers": len(fake.earlier_today)})
+
+
 async def list_sent(request: web.Request) -> web.Response:
     counts = Counter(s.phone for s in request.app[FAKE].sent)
     return web.json_response(
@@ -321,6 +339,7 @@ def build_app(fake: FakeAliyun) -> web.Application:
     app[FAKE] = fake
     app.router.add_post("/_fake/errors", inject)
     app.router.add_get("/_fake/sent", list_sent)
+    app.router.add_post("/_fake/earlier-today", earlier_today)
     app.router.add_post("/_fake/reply", reply)
     app.router.add_post("/", api)
     return app

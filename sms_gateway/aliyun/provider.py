@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from alibabacloud_dysmsapi20170525 import models
@@ -31,7 +31,15 @@ from alibabacloud_tea_openapi.utils_models import Config
 
 from bot.core.clock import utcnow
 from sms_gateway.aliyun.codes import Outcome, meaning
-from sms_gateway.aliyun.pushes import ACK, Parsed, out_id, parse_sms_report, parse_sms_up, token_ok
+from sms_gateway.aliyun.pushes import (
+    ACK,
+    Parsed,
+    campaign_out_id,
+    out_id,
+    parse_sms_report,
+    parse_sms_up,
+    token_ok,
+)
 from sms_gateway.aliyun.templates import Template, TemplateRegistry
 from sms_gateway.config import SmsSettings
 from sms_gateway.provider import (
@@ -55,6 +63,11 @@ from sms_gateway.provider import (
 log = logging.getLogger(__name__)
 _SIGNATURE = re.compile(r"^【[^】]{1,12}】")
 _NATIONAL = re.compile(r"^\+86(1[3-9]\d{9})$")
+BATCH_LIMIT = 100  # numbers per SendBatchSms call
+# refusals of a whole batch call caused by one of its numbers (which one, Aliyun does not say)
+PER_NUMBER_CODES = frozenset(
+    {"isv.MOBILE_NUMBER_ILLEGAL", "isv.BUSINESS_LIMIT_CONTROL", "isv.BLACK_KEY_CONTROL_LIMIT"}
+)
 _SEND_STATUS = {1: DeliveryState.ACCEPTED, 2: DeliveryState.FAILED, 3: DeliveryState.DELIVERED}
 
 
@@ -139,6 +152,66 @@ class AliyunProvider:
         return self._receipt(
             body.code or "", body.message or "", response.status_code or 200, body.biz_id or ""
         )
+
+    async def send_batch(self, requests: Sequence[OutboundRequest]) -> list[SendReceipt | SendError]:
+        """A campaign's rows in ``SendBatchSms`` calls of at most 100 numbers per template.  Aliyun refuses
+        a whole call for one bad number or one number over its flow-control limit, without saying which:
+        such a call is split into ``SendSms`` per number, so each row gets its own outcome."""
+        results: dict[int, SendReceipt | SendError] = {}
+        groups: dict[tuple[str, str], list[tuple[int, OutboundRequest, str, dict[str, str]]]] = {}
+        for n, request in enumerate(requests):
+            matched, national = self.match(request.body), _NATIONAL.match(request.to)
+            if matched is None or national is None or not request.campaign_id:
+                results[n] = await self._outcome(self.send(request))
+                continue
+            template, params = matched
+            groups.setdefault((template.code, request.campaign_id), []).append(
+                (n, request, national.group(1), params)
+            )
+        for (code, campaign), rows in groups.items():
+            for start in range(0, len(rows), BATCH_LIMIT):
+                chunk = rows[start : start + BATCH_LIMIT]
+                for (n, _, _, _), outcome in zip(
+                    chunk, await self._send_chunk(code, campaign, chunk), strict=True
+                ):
+                    results[n] = outcome
+        return [results[n] for n in range(len(requests))]
+
+    async def _send_chunk(
+        self, code: str, campaign: str, chunk: list[tuple[int, OutboundRequest, str, dict[str, str]]]
+    ) -> list[SendReceipt | SendError]:
+        call = models.SendBatchSmsRequest(
+            phone_number_json=json.dumps([phone for _, _, phone, _ in chunk]),
+            sign_name_json=json.dumps([self._sign] * len(chunk), ensure_ascii=False),
+            template_code=code,
+            template_param_json=json.dumps([params for _, _, _, params in chunk], ensure_ascii=False),
+            out_id=campaign_out_id(campaign),
+        )
+        try:
+            response = await self._client.send_batch_sms_async(call)
+        except Exception as exc:
+            answer_code = str(getattr(exc, "code", "") or "")
+            if not answer_code:
+                return [Ambiguous(f"aliyun: {type(exc).__name__}")] * len(chunk)
+            answer = (answer_code, str(exc)[:200], int(getattr(exc, "status_code", 0) or 0), "")
+        else:
+            body = response.body
+            answer = (body.code or "", body.message or "", response.status_code or 200, body.biz_id or "")
+        if answer[0] in PER_NUMBER_CODES and len(chunk) > 1:  # which number is unknown: one call each
+            return [await self._outcome(self.send(request)) for _, request, _, _ in chunk]
+        outcome: SendReceipt | SendError
+        try:
+            outcome = self._receipt(*answer)
+        except SendError as exc:
+            outcome = exc
+        return [outcome] * len(chunk)
+
+    @staticmethod
+    async def _outcome(send: Awaitable[SendReceipt]) -> SendReceipt | SendError:
+        try:
+            return await send
+        except SendError as exc:
+            return exc
 
     @staticmethod
     def _receipt(code: str, message: str, status: int, biz_id: str) -> SendReceipt:

@@ -10,7 +10,8 @@ caller) rather than failing its batch: answering non-zero would only make Aliyun
   Dedup key: ``sequence_id``.
 * SmsReport: ``phone_number``, ``send_time``, ``report_time``, ``success``, ``err_code``, ``err_msg``,
   ``sms_size``, ``biz_id``, ``out_id``.  Our ``OutId`` is ``<ledger id>:<attempt>``, so a report finds its
-  ledger row even when the BizId was never stored.
+  ledger row even when the BizId was never stored; a campaign's SendBatchSms call carries ``bc.<campaign>``
+  and its reports find the row by campaign and number.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sms_gateway.provider import DeliveryState, Failure, InboundSms, MalformedWe
 ACK = {"code": 0, "msg": "接收成功"}
 _MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
 _OUT_ID = re.compile(r"^([\w-]{1,64}):(\d{1,4})$")
+_CAMPAIGN_OUT_ID = re.compile(r"^bc\.([\w-]{1,64})$")
 _OPTED_OUT = re.compile(r"REJECT|BLACK|UNSUBSCRIB|退订", re.IGNORECASE)
 _NO_SUCH_NUMBER = re.compile(
     r"NOT_EXIST|NOT_ON_SERVICE|IS_CLOSE|EMPTY|NUMBER_ILLEGAL|空号|停机", re.IGNORECASE
@@ -115,6 +117,7 @@ def parse_sms_report(body: bytes) -> Parsed:
         delivered = success is True or str(success).lower() == "true"
         err_code = _text(record, "err_code", 64) or ("DELIVERED" if delivered else "UNKNOWN")
         ledger = _OUT_ID.match(_text(record, "out_id", 80))
+        campaign = _CAMPAIGN_OUT_ID.match(_text(record, "out_id", 80))
         out.reports.append(
             StatusUpdate(
                 provider_sid=biz_id,
@@ -124,6 +127,7 @@ def parse_sms_report(body: bytes) -> Parsed:
                 attempt=int(ledger.group(2)) if ledger else None,
                 failure=None if delivered else report_failure(err_code),
                 recipient=_e164(record.get("phone_number")),
+                campaign_id=campaign.group(1) if campaign else None,
             )
         )
     return out
@@ -132,6 +136,12 @@ def parse_sms_report(body: bytes) -> Parsed:
 def out_id(ledger_id: str, attempt: int) -> str:
     """The ``OutId`` we send with a message (what its report brings back)."""
     return f"{ledger_id}:{attempt}"
+
+
+def campaign_out_id(campaign_id: str) -> str:
+    """The ``OutId`` of a SendBatchSms call for one campaign (one OutId per call: the report finds the
+    row by campaign and number, the ledger's one row per campaign and recipient)."""
+    return f"bc.{campaign_id}"
 
 
 def dedup_keys(parsed: Parsed) -> Sequence[str]:

@@ -208,3 +208,26 @@ async def test_a_message_a_dead_worker_accepted_is_answered_by_the_sweep(aliyun)
     await harness.push("up", [up("你好", sequence=harness.dialogue.calls[0][2]["message_id"][10:])])
     await harness.settle()
     assert len(harness.sent()) == 2  # Aliyun repeating the push afterwards changes nothing
+
+
+async def test_a_campaign_batch_is_sent_in_one_call_and_its_reports_find_each_row(aliyun) -> None:
+    from sms_gateway.models import Purpose
+    from sms_gateway.outbox import BatchItem
+
+    harness = await aliyun()
+    text = "{name}您好：营业执照年报，请于6月30日前到县行政服务中心办理。详询0797-3322110"
+    phones = [f"+86139000{n:05d}" for n in range(5)]
+    items = [
+        BatchItem(p, harness.outbox.composer.whole([text.format(name=f"张{n}")], opt_out_hint=True)[0],
+                  f"broadcast:c9:{p}")
+        for n, p in enumerate(phones)
+    ]  # fmt: skip
+    report = await harness.outbox.send_batch(items, purpose=Purpose.BROADCAST, campaign_id="c9")
+    assert report["accepted"] == 5
+    assert len({s.biz_id for s in harness.fake.sent}) == 1  # one SendBatchSms call
+
+    async def all_delivered() -> bool:
+        rows = await harness.outbox.entries(campaign_id="c9")
+        return len(rows) == 5 and all(r.status == LedgerStatus.DELIVERED for r in rows)
+
+    assert await harness.wait_for(all_delivered)  # reports carry the call's BizId and "bc.c9", not a row id

@@ -136,3 +136,38 @@ async def test_pushes_are_read_behind_their_token(aliyun) -> None:
     (update,) = provider.parse_status(push(report))
     assert (update.ledger_id, update.attempt, update.state) == ("L7", 1, DeliveryState.DELIVERED)
     assert json.loads(provider.status_ack().body) == {"code": 0, "msg": "接收成功"}
+
+
+NOTICE = "【县行政服务中心】张三您好：营业执照年报，请于6月30日前到县行政服务中心办理。详询0797-3322110"
+
+
+def notice(n: int, to: str | None = None) -> OutboundRequest:
+    return OutboundRequest(f"L{n}", 1, to or f"+86139{n:08d}", NOTICE, "", campaign_id="c1")
+
+
+async def test_a_campaign_goes_in_send_batch_calls_of_at_most_100(aliyun) -> None:
+    fake, provider = aliyun
+    results = await provider.send_batch([notice(n) for n in range(150)])
+    assert all(r.state is DeliveryState.ACCEPTED for r in results)
+    assert len({r.provider_sid for r in results}) == 2  # two calls: 100 + 50
+    assert len(fake.sent) == 150 and {s.out_id for s in fake.sent} == {"bc.c1"}
+
+
+async def test_a_batch_refused_for_one_number_is_sent_number_by_number(aliyun) -> None:
+    fake, provider = aliyun
+    fake.earlier_today[("县行政服务中心", "SMS_480008", "13900000003")] = 50  # at its daily limit
+    requests = [notice(n) for n in range(6)]
+    requests[1] = notice(1, to="+8612345")  # not a mobile: refused before any call
+    results = await provider.send_batch(requests)
+    assert isinstance(results[1], Rejected) and isinstance(results[3], Deferred)
+    assert [type(r).__name__ for r in results] == [
+        "SendReceipt", "Rejected", "SendReceipt", "Deferred", "SendReceipt", "SendReceipt"
+    ]  # fmt: skip
+    assert sorted(s.phone for s in fake.sent) == ["13900000000", "13900000002", "13900000004", "13900000005"]
+
+
+async def test_a_batch_whose_answer_is_lost_is_ambiguous_for_every_row(aliyun) -> None:
+    fake, provider = aliyun
+    fake.injected.append(("isp.SYSTEM_ERROR", 200))
+    results = await provider.send_batch([notice(n) for n in range(3)])
+    assert all(isinstance(r, Ambiguous) for r in results)
