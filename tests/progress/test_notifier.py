@@ -26,6 +26,7 @@ from bot.domains.progress.notifier import ProgressNotifier
 from bot.domains.progress.replies import Replies, ReplyContext
 from bot.domains.progress.service import LookupResult, ProgressService
 from bot.domains.progress.store import ProgressStore
+from sms_gateway.compose import Templated
 from sms_gateway.models import Purpose
 from tests.support.progress import (
     APPLICANT_PHONE,
@@ -73,13 +74,21 @@ class FakeWeChat:
 class FakeSms:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str | None]] = []
+        self.templated: list[Templated | None] = []
 
     async def send(
-        self, to: str, texts: str, *, purpose: Purpose, key: str | None = None
+        self,
+        to: str,
+        texts: str,
+        *,
+        purpose: Purpose,
+        key: str | None = None,
+        templated: Templated | None = None,
     ) -> Sequence[object]:
         assert purpose is Purpose.NOTIFICATION
         await asyncio.sleep(0.005)
         self.sent.append((to, texts, key))
+        self.templated.append(templated)
         return []
 
 
@@ -215,6 +224,8 @@ async def test_wechat_refusal_falls_back_to_sms(hub: Hub) -> None:
     assert "需要补正材料" in text and "1. 材料一1份\n2. 材料二1份" in text and "【" not in text
     assert key is not None and key.startswith(f"progress:{ticket}:correction:1:")
     assert (await hub.rows())[-1][4:] == ("sent", "sms")
+    # the same notice in the case_status template's terms, for template-bound SMS (Aliyun)
+    assert hub.sms.templated == [Templated("case_status", {"ticket": ticket, "status": "需补正"})]
 
 
 async def test_no_template_configured_uses_sms(hub: Hub) -> None:

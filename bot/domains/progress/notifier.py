@@ -48,6 +48,7 @@ from bot.domains.progress.models import ProgressBinding
 from bot.domains.progress.register import CaseRegister
 from bot.domains.progress.replies import Replies
 from bot.domains.progress.store import ProgressStore
+from sms_gateway.compose import Templated
 from sms_gateway.models import Purpose
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,13 @@ class SmsSender(Protocol):
     """What the notifier needs from SMS (``sms_gateway.SmsOutbox`` implements it)."""
 
     async def send(
-        self, to: str, texts: str, *, purpose: Purpose, key: str | None = None
+        self,
+        to: str,
+        texts: str,
+        *,
+        purpose: Purpose,
+        key: str | None = None,
+        templated: Templated | None = None,
     ) -> Sequence[object]: ...
 
 
@@ -286,7 +293,11 @@ class ProgressNotifier:
             return
         try:
             await self.sms.send(
-                phone, self.replies.notification_sms(case, facts), purpose=Purpose.NOTIFICATION, key=key
+                phone,
+                self.replies.notification_sms(case, facts),
+                purpose=Purpose.NOTIFICATION,
+                key=key,
+                templated=self.replies.notification_template(case),  # template-bound SMS (Aliyun)
             )
         except Exception as exc:
             log.warning("SMS progress notification failed", exc_info=True)

@@ -15,6 +15,7 @@ from bot.adapters.wechat.templates import template_data, thing, time_value
 from bot.core.masking import mask_name
 from bot.domains.progress.items import ItemFacts
 from bot.domains.progress.workdays import WorkingDays
+from sms_gateway.compose import Templated
 
 PLAIN_STATUS = {
     CaseStatus.APPLIED: "已提交申请，正在等待窗口受理",
@@ -220,6 +221,11 @@ class Replies:
         if not case.status.is_final:
             text += "\n回复“取消提醒”可关闭提醒。"
         return sms_safe(text)
+
+    def notification_template(self, case: Case) -> Templated:
+        """The notice in the terms of the ``case_status`` SMS template (ticket and short status), for
+        providers that send only approved templates."""
+        return Templated("case_status", {"ticket": case.ticket_no, "status": SHORT_STATUS[case.status]})
 
     def template_data(
         self, case: Case, fields: dict[str, str], changed_at: datetime, facts: ItemFacts | None = None
