@@ -76,6 +76,7 @@ class SmsSettings:
     max_attempts: int = 6  # SMS_MAX_ATTEMPTS: provider calls per ledger row, all causes
     worker_interval: float = 2.0  # SMS_WORKER_INTERVAL: how often due/stuck rows are picked up
     inbound_dedup_ttl: int = 48 * 3600  # SMS_INBOUND_DEDUP_TTL (seconds a MessageSid is remembered)
+    report_wait: float = 1800.0  # SMS_REPORT_WAIT: seconds without a delivery report before a lookup
 
     @property
     def enabled(self) -> bool:
@@ -149,6 +150,7 @@ class SmsSettings:
             max_attempts=max(1, e.integer("SMS_MAX_ATTEMPTS", d.max_attempts)),
             worker_interval=e.number("SMS_WORKER_INTERVAL", d.worker_interval),
             inbound_dedup_ttl=e.integer("SMS_INBOUND_DEDUP_TTL", d.inbound_dedup_ttl),
+            report_wait=e.number("SMS_REPORT_WAIT", d.report_wait),
         )
         if settings.enabled and settings.twilio_messaging_service_sid:
             settings.check_format()

@@ -9,6 +9,10 @@
   ledger already knows).  Found: adopted (``accepted``, then the status found).  Not found: ``pending``
   again and resent, or ``failed`` after ``max_attempts``.  Lookup failed: looked up again later.
 * Every step claims its row with a conditional UPDATE first, so the sweep is safe in every worker.
+* A row the provider accepted whose delivery report has not come after ``SMS_REPORT_WAIT`` (a push lost,
+  our endpoint down longer than the provider retries) is looked up at the provider (Aliyun's
+  ``QuerySendDetails``); a final status found (delivered, failed) is applied like a report.  Each such row
+  is looked at once per ``SMS_REPORT_WAIT``, for at most ``REPORT_HORIZON`` after it was accepted.
 * Pending *broadcast* rows are left to the broadcast workers (``sms_gateway.broadcast.engine``): they hold
   them while the campaign is paused or outside its sending window and count them against the bulk rate
   limit.
@@ -27,12 +31,14 @@ from bot.core.clock import as_utc
 from sms_gateway.config import SmsSettings
 from sms_gateway.ledger import Ledger, LedgerEntry, log, log_attempt
 from sms_gateway.models import LedgerStatus, Purpose, SmsDeliveryEvent, SmsOutbound
-from sms_gateway.provider import SendError, SendReceipt, SmsProvider
+from sms_gateway.provider import DeliveryState, SendError, SendReceipt, SmsProvider, StatusUpdate
 from sms_gateway.sending import Sender
 from sms_gateway.status import StatusUpdates
 
 S = LedgerStatus
 LOOKUP_SLACK = timedelta(minutes=10)  # clock skew allowance when looking a message up
+REPORT_HORIZON = timedelta(days=3)  # no report after this long: the provider will not know more either
+_FINAL = (DeliveryState.DELIVERED, DeliveryState.FAILED)
 
 
 class Recovery:
@@ -148,7 +154,62 @@ class Recovery:
             await self._sender.dispatch(lid, due_only=True)
         for lid in unknown:
             await self.reconcile(lid)
-        return len(pending) + len(unknown)
+        checked = await self.check_reports(now, limit)
+        return len(pending) + len(unknown) + checked
+
+    async def check_reports(self, now: datetime, limit: int = 100) -> int:
+        """Look up accepted rows whose delivery report is overdue; returns how many were looked up."""
+        wait = timedelta(seconds=self._s.report_wait)
+        async with self._ledger.sessions.begin() as s:
+            rows = (
+                (
+                    await s.execute(
+                        select(SmsOutbound)
+                        .where(
+                            SmsOutbound.status.in_([S.ACCEPTED, S.SENT]),
+                            SmsOutbound.provider == self._provider.name,
+                            SmsOutbound.updated_at <= now - wait,
+                            SmsOutbound.accepted_at >= now - REPORT_HORIZON,
+                        )
+                        .order_by(SmsOutbound.updated_at)
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            entries = [
+                (LedgerEntry.of(r), as_utc(r.created_at) or now, await _known_sids(s, r)) for r in rows
+            ]
+            if rows:  # claimed until the next wait: one worker looks each row up, once per wait
+                await s.execute(
+                    update(SmsOutbound)
+                    .where(
+                        SmsOutbound.id.in_([r.id for r in rows]), SmsOutbound.status.in_([S.ACCEPTED, S.SENT])
+                    )
+                    .values(updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        for entry, created, exclude in entries:
+            try:
+                found = await self._provider.find_sent(
+                    entry.recipient, entry.body, created - LOOKUP_SLACK, exclude
+                )
+            except SendError as exc:
+                log_attempt("sms report lookup failed", entry, entry.attempts, exc.code)
+                continue
+            if found is not None and found.state in _FINAL:
+                update_ = StatusUpdate(
+                    provider_sid=entry.provider_sid or found.provider_sid,
+                    state=found.state,
+                    provider_status=found.provider_status or str(found.state),
+                    ledger_id=entry.id,
+                    attempt=entry.attempts,
+                    error_code=found.error_code,
+                    failure=found.failure,
+                )
+                await self._status.apply(update_, source="report_lookup")
+        return len(entries)
 
     async def _due(self, now: datetime, limit: int) -> tuple[Sequence[str], Sequence[str]]:
         """The ids of the due ``pending`` rows (broadcast rows excepted) and of the due ``unknown`` rows."""

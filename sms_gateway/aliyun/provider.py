@@ -38,6 +38,7 @@ from sms_gateway.aliyun.pushes import (
     out_id,
     parse_sms_report,
     parse_sms_up,
+    report_failure,
     token_ok,
 )
 from sms_gateway.aliyun.templates import Template, TemplateRegistry
@@ -254,7 +255,10 @@ class AliyunProvider:
                     # the details carry no BizId: the OutId (ledger id and attempt) stands for it, and the
                     # delivery reports find the row by it too
                     state = _SEND_STATUS.get(row.send_status or 1, DeliveryState.ACCEPTED)
-                    return SendReceipt(row.out_id or "", state, str(row.err_code or ""))
+                    failure = (
+                        report_failure(str(row.err_code or "")) if state is DeliveryState.FAILED else None
+                    )
+                    return SendReceipt(row.out_id or "", state, str(row.err_code or ""), failure=failure)
             day += timedelta(days=1)
         return None
 

@@ -231,3 +231,25 @@ async def test_a_campaign_batch_is_sent_in_one_call_and_its_reports_find_each_ro
         return len(rows) == 5 and all(r.status == LedgerStatus.DELIVERED for r in rows)
 
     assert await harness.wait_for(all_delivered)  # reports carry the call's BizId and "bc.c9", not a row id
+
+
+async def test_rows_whose_report_never_came_are_looked_up(aliyun) -> None:
+    from datetime import timedelta
+
+    from bot.core.clock import utcnow
+
+    harness = await aliyun()
+    harness.fake.report_url = ""  # every delivery report lost
+    await harness.push("up", [up("你好")])
+    await harness.push("up", [up("在吗", phone="13900000077")])
+    await harness.settle()
+    assert {e.status for e in await harness.outbox.entries()} == {LedgerStatus.ACCEPTED}
+    failed = next(s for s in harness.fake.sent if s.phone == "13900000077")
+    failed.status, failed.err_code = 2, "MOBILE_NOT_ON_SERVICE"  # what QuerySendDetails will say
+    assert await harness.outbox.run_due() == 0  # not overdue yet: nothing looked up
+    harness.outbox.clock = lambda: utcnow() + timedelta(seconds=harness.settings.report_wait + 60)
+    assert await harness.outbox.run_due() == 2
+    by_phone = {e.recipient: e for e in await harness.outbox.entries()}
+    assert by_phone[PHONE].status == LedgerStatus.DELIVERED
+    assert by_phone["+8613900000077"].status == LedgerStatus.FAILED
+    assert await harness.outbox.run_due() == 0  # settled rows are not looked up again
