@@ -142,6 +142,40 @@ async def test_the_sms_twin_through_sms_twilio(aiohttp_client, redis_client, sql
     assert bad.status == 400 and "国际格式" in await bad.text()
 
 
+async def test_the_sms_twin_through_the_aliyun_push(aiohttp_client, redis_client, sqlite_url) -> None:
+    from sms_gateway.aliyun.fake import build_app as build_fake
+    from sms_gateway.aliyun.templates import TemplateRegistry
+    from tests.support.aliyun import aliyun_settings, fake_for
+
+    fake = fake_for(TemplateRegistry.load())
+    fake_server = TestServer(build_fake(fake), port=unused_port())
+    await fake_server.start_server()
+    port = unused_port()
+    sms = aliyun_settings(f"http://127.0.0.1:{fake_server.port}", f"http://127.0.0.1:{port}")
+    settings = dataclasses.replace(
+        Settings(), database_url=sqlite_url, wechat_message_mode="plain", wechat_allow_plain=True
+    )
+    services = await build_services(
+        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
+    )
+    assert services.staff is not None
+    await services.staff.accounts.create("editor", "编辑", PASSWORD, ["kb_editor"], "办公室", False)
+    client: TestClient = await aiohttp_client(TestServer(build_app(services), port=port))
+    try:
+        await client.post("/console/login", data={"username": "editor", "password": PASSWORD})
+        page = await (await client.get("/console/simulator/sms?phone=%2B8613812345678")).text()
+        form = {"phone": "+8613812345678", "text": "你好", "csrf_token": csrf_of(page)}
+        resp = await client.post("/console/simulator/sms", data=form)
+        page = await resp.text()
+        # the reply went out through the fake as the approved chat_reply template
+        assert resp.status == 200 and f"【{SIGNATURE}】政务服务助手答复：收到：你好" in page
+        assert [s.template_code for s in fake.sent] == ["SMS_480010"]
+        abroad = await client.post("/console/simulator/sms", data={**form, "phone": "+15005550006"})
+        assert "只收发大陆手机号" in await abroad.text()
+    finally:
+        await fake_server.close()
+
+
 async def test_the_sms_twin_says_when_sms_is_off(sign_in) -> None:
     client = await sign_in("editor", ["kb_editor"])
     page = await (await client.get("/console/simulator/sms")).text()
