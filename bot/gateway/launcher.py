@@ -353,6 +353,9 @@ def _start_fakes(sup: Supervisor, settings: Settings) -> None:
              "--port", str(aliyun.port or 80), "--sign", sms.signature,
              "--templates", str(sms.aliyun_templates),
              "--push-base", f"{sms.public_base_url}/sms/aliyun"],
+            env={"ALIBABA_CLOUD_ACCESS_KEY_ID": sms.aliyun_access_key_id,
+                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sms.aliyun_access_key_secret.get_secret_value(),
+                 "ALIYUN_SMS_PUSH_TOKEN": sms.aliyun_push_token.get_secret_value()},
         )  # fmt: skip
 
 

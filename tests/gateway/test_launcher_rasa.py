@@ -147,3 +147,32 @@ def test_the_private_redis_has_a_password_no_one_sees_in_ps(tmp_path) -> None:
         assert start_private_redis(sup, plain_url, tmp_path) == url  # already running: same password
     finally:
         sup.stop_all()
+
+
+def test_the_aliyun_fake_is_started_for_a_local_endpoint_without_secrets_in_its_arguments(
+    monkeypatch,
+) -> None:
+    from bot.gateway import launcher
+
+    started: list[tuple[str, list[str], dict[str, str]]] = []
+
+    class Recorder:
+        def start(
+            self, name: str, cmd: list[str], *, cwd: object = None, env: dict[str, str] | None = None
+        ) -> None:
+            started.append((name, cmd, env or {}))
+
+    monkeypatch.setenv("SMS_PROVIDER", "aliyun")
+    monkeypatch.setenv("ALIYUN_SMS_ENDPOINT", "http://127.0.0.1:8184")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tLauncher000000000")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "launcher-secret-789")
+    monkeypatch.setenv("ALIYUN_SMS_PUSH_TOKEN", "launcher-push-token-0123")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:8080")
+    launcher._start_fakes(Recorder(), settings())  # type: ignore[arg-type]
+    ((cmd, env),) = [(cmd, env) for name, cmd, env in started if name == "aliyun-sms-fake"]
+    assert env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] == "launcher-secret-789"
+    assert env["ALIYUN_SMS_PUSH_TOKEN"] == "launcher-push-token-0123"
+    assert cmd[cmd.index("--port") + 1] == "8184"
+    assert cmd[cmd.index("--push-base") + 1] == "http://127.0.0.1:8080/sms/aliyun"
+    assert not any("secret" in arg or "push-token" in arg for arg in cmd), cmd  # `ps` shows arguments
+    assert "twilio-fake" not in {name for name, _, _ in started}
