@@ -67,24 +67,31 @@ def test_rasa_command_runs_rasa_with_the_fast_paths() -> None:
     assert "Rasa Version      :         3.6.21" in proc.stdout
 
 
+class Recorder:
+    """A stand-in for the launcher's Supervisor: records what would be started."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, list[str], dict[str, str]]] = []
+
+    def start(
+        self, name: str, cmd: list[str], *, cwd: object = None, env: dict[str, str] | None = None
+    ) -> None:
+        self.started.append((name, cmd, env or {}))
+
+
 def test_the_fakes_get_their_secrets_in_the_environment_not_the_arguments(monkeypatch) -> None:
     """Arguments are visible to every user of the machine in `ps`; the environment is not."""
     from bot.core.env import Secret
     from bot.gateway import launcher
 
-    started: list[tuple[str, list[str], dict[str, str]]] = []
-
-    class Recorder:
-        def start(
-            self, name: str, cmd: list[str], *, cwd: object = None, env: dict[str, str] | None = None
-        ) -> None:
-            started.append((name, cmd, env or {}))
+    recorder = Recorder()
+    started = recorder.started
 
     monkeypatch.setenv("APPROVAL_API_BASE", "http://127.0.0.1:8183")
     monkeypatch.setenv("APPROVAL_API_TOKEN", "approval-secret-123")
     config = settings(WECHAT_API_BASE="http://127.0.0.1:8181")
     config = dataclasses.replace(config, wechat_app_secret=Secret("wechat-secret-456"))
-    launcher._start_fakes(Recorder(), config)  # type: ignore[arg-type]
+    launcher._start_fakes(recorder, config)  # type: ignore[arg-type]
     names = {name for name, _, _ in started}
     assert {"wechat-api-fake", "approval-reference-backend"} <= names
     for _, cmd, _ in started:
@@ -154,13 +161,8 @@ def test_the_aliyun_fake_is_started_for_a_local_endpoint_without_secrets_in_its_
 ) -> None:
     from bot.gateway import launcher
 
-    started: list[tuple[str, list[str], dict[str, str]]] = []
-
-    class Recorder:
-        def start(
-            self, name: str, cmd: list[str], *, cwd: object = None, env: dict[str, str] | None = None
-        ) -> None:
-            started.append((name, cmd, env or {}))
+    recorder = Recorder()
+    started = recorder.started
 
     monkeypatch.setenv("SMS_PROVIDER", "aliyun")
     monkeypatch.setenv("ALIYUN_SMS_ENDPOINT", "http://127.0.0.1:8184")
@@ -168,7 +170,7 @@ def test_the_aliyun_fake_is_started_for_a_local_endpoint_without_secrets_in_its_
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "launcher-secret-789")
     monkeypatch.setenv("ALIYUN_SMS_PUSH_TOKEN", "launcher-push-token-0123")
     monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:8080")
-    launcher._start_fakes(Recorder(), settings())  # type: ignore[arg-type]
+    launcher._start_fakes(recorder, settings())  # type: ignore[arg-type]
     ((cmd, env),) = [(cmd, env) for name, cmd, env in started if name == "aliyun-sms-fake"]
     assert env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] == "launcher-secret-789"
     assert env["ALIYUN_SMS_PUSH_TOKEN"] == "launcher-push-token-0123"

@@ -107,6 +107,21 @@ async def test_safe_mode_and_pushes_recorded_by_the_wechat_fake(
         assert json.loads(await sent.text())[0]["touser"] == OPENID
 
 
+async def editor_on(aiohttp_client, redis_client, sqlite_url: str, sms: SmsSettings, port: int) -> TestClient:
+    """The gateway with ``sms`` on ``port`` (its PUBLIC_BASE_URL) and an editor signed in."""
+    settings = dataclasses.replace(
+        Settings(), database_url=sqlite_url, wechat_message_mode="plain", wechat_allow_plain=True
+    )
+    services = await build_services(
+        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
+    )
+    assert services.staff is not None
+    await services.staff.accounts.create("editor", "编辑", PASSWORD, ["kb_editor"], "办公室", False)
+    client: TestClient = await aiohttp_client(TestServer(build_app(services), port=port))
+    await client.post("/console/login", data={"username": "editor", "password": PASSWORD})
+    return client
+
+
 async def test_the_sms_twin_through_sms_twilio(aiohttp_client, redis_client, sqlite_url) -> None:
     port = unused_port()
     sms = dataclasses.replace(
@@ -119,16 +134,7 @@ async def test_the_sms_twin_through_sms_twilio(aiohttp_client, redis_client, sql
         signature=SIGNATURE,
         public_base_url=f"http://127.0.0.1:{port}",
     )
-    settings = dataclasses.replace(
-        Settings(), database_url=sqlite_url, wechat_message_mode="plain", wechat_allow_plain=True
-    )
-    services = await build_services(
-        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
-    )
-    assert services.staff is not None
-    await services.staff.accounts.create("editor", "编辑", PASSWORD, ["kb_editor"], "办公室", False)
-    client: TestClient = await aiohttp_client(TestServer(build_app(services), port=port))
-    await client.post("/console/login", data={"username": "editor", "password": PASSWORD})
+    client = await editor_on(aiohttp_client, redis_client, sqlite_url, sms, port)
     page = await (await client.get("/console/simulator/sms?phone=%2B8613812345678")).text()
     assert "短信模拟器" in page and 'for="phone"' in page and "短信渠道未启用" not in page
     form = {"phone": "+8613812345678", "text": "你好"}
@@ -152,17 +158,8 @@ async def test_the_sms_twin_through_the_aliyun_push(aiohttp_client, redis_client
     await fake_server.start_server()
     port = unused_port()
     sms = aliyun_settings(f"http://127.0.0.1:{fake_server.port}", f"http://127.0.0.1:{port}")
-    settings = dataclasses.replace(
-        Settings(), database_url=sqlite_url, wechat_message_mode="plain", wechat_allow_plain=True
-    )
-    services = await build_services(
-        settings, redis=redis_client, dialogue=ScriptedDialogue(), sms_settings=sms
-    )
-    assert services.staff is not None
-    await services.staff.accounts.create("editor", "编辑", PASSWORD, ["kb_editor"], "办公室", False)
-    client: TestClient = await aiohttp_client(TestServer(build_app(services), port=port))
+    client = await editor_on(aiohttp_client, redis_client, sqlite_url, sms, port)
     try:
-        await client.post("/console/login", data={"username": "editor", "password": PASSWORD})
         page = await (await client.get("/console/simulator/sms?phone=%2B8613812345678")).text()
         form = {"phone": "+8613812345678", "text": "你好", "csrf_token": csrf_of(page)}
         resp = await client.post("/console/simulator/sms", data=form)
