@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -32,6 +33,7 @@ from bot.domains.complaints.delivery import (
     WeChatReplySender,
 )
 from bot.domains.complaints.service import ComplaintService
+from bot.domains.mass_send.service import MassSendAPI, MassSendRunner
 from bot.domains.progress.config import ProgressSettings
 from bot.domains.progress.factory import build_progress_notifier
 from bot.domains.progress.notifier import ProgressNotifier
@@ -84,6 +86,7 @@ class Services:
     channels: list[Channel] = field(default_factory=list)
     complaints: ComplaintService | None = None
     broadcasts: BroadcastService | None = None
+    mass_send: MassSendRunner | None = None  # WeChat campaigns (with broadcasts and a real WeChat client)
     progress_notifier: ProgressNotifier | None = None
     staff: Staff | None = None
 
@@ -92,6 +95,7 @@ SERVICES = web.AppKey("services", Services)
 KB = web.AppKey("kb", KbLookup)
 BROADCASTS = web.AppKey("broadcasts", BroadcastService)
 NOTIFIER_TASK = web.AppKey("progress_notifier_task", asyncio.Task)
+MASS_SEND_TASK = web.AppKey("mass_send_task", asyncio.Task)
 
 
 async def build_services(
@@ -122,19 +126,21 @@ async def build_services(
         settings, redis, engine, sessions, http, dialogue, metrics, conversation, wechat_api, kb, lookup
     )
     services.staff = Staff.build(sessions, redis, StaffSettings.from_env())
-    services.channels.append(
-        WeChatChannel(
-            settings,
-            redis,
-            conversation,
-            wechat_api,
-            CsQuota(redis, settings.wechat_app_id),
-            FollowerStore(sessions),
-            UndeliveredLog(sessions),
-            metrics,
-        )
+    wechat = WeChatChannel(
+        settings,
+        redis,
+        conversation,
+        wechat_api,
+        CsQuota(redis, settings.wechat_app_id),
+        FollowerStore(sessions),
+        UndeliveredLog(sessions),
+        metrics,
     )
+    services.channels.append(wechat)
     sms_outbox = _add_sms(services, sms_settings)
+    if services.broadcasts is not None and hasattr(wechat_api, "mass_send_text"):
+        services.mass_send = MassSendRunner(services.broadcasts, cast(MassSendAPI, wechat_api))
+        wechat.on_mass_finished = services.mass_send.finished
     services.complaints = _complaints(sessions, wechat_api, sms_outbox)
     if ProgressSettings.from_env().notifier_enabled:
         services.progress_notifier = build_progress_notifier(
@@ -319,12 +325,14 @@ def build_app(services: Services) -> web.Application:
     async def _start_notifier(app: web.Application) -> None:
         if notifier is not None:
             app[NOTIFIER_TASK] = asyncio.create_task(notifier.run_forever(stop_notifier))
+        if services.mass_send is not None:
+            app[MASS_SEND_TASK] = asyncio.create_task(services.mass_send.run_forever(stop_notifier))
 
     async def _close(app: web.Application) -> None:
         stop_notifier.set()
-        task = app.get(NOTIFIER_TASK)
-        if task is not None:
-            await asyncio.wait([task], timeout=10)
+        tasks = [t for t in (app.get(NOTIFIER_TASK), app.get(MASS_SEND_TASK)) if t is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
         if notifier is not None:
             await notifier.close()
         await close_services(services)

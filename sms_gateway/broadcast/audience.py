@@ -93,7 +93,7 @@ class Audience:
             raise BroadcastError(f"只有草稿可以修改收件人（当前状态：{campaign.state}）")
         if upload is None and not group_ids:
             raise BroadcastError("请上传收件人文件或选择已保存的分组", 400)
-        rows, encoding = await self._read_list(campaign.template, upload, column_map, group_ids)
+        rows, encoding = await self._read_list(campaign, upload, column_map, group_ids)
         if not rows:
             raise BroadcastError("收件人名单为空", 400)
         if len(rows) > self.settings.max_recipients:
@@ -116,7 +116,7 @@ class Audience:
 
     async def _read_list(
         self,
-        template: str,
+        campaign: BroadcastCampaign,
         upload: tuple[str, bytes] | None,
         column_map: Mapping[str, str] | None,
         group_ids: Sequence[str],
@@ -133,9 +133,10 @@ class Audience:
                     parse_upload,
                     upload[0],
                     upload[1],
-                    needed=variables(template),
+                    needed=variables(campaign.template),
                     column_map=column_map,
                     max_rows=self.settings.max_recipients,
+                    channel=campaign.channel,
                 )
             )
             encoding = parsed.encoding
@@ -154,7 +155,9 @@ class Audience:
                     )
                 ).scalars()
                 rows += classify(
-                    ((f"group:{gid}", m.address, json.loads(m.variables)) for m in members), seen
+                    ((f"group:{gid}", m.address, json.loads(m.variables)) for m in members),
+                    seen,
+                    campaign.channel,
                 )
         return rows, encoding
 
@@ -178,6 +181,8 @@ class Audience:
                     column_map=json.dumps(dict(column_map or {}), ensure_ascii=False),
                     group_ids=json.dumps(list(group_ids)),
                     source_name=source_name,
+                    audience_tag=None,  # an uploaded list replaces a WeChat tag
+                    audience_tag_name=None,
                     updated_at=now,
                 )
                 .execution_options(synchronize_session=False)

@@ -43,7 +43,7 @@ from sqlalchemy import func, select
 
 from bot.core.clock import as_utc, utcnow
 from sms_gateway.broadcast.limiter import Priority, RateLimiter
-from sms_gateway.broadcast.models import BroadcastCampaign, BroadcastRecipient, CampaignState
+from sms_gateway.broadcast.models import BroadcastCampaign, BroadcastRecipient, CampaignState, Channel
 from sms_gateway.broadcast.service import BroadcastError, BroadcastService
 from sms_gateway.broadcast.template import render
 from sms_gateway.broadcast.window import in_window
@@ -174,7 +174,8 @@ class BroadcastWorker:
                 (
                     await s.execute(
                         select(BroadcastCampaign).where(
-                            BroadcastCampaign.state.in_([CampaignState.SCHEDULED, CampaignState.SENDING])
+                            BroadcastCampaign.state.in_([CampaignState.SCHEDULED, CampaignState.SENDING]),
+                            BroadcastCampaign.channel == Channel.SMS,  # WeChat: bot/domains/mass_send
                         )
                     )
                 )

@@ -9,7 +9,17 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.core.clock import utcnow
@@ -38,7 +48,7 @@ class CampaignPurpose(StrEnum):
 
 class Channel(StrEnum):
     SMS = "sms"
-    WECHAT = "wechat"  # mass-send; not implemented by the sending engine yet
+    WECHAT = "wechat"  # the official account's mass send (群发): to a follower tag or an openid list
 
 
 class Exclusion(StrEnum):
@@ -86,6 +96,9 @@ class BroadcastCampaign(Base):
     approved_by_account: Mapped[int | None] = mapped_column(Integer)
     state_reason: Mapped[str | None] = mapped_column(String(255))
     recipients_total: Mapped[int] = mapped_column(Integer, default=0)
+    # WeChat campaigns to a follower tag (instead of an openid list): the tag and its size when chosen
+    audience_tag: Mapped[int | None] = mapped_column(Integer)
+    audience_tag_name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -127,3 +140,30 @@ class BroadcastGroupMember(Base):
     address: Mapped[str] = mapped_column(String(64))
     variables: Mapped[str] = mapped_column(Text, default="{}")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class BroadcastWeChatJob(Base):
+    """One mass-send call of a WeChat campaign: a tag, or up to 10,000 openids of its list.  The
+    ``client_msg_id`` makes the call idempotent at WeChat (a resubmission within 24 h returns the first
+    job's ``msg_id``); the counts come from the MASSSENDJOBFINISH event."""
+
+    __tablename__ = "broadcast_wechat_jobs"
+    __table_args__ = (UniqueConstraint("campaign_id", "seq", name="uq_broadcast_wechat_job_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("broadcast_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    client_msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    tag_id: Mapped[int | None] = mapped_column(Integer)
+    openids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list (empty for a tag)
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending|submitted|finished|failed
+    msg_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    filtered: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    status_text: Mapped[str | None] = mapped_column(String(64))  # the event's Status, or the refusal
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

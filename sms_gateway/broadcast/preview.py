@@ -11,7 +11,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sms_gateway.broadcast.config import format_window
-from sms_gateway.broadcast.models import EXCLUSION_LABELS, BroadcastCampaign, BroadcastRecipient, Exclusion
+from sms_gateway.broadcast.models import (
+    EXCLUSION_LABELS,
+    BroadcastCampaign,
+    BroadcastRecipient,
+    Channel,
+    Exclusion,
+)
 from sms_gateway.broadcast.template import missing, render, variables
 from sms_gateway.broadcast.views import duration, source_label
 from sms_gateway.compose import CampaignTemplate, Composer
@@ -152,6 +158,45 @@ def _blockers(
     return blockers
 
 
+WECHAT_TEXT_BYTES = 2048  # a mass text message's limit (45002 beyond)
+
+
+def _wechat_preview(campaign: BroadcastCampaign, recipients: Sequence[BroadcastRecipient]) -> Preview:
+    """A WeChat mass send: one text for every follower (no variables), to a tag or an openid list."""
+    listed = _sort_recipients("", recipients, set())
+    blockers = []
+    names = variables(campaign.template)
+    if names:
+        blockers.append(
+            f"公众号群发的内容对所有关注者相同，不能含变量：{'、'.join('{' + n + '}' for n in names)}"
+        )
+    if len(campaign.template.encode("utf-8")) > WECHAT_TEXT_BYTES:
+        blockers.append(
+            f"公众号群发文字最多 {WECHAT_TEXT_BYTES} 字节（约 {WECHAT_TEXT_BYTES // 3} 个汉字），请精简"
+        )
+    if campaign.audience_tag is not None:
+        audience, count = (
+            f"标签“{campaign.audience_tag_name or campaign.audience_tag}”的关注者",
+            campaign.recipients_total,
+        )
+    else:
+        audience, count = "上传的 openid 名单", len(listed.eligible)
+        if count < 2:
+            blockers.append(
+                "请选择一个关注者标签，或上传至少 2 个有效 openid 的名单（微信按名单群发至少 2 人）"
+            )
+    return Preview(
+        campaign_id=campaign.id, state=campaign.state, variables=names,
+        samples=[{"to": audience, "body": campaign.template, "segments": 0, "chars": len(campaign.template)}],
+        recipients=count, total_rows=len(recipients) if campaign.audience_tag is None else count,
+        exclusions=listed.exclusions, exclusion_rows=listed.exclusion_rows,
+        segments_per_message={"min": 0, "max": 0}, segments_total=0, rate=0.0, estimated_seconds=0.0,
+        window=format_window(campaign.window_start, campaign.window_end), blockers=blockers,
+        warnings=["每位关注者每月最多收到 4 条群发消息，超出的会被微信过滤（进度中显示“过滤”人数）"],
+        template={"channel": "wechat", "audience": audience, "tag_id": campaign.audience_tag},
+    )  # fmt: skip
+
+
 def build_preview(
     campaign: BroadcastCampaign,
     recipients: Sequence[BroadcastRecipient],
@@ -163,6 +208,8 @@ def build_preview(
 ) -> Preview:
     """The preview of ``campaign`` with its stored list, ``opted`` being the numbers on the opt-out list
     now; the rate is the campaign's, else ``default_rate`` (segments per second)."""
+    if campaign.channel == Channel.WECHAT:
+        return _wechat_preview(campaign, recipients)
     listed = _sort_recipients(campaign.template, recipients, opted)
     cost = _cost(composer, campaign.template, listed.eligible, samples)
     registered = composer.campaign_template(campaign.template)

@@ -7,6 +7,7 @@ The whole file is read and checked before anything is written: a file that canno
 
 from __future__ import annotations
 
+import re
 import tempfile
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +30,8 @@ PHONE_HEADERS = (
     "phone",
     "mobile",
 )
+OPENID_HEADERS = ("openid", "用户openid", "微信openid", "OpenID")
+_OPENID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 HEADER_SCAN_ROWS = 10
 SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt")
 
@@ -70,14 +73,25 @@ def header_key(cell: str) -> str:
 
 
 _PHONE_KEYS = {header_key(h) for h in PHONE_HEADERS}
+_OPENID_KEYS = {header_key(h) for h in OPENID_HEADERS}
 
 
-def _find_header(rows: Sequence[Sequence[str]]) -> tuple[int, int] | None:
+def _find_header(rows: Sequence[Sequence[str]], keys: set[str] = _PHONE_KEYS) -> tuple[int, int] | None:
     for idx, row in enumerate(rows[:HEADER_SCAN_ROWS]):
         for col, cell in enumerate(row):
-            if header_key(cell) in _PHONE_KEYS:
+            if header_key(cell) in keys:
                 return idx, col
     return None
+
+
+def address_of(raw: str, channel: str = "sms") -> str:
+    """The address a recipient is sent to: an E.164 number (SMS) or an openid (WeChat); ValueError when
+    ``raw`` is neither."""
+    if channel == "wechat":
+        if not _OPENID.match(raw.strip()):
+            raise ValueError("not an openid")
+        return raw.strip()
+    return to_e164(raw)
 
 
 def read_upload(filename: str, data: bytes) -> tuple[list[list[str]], str]:
@@ -110,11 +124,14 @@ def parse_upload(
     needed: Sequence[str],
     column_map: Mapping[str, str] | None = None,
     max_rows: int,
+    channel: str = "sms",
 ) -> ParsedList:
     """Parse a recipient file.  ``needed`` are the template's variables; each is filled from the column named
     by ``column_map[var]`` (default: the column whose header is the variable's name)."""
     rows, encoding = read_upload(filename, data)
-    found = _find_header(rows)
+    found = _find_header(rows, _OPENID_KEYS if channel == "wechat" else _PHONE_KEYS)
+    if found is None and channel == "wechat":
+        raise RecipientFileError("找不到 openid 列：表头（前10行内）应有一列名为“openid”")
     if found is None:
         raise RecipientFileError(
             "找不到手机号列：表头（前10行内）应有一列名为“手机号”（或 手机/电话/联系电话/phone）"
@@ -162,19 +179,19 @@ def parse_upload(
         cell = row[phone_col] if phone_col < len(row) else ""
         values = {var: (row[col].strip() if col < len(row) else "") for var, col in var_cols.items()}
         entries.append((f"upload:{row_no}", cell.strip(), values))
-    parsed.rows = classify(entries)
+    parsed.rows = classify(entries, channel=channel)
     return parsed
 
 
 def classify(
-    entries: Iterable[tuple[str, str, dict[str, str]]], seen: set[str] | None = None
+    entries: Iterable[tuple[str, str, dict[str, str]]], seen: set[str] | None = None, channel: str = "sms"
 ) -> list[RecipientRow]:
-    """Normalise numbers; mark invalid ones and repeats (the first occurrence is kept)."""
+    """Normalise numbers (or openids); mark invalid ones and repeats (the first occurrence is kept)."""
     seen = set() if seen is None else seen
     out: list[RecipientRow] = []
     for source, raw, values in entries:
         try:
-            address = to_e164(raw)
+            address = address_of(raw, channel)
         except ValueError:
             out.append(RecipientRow(source, raw[:64], None, values, Exclusion.INVALID))
             continue

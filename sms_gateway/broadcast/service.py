@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import utcnow
@@ -42,7 +42,9 @@ from sms_gateway.broadcast.views import (
     progress_view,
     result_rows,
     waiting_note,
+    wechat_result_rows,
 )
+from sms_gateway.broadcast.wechat_jobs import WeChatJobs
 from sms_gateway.compose import Composer
 from sms_gateway.models import LedgerStatus, SmsOutbound
 
@@ -85,6 +87,7 @@ class BroadcastService:
         self.sessions = sessions
         self.composer = composer
         self.clock = clock
+        self.wechat_jobs = WeChatJobs(sessions, lambda: self.clock())
 
     # ------------------------------------------------------------------------------------- campaigns
 
@@ -136,8 +139,8 @@ class BroadcastService:
             raise BroadcastError(str(exc), 400) from exc
         if purpose not in {str(p) for p in CampaignPurpose}:
             raise BroadcastError(f"用途应为 {'/'.join(CampaignPurpose)} 之一", 400)
-        if channel != Channel.SMS:
-            raise BroadcastError("目前只支持短信群发（channel=sms）", 400)
+        if channel not in (Channel.SMS, Channel.WECHAT):
+            raise BroadcastError("群发渠道应为 sms（短信）或 wechat（公众号群发）", 400)
         if rate is not None and rate <= 0:
             raise BroadcastError("发送速率必须大于 0（条段/秒）", 400)
         try:
@@ -166,8 +169,8 @@ class BroadcastService:
     ) -> dict[str, Any]:
         """Change a draft's name, wording, purpose, rate or window (a campaign sent back by its approver is a
         draft again).  Only drafts change; the recipient list stays and the preview checks it again."""
-        await self.get(campaign_id)  # 404 first
-        fields = self._checked(name, template, purpose, Channel.SMS, rate, window)
+        campaign = await self.get(campaign_id)  # 404 first
+        fields = self._checked(name, template, purpose, campaign.channel, rate, window)
         async with self.sessions.begin() as s:
             result = await s.execute(
                 update(BroadcastCampaign)
@@ -220,6 +223,27 @@ class BroadcastService:
         return await self.audience.replace(
             campaign, upload=upload, column_map=column_map, group_ids=group_ids
         )
+
+    async def set_wechat_tag(
+        self, campaign_id: str, *, tag_id: int, tag_name: str, followers: int, actor: str
+    ) -> dict[str, Any]:
+        """A WeChat campaign's audience: the followers with a tag (``followers``: the tag's size as WeChat
+        reported it).  Replaces an uploaded openid list; only drafts change."""
+        campaign = await self.get(campaign_id)
+        if campaign.channel != Channel.WECHAT:
+            raise BroadcastError("只有公众号群发可以按标签选择收件人", 400)
+        async with self.sessions.begin() as s:
+            result = await s.execute(
+                update(BroadcastCampaign)
+                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.DRAFT)
+                .values(audience_tag=tag_id, audience_tag_name=tag_name[:100], recipients_total=followers,
+                        source_name=None, updated_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise await _refusal(s, campaign_id, f"修改收件人（仅限：{St.DRAFT}）")
+            await s.execute(delete(BroadcastRecipient).where(BroadcastRecipient.campaign_id == campaign_id))
+        return await self.view(campaign_id)
 
     async def _recipients(self, campaign_id: str) -> list[BroadcastRecipient]:
         return await self.audience.recipients(campaign_id)
@@ -423,7 +447,10 @@ class BroadcastService:
                 )
             ).all()
         waiting = waiting_note(campaign, self.clock(), self.settings.tz)
-        return progress_view(campaign, dict(exclusions), ledger, waiting)
+        view = progress_view(campaign, dict(exclusions), ledger, waiting)
+        if campaign.channel == Channel.WECHAT:  # mass-send jobs and the counts of their finish events
+            view["wechat"] = await self.wechat_jobs.progress(campaign_id)
+        return view
 
     # ------------------------------------------------------------------------------------- results
 
@@ -442,6 +469,8 @@ class BroadcastService:
                 ).scalars()
             }
         campaign = await self.get(campaign_id)
+        if campaign.channel == Channel.WECHAT:
+            return wechat_result_rows(recipients, await self.wechat_jobs.progress(campaign_id))
         return result_rows(recipients, ledger, cancelled=campaign.state == St.CANCELLED)
 
 

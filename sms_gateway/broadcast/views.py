@@ -199,3 +199,40 @@ def _result(r: BroadcastRecipient, row: SmsOutbound | None, cancelled: bool) -> 
     if row.status == LedgerStatus.FAILED and row.error_message == "campaign_cancelled":
         return "未发送（已取消）"
     return _RESULT_LABELS.get(row.status, row.status)
+
+
+_JOB_LABELS = {
+    "pending": "等待提交群发",
+    "submitted": "已提交群发，等待微信完成",
+    "finished": "微信已完成群发",
+    "failed": "微信拒绝了群发",
+}
+
+
+def wechat_result_rows(
+    recipients: Iterable[BroadcastRecipient], progress: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """A WeChat campaign's openid list, each with the state of the mass-send job that carried it (WeChat
+    reports counts per job, not per follower: a filtered follower — unfollowed, or over the monthly limit
+    — is only counted)."""
+    jobs = list(progress.get("jobs", []))
+    out, eligible = [], 0
+    for r in recipients:
+        job: Mapping[str, Any] | None = None
+        if not r.excluded:
+            eligible += 1
+            index = (eligible - 1) // 10_000
+            job = jobs[index] if index < len(jobs) else None
+        out.append(
+            {
+                "seq": r.seq,
+                "source": source_label(r.source),
+                "raw": r.raw,
+                "openid": r.address or "",
+                "result": EXCLUSION_LABELS[Exclusion(r.excluded)] if r.excluded else
+                _JOB_LABELS.get(job["state"], "等待提交群发") if job else "等待提交群发",
+                "msg_id": job["msg_id"] if job and job["msg_id"] else "",
+                "job_status": job["status"] if job and job["status"] else "",
+            }
+        )  # fmt: skip
+    return out

@@ -126,8 +126,8 @@ async def test_create_rejects_bad_templates_and_fields(svc: BroadcastService) ->
         await draft(svc, purpose="营销")
     with pytest.raises(BroadcastError, match="发送时段"):
         await draft(svc, window="25:00-26:00")
-    with pytest.raises(BroadcastError, match="短信"):
-        await draft(svc, channel="wechat")
+    with pytest.raises(BroadcastError, match="群发渠道"):
+        await draft(svc, channel="fax")
 
 
 # ------------------------------------------------------------------------------------------ uploads

@@ -58,6 +58,10 @@ _HINTS: dict[int, str] = {
     "use a template message or SMS instead",
     45047: "customer-service message quota for this user is used up until the user interacts again",
     48001: "API not authorized for this account (needs a verified service account)",
+    40050: "the tag does not exist (any more): choose one of the account's tags",
+    40130: "a mass send to an openid list needs 2 to 10,000 openids",
+    45028: "no mass-send quota left this month",
+    45065: "a mass send with this clientmsgid was already submitted (within 24 h)",
 }
 
 
@@ -69,9 +73,12 @@ def mask_openid(openid: str) -> str:
 class WeChatAPIError(Exception):
     """WeChat answered with a nonzero ``errcode`` (or, for the subclasses, the call itself failed)."""
 
-    def __init__(self, errcode: int, errmsg: str, hint: str | None = None) -> None:
+    def __init__(
+        self, errcode: int, errmsg: str, hint: str | None = None, payload: Mapping[str, Any] | None = None
+    ) -> None:
         self.errcode = errcode
         self.errmsg = errmsg
+        self.payload = dict(payload or {})  # the whole answer (45065 carries the existing job's msg_id)
         self.hint = _HINTS.get(errcode, "") if hint is None else hint
         text = f"WeChat API error {errcode}: {errmsg}"
         super().__init__(f"{text} ({self.hint})" if self.hint else text)
@@ -157,7 +164,7 @@ async def request_json(
             code = int(errcode)
         except (TypeError, ValueError):
             raise WeChatTransportError(f"{method} {path} returned a malformed errcode") from None
-        raise WeChatAPIError(code, str(payload.get("errmsg", "")))
+        raise WeChatAPIError(code, str(payload.get("errmsg", "")), payload=payload)
     return payload
 
 
@@ -240,6 +247,36 @@ class WeChatApiClient:
             raise WeChatTransportError("template/send returned no msgid") from None
         log.debug("template message %s sent to %s", msgid, mask_openid(openid))
         return msgid
+
+    async def mass_send_text(
+        self, content: str, *, client_msg_id: str, openids: list[str] | None = None, tag_id: int | None = None
+    ) -> int:
+        """A mass text message (群发) to ``openids`` (``mass/send``, 2–10,000) or to a tag's followers
+        (``mass/sendall``); returns the job's ``msg_id``.  ``client_msg_id`` makes it idempotent: submitted
+        again within 24 h, WeChat answers 45065 with the first job's ``msg_id``, which is returned."""
+        body: dict[str, Any] = {"msgtype": "text", "text": {"content": content}, "clientmsgid": client_msg_id}
+        if openids is not None:
+            path, body["touser"] = "/cgi-bin/message/mass/send", openids
+        elif tag_id is not None:
+            path, body["filter"] = "/cgi-bin/message/mass/sendall", {"is_to_all": False, "tag_id": tag_id}
+        else:
+            raise ValueError("openids or tag_id is required")
+        try:
+            payload = await self._call("POST", path, body)
+        except WeChatAPIError as exc:
+            if exc.errcode != 45065 or "msg_id" not in exc.payload:
+                raise
+            payload = exc.payload
+            log.info("mass send %s was already submitted: job %s", client_msg_id, payload["msg_id"])
+        try:
+            return int(payload["msg_id"])
+        except (KeyError, TypeError, ValueError):
+            raise WeChatTransportError(f"{path} returned no msg_id") from None
+
+    async def tags(self) -> list[dict[str, Any]]:
+        """The account's follower tags: ``[{"id", "name", "count"}]`` (``tags/get``)."""
+        payload = await self._call("GET", "/cgi-bin/tags/get")
+        return [t for t in payload.get("tags", []) if isinstance(t, dict)]
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
         """Replace the custom menu (``menu/create``); ``menu`` is ``{"button": [...]}``."""

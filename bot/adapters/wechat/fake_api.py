@@ -52,6 +52,8 @@ Control endpoints (unauthenticated: bind the fake to localhost only):
 * ``POST /_fake/rotate_token`` revoke every token: the next call with an old one gets 40001;
 * ``POST /_fake/interaction`` ``{"openid", "kind": message|click|scan|subscribe|unsubscribe, "time"?}``;
 * ``POST /_fake/templates`` ``{"template_ids": [...]}`` adds known template ids.
+
+Mass sending (群发: tags, ``mass/send``, ``mass/sendall``, the MASSSENDJOBFINISH event) is in ``fake_mass``.
 """
 
 from __future__ import annotations
@@ -712,6 +714,9 @@ def build_app(
     app.router.add_post("/_fake/rotate_token", _fake_rotate_token)
     app.router.add_post("/_fake/interaction", _fake_interaction)
     app.router.add_post("/_fake/templates", _fake_templates)
+    from bot.adapters.wechat.fake_mass import add_mass_send  # it builds on this module
+
+    add_mass_send(app)
     return app
 
 

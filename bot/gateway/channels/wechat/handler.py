@@ -16,6 +16,7 @@ import hmac
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +125,8 @@ class WeChatChannel:
         self._undelivered = undelivered
         self._metrics = metrics
         self._menu = menu or MenuConfig.load()
+        # WeChat's MASSSENDJOBFINISH events go here (msg_id, status, counts): bot/domains/mass_send
+        self.on_mass_finished: Callable[[int, str, dict[str, int]], Awaitable[None]] | None = None
         self._crypto: WeChatCrypto | None = None
         self._token = settings.wechat_token.get_secret_value()
         if settings.wechat_encoding_aes_key:
@@ -337,6 +340,12 @@ class WeChatChannel:
             return Reply([messages.welcome(self._s)])
         if event == "unsubscribe":
             await self._followers.unsubscribed(openid)
+            return Reply([])
+        if event == "masssendjobfinish":  # from 群发助手, not a citizen: record the counts, answer nothing
+            if self.on_mass_finished is not None:
+                counts = {"total": msg.total_count, "filtered": msg.filter_count, "sent": msg.sent_count,
+                          "errors": msg.error_count}  # fmt: skip
+                await self.on_mass_finished(int(msg.id), str(msg.status or ""), counts)
             return Reply([])
         if event == "click":
             await self._quota.record_interaction(openid, "click")
