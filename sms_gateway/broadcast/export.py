@@ -23,6 +23,16 @@ _COLUMNS = (
     ("sent_at", "发送时间", 28),
     ("delivered_at", "送达时间", 28),
 )
+# a WeChat campaign's openid list: the state of the mass-send job that carried each openid
+_WECHAT_COLUMNS = (
+    ("seq", "序号", 8),
+    ("source", "来源", 14),
+    ("raw", "原始内容", 30),
+    ("openid", "openid", 34),
+    ("result", "结果", 24),
+    ("msg_id", "微信任务号", 16),
+    ("job_status", "微信完成状态", 18),
+)
 
 
 def _cell(key: str, value: Any) -> Any:
@@ -44,12 +54,13 @@ def write_xlsx(
     ws = wb.active
     assert ws is not None
     ws.title = "发送结果"
-    ws.append([header for _, header, _ in _COLUMNS])
+    columns = _WECHAT_COLUMNS if rows and "openid" in rows[0] else _COLUMNS
+    ws.append([header for _, header, _ in columns])
     for n, r in enumerate(rows, 1):
-        ws.append([_cell(key, r[key]) for key, _, _ in _COLUMNS])
+        ws.append([_cell(key, r[key]) for key, _, _ in columns])
         if tick is not None and n % 500 == 0:
             tick(n)
-    for col, (_, _, width) in zip("ABCDEFGHIJK", _COLUMNS, strict=True):
+    for col, (_, _, width) in zip("ABCDEFGHIJK", columns, strict=False):
         ws.column_dimensions[col].width = width
     wb.save(str(path))
     return len(rows)

@@ -63,6 +63,8 @@ def campaign_view(c: BroadcastCampaign, settings: BroadcastSettings) -> dict[str
         "approved_by": c.approved_by,
         "recipients_total": c.recipients_total,
         "source_name": c.source_name,
+        "audience_tag": c.audience_tag,
+        "audience_tag_name": c.audience_tag_name,
         "created_at": iso(c.created_at),
         "started_at": iso(c.started_at),
         "finished_at": iso(c.finished_at),

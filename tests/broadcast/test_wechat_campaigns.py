@@ -21,6 +21,8 @@ from sms_gateway.broadcast.models import BroadcastCampaign, BroadcastWeChatJob, 
 from sms_gateway.broadcast.service import BroadcastError
 from tests.support.broadcast import csv_bytes
 from tests.support.sms import sms_on_unreachable_twilio
+from tests.support.staff import PASSWORD
+from tests.support.web import csrf_of
 from tests.support.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, settings_for
 
 FOLLOWERS = [f"oFollower{n:020d}" for n in range(6)]
@@ -46,7 +48,7 @@ async def hub(aiohttp_client, redis_client, sqlite_url):
         "app_id": APP_ID,
     }
     mass.tags[101] = {"name": "个体工商户", "openids": FOLLOWERS[:4]}
-    yield services, fake, mass
+    yield services, fake, mass, client
     await fake.close()
 
 
@@ -81,7 +83,7 @@ async def finished(services: Services, cid: str, within: float = 5.0) -> dict[st
 
 
 async def test_a_campaign_to_a_tag(hub) -> None:
-    services, _, mass = hub
+    services, _, mass, _ = hub
     cid = await approved(services, {"tag": 101})
     report = await services.mass_send.run_once()
     assert report["submitted"] == 1
@@ -93,8 +95,8 @@ async def test_a_campaign_to_a_tag(hub) -> None:
     assert job.event_tries == 1  # the gateway answered the signed, encrypted event at once
 
 
-async def test_a_campaign_to_an_openid_list_counts_what_wechat_filtered(hub) -> None:
-    services, fake, mass = hub
+async def test_a_campaign_to_an_openid_list_counts_what_wechat_filtered(hub, tmp_path) -> None:
+    services, fake, mass, _ = hub
     fake.app[fake_api.FAKE_STATE].unsubscribed.add(FOLLOWERS[4])  # unfollowed since the list was made
     month = time.strftime("%Y%m", time.gmtime(time.time() + 8 * 3600))
     mass.received[(FOLLOWERS[5], month)] = MONTHLY_LIMIT  # already got this month's four
@@ -107,10 +109,19 @@ async def test_a_campaign_to_an_openid_list_counts_what_wechat_filtered(hub) -> 
     rows = await services.broadcasts.results(cid)
     assert [r["result"] for r in rows] == ["微信已完成群发"] * 6 + ["号码无效", "号码重复"]
     assert rows[0]["msg_id"] == job.msg_id
+    import openpyxl
+
+    from sms_gateway.broadcast.export import write_xlsx
+
+    assert write_xlsx(rows, tmp_path / "r.xlsx") == 8  # the per-recipient export
+    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx").active
+    assert sheet is not None
+    assert [c.value for c in sheet[1]][3:6] == ["openid", "结果", "微信任务号"]
+    assert sheet["D2"].value == FOLLOWERS[0] and sheet["F2"].value == job.msg_id
 
 
 async def test_a_job_submitted_again_after_a_crash_is_not_sent_twice(hub) -> None:
-    services, _, mass = hub
+    services, _, mass, _ = hub
     cid = await approved(services, {"tag": 101})
     await services.mass_send.run_once()
     await finished(services, cid)
@@ -124,7 +135,7 @@ async def test_a_job_submitted_again_after_a_crash_is_not_sent_twice(hub) -> Non
 
 
 async def test_what_wechat_refuses_for_good_fails_the_campaign_with_the_reason(hub) -> None:
-    services, _, mass = hub
+    services, _, mass, _ = hub
     cid = await approved(services, {"tag": 101})
     del mass.tags[101]  # the tag was deleted in the WeChat console meanwhile
     report = await services.mass_send.run_once()
@@ -146,7 +157,7 @@ async def test_what_wechat_refuses_for_good_fails_the_campaign_with_the_reason(h
 async def test_a_wechat_campaign_is_blocked_until_it_can_be_sent(
     hub, label: str, template: str, openids: list[str], blocker: str
 ) -> None:
-    services, _, _ = hub
+    services, _, _, _ = hub
     svc = services.broadcasts
     c = await svc.create(name="x", template=template, created_by="alice", channel="wechat")
     header = ["openid", "姓名"] if "{" in template else ["openid"]
@@ -156,3 +167,30 @@ async def test_a_wechat_campaign_is_blocked_until_it_can_be_sent(
     assert any(blocker in b for b in preview.blockers), (label, preview.blockers)
     with pytest.raises(BroadcastError, match="存在阻止发送的问题"):
         await svc.submit(c["id"], "alice")
+
+
+async def test_the_console_composes_a_wechat_campaign_to_a_tag_and_shows_its_counts(hub) -> None:
+    services, _, _, client = hub
+    assert services.staff is not None
+    await services.staff.accounts.create("op", "运营", PASSWORD, ["broadcast_operator"], "办公室", False)
+    await client.post("/console/login", data={"username": "op", "password": PASSWORD})
+    page = await (await client.get("/console/broadcasts/new")).text()
+    assert 'id="channel"' in page and "公众号群发" in page
+    form = {"name": "延长办公时间", "template": NOTICE, "channel": "wechat", "purpose": "通知",
+            "csrf_token": csrf_of(page)}  # fmt: skip
+    created = await client.post("/console/broadcasts", data=form, allow_redirects=False)
+    assert created.status == 303
+    url = created.headers["Location"]
+    page = await (await client.get(url)).text()
+    assert "按关注者标签群发" in page and "个体工商户（4 人）" in page  # the tags, read from WeChat
+    chosen = await client.post(f"{url}/wechat-tag", data={"tag_id": "101", "csrf_token": csrf_of(page)})
+    page = await chosen.text()
+    assert chosen.status == 200 and "标签“个体工商户”的关注者" in page and "检查通过" in page
+    cid = url.rsplit("/", 1)[1]
+    await services.broadcasts.submit(cid, "运营")
+    await services.broadcasts.approve(cid, "审核")
+    await services.broadcasts.start(cid, "审核")
+    await services.mass_send.run_once()
+    await finished(services, cid)
+    progress = await (await client.get(f"{url}/progress")).text()
+    assert "公众号群发：已提交 1 / 1 批" in progress and "<td>4</td>" in progress

@@ -143,6 +143,7 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/console/broadcasts/{id}/export"): "broadcast.export",
     ("POST", "/console/broadcasts/{id}/export"): "broadcast.export",
     ("POST", "/console/broadcasts/{id}/recipients"): "broadcast.compose",
+    ("POST", "/console/broadcasts/{id}/wechat-tag"): "broadcast.compose",
     **{("POST", f"/console/broadcasts/{{id}}/{a}"): p for a, p in BROADCAST_ACTIONS.items()},
     # the WeChat simulator (typing as a citizen; each message audited as chat.simulate)
     ("GET", "/console/simulator"): "chat.test",

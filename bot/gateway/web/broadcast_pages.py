@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.adapters.wechat.api_client import WeChatAPIError
 from bot.core.masking import mask_phone, mask_text
 from bot.gateway.staff.auth import actor_of, audit
+from bot.gateway.web.app_services import services_of
 from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
 from bot.gateway.web.render import PREFIX, page
 from sms_gateway.broadcast.config import format_window
@@ -56,7 +58,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 # Which composer field a refusal of the service is about (by the words of its message); else the template.
 FIELD_WORDS = (("名称", "name"), ("用途", "purpose"), ("速率", "rate"), ("时段", "window"))
-EMPTY_FORM = {"name": "", "template": "", "purpose": str(CampaignPurpose.NOTICE), "rate": "", "window": ""}
+EMPTY_FORM = {
+    "name": "", "template": "", "purpose": str(CampaignPurpose.NOTICE), "rate": "", "window": "",
+    "channel": "sms",
+}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -143,12 +148,18 @@ async def _campaign_page(
     if campaign["state"] in (St.DRAFT, St.PENDING_APPROVAL, St.SCHEDULED):
         preview = _masked_preview((await svc.preview(cid)).as_dict())
     groups = await svc.groups() if campaign["state"] == St.DRAFT and actor.can("broadcast.compose") else []
+    tags: list[dict[str, Any]] = []
+    if campaign["channel"] == "wechat" and campaign["state"] == St.DRAFT:
+        tags, tag_error = await _wechat_tags(request)
+        if tag_error and not errors:
+            errors = {"tag": tag_error}
     tz = svc.settings.tz
     times = {k: _local(campaign[k], tz) for k in ("created_at", "scheduled_at", "started_at", "finished_at")}
     values.update(
         {
             "preview": preview,
             "groups": groups,
+            "tags": tags,
             "times": times,
             "errors": dict(errors or {}),
             "notice": notice,
@@ -271,7 +282,12 @@ async def create(request: web.Request) -> web.StreamResponse:
     actor = actor_of(request)
     try:
         fields = _draft_fields(form)
-        campaign = await svc.create(**fields, created_by=actor.name, created_by_account=actor.account_id)
+        campaign = await svc.create(
+            **fields,
+            channel=form["channel"] or "sms",
+            created_by=actor.name,
+            created_by_account=actor.account_id,
+        )
     except BroadcastError as exc:
         await audit(request, "broadcast.create", object_type="broadcast", outcome="failed",
                     summary={"via": "console", "error": exc.message})  # fmt: skip
@@ -406,6 +422,41 @@ async def upload_recipients(request: web.Request) -> web.Response:
     return await _campaign_page(request, svc, cid, upload=result)
 
 
+async def _wechat_tags(request: web.Request) -> tuple[list[dict[str, Any]], str]:
+    """The official account's follower tags (from WeChat), or why they could not be read."""
+    api = services_of(request).wechat_api
+    if not hasattr(api, "tags"):
+        return [], "无法读取公众号的标签"
+    try:
+        return await api.tags(), ""
+    except WeChatAPIError as exc:
+        return [], f"无法读取公众号的标签：{exc.errcode} {exc.errmsg}"
+
+
+async def choose_tag(request: web.Request) -> web.Response:
+    """A WeChat campaign's audience: the followers with the chosen tag (its size as WeChat reports it)."""
+    svc = _service(request)
+    if svc is None:
+        return _off(request)
+    cid = _campaign_id(request)
+    form = await request.post()
+    tags, error = await _wechat_tags(request)
+    chosen = next((t for t in tags if str(t.get("id")) == str(form.get("tag_id", ""))), None)
+    try:
+        if chosen is None:
+            raise BroadcastError(error or "请选择一个标签", 400)
+        followers = int(chosen.get("count", 0))
+        await svc.set_wechat_tag(cid, tag_id=int(chosen["id"]), tag_name=str(chosen.get("name", "")),
+                                 followers=followers, actor=actor_of(request).name)  # fmt: skip
+    except BroadcastError as exc:
+        if exc.status == 404:
+            return page(request, "broadcasts/missing.html", {"message": exc.message}, status=404)
+        return await _campaign_page(request, svc, cid, errors={"tag": exc.message}, status=exc.status)
+    summary = {"via": "console", "wechat_tag": chosen["id"], "followers": followers}
+    await audit(request, "broadcast.recipients", object_type="broadcast", object_id=cid, summary=summary)
+    return await _campaign_page(request, svc, cid, notice=f"收件人：标签“{chosen.get('name')}”的关注者")
+
+
 def _column_map(raw: str) -> dict[str, str]:
     """``变量=列名`` lines (the API's ``column_map``): which column fills a variable of another name."""
     out: dict[str, str] = {}
@@ -521,6 +572,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(BASE + "/{id}/export", export),
             web.post(BASE + "/{id}/export", export),
             web.post(BASE + "/{id}/recipients", upload_recipients),
+            web.post(BASE + "/{id}/wechat-tag", choose_tag),
             *(web.post(f"{BASE}/{{id}}/{action}", _action_handler(action)) for action in ACTIONS),
         ]
     )
