@@ -253,3 +253,45 @@ async def test_rows_whose_report_never_came_are_looked_up(aliyun) -> None:
     assert by_phone[PHONE].status == LedgerStatus.DELIVERED
     assert by_phone["+8613900000077"].status == LedgerStatus.FAILED
     assert await harness.outbox.run_due() == 0  # settled rows are not looked up again
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "status", "retry_in_hours"),
+    [
+        ("OK", 200, LedgerStatus.ACCEPTED, None),
+        ("isv.MOBILE_NUMBER_ILLEGAL", 200, LedgerStatus.FAILED, None),
+        ("isv.TEMPLATE_MISSING_PARAMETERS", 200, LedgerStatus.FAILED, None),
+        ("isv.PARAM_LENGTH_LIMIT", 200, LedgerStatus.FAILED, None),
+        ("isv.BLACK_KEY_CONTROL_LIMIT", 200, LedgerStatus.FAILED, None),
+        ("isv.SMS_TEMPLATE_ILLEGAL", 200, LedgerStatus.FAILED, None),
+        ("isv.BUSINESS_LIMIT_CONTROL", 200, LedgerStatus.PENDING, 24),  # deferred past the day's window
+        ("isv.AMOUNT_NOT_ENOUGH", 200, LedgerStatus.PENDING, 0),  # held, retried (and an error is logged)
+        ("isv.OUT_OF_SERVICE", 200, LedgerStatus.PENDING, 0),
+        ("Throttling.User", 400, LedgerStatus.PENDING, 0),
+        ("isp.SYSTEM_ERROR", 200, "unknown", None),  # maybe sent: looked up before any resend
+        ("InternalError", 500, "unknown", None),
+    ],
+)
+async def test_each_answer_code_leaves_the_ledger_row_in_its_state(
+    aliyun, code: str, http_status: int, status: str, retry_in_hours: int | None
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from bot.core.clock import utcnow
+    from sms_gateway.models import Purpose, SmsOutbound
+
+    harness = await aliyun(throttle_backoff=60.0)
+    if code != "OK":
+        harness.fake.injected.append((code, http_status))
+    (message,) = harness.outbox.composer.whole(["您好"], templated=None)
+    (entry,) = await harness.outbox.send_messages(PHONE, [message], purpose=Purpose.REPLY, key=f"t:{code}")
+    assert entry.status == status, code
+    async with harness.sessions() as s:
+        row = (await s.execute(select(SmsOutbound).where(SmsOutbound.id == entry.id))).scalar_one()
+    if retry_in_hours is not None:
+        assert row.next_attempt_at is not None
+        wait = row.next_attempt_at.replace(tzinfo=row.next_attempt_at.tzinfo or utcnow().tzinfo) - utcnow()
+        assert wait > timedelta(hours=retry_in_hours - 1), (code, wait)
+        assert retry_in_hours or wait < timedelta(hours=1), (code, wait)
