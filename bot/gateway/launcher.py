@@ -324,8 +324,12 @@ def _start_fakes(sup: Supervisor, settings: Settings) -> None:
             "wechat-api-fake",
             [sys.executable, "-m", "bot.adapters.wechat.fake_api", "--host", "127.0.0.1",
              "--port", str(api.port or 80), "--app-id", settings.wechat_app_id,
-             *[arg for t in templates for arg in ("--template-id", t)]],
-            env={"WECHAT_APP_SECRET": settings.wechat_app_secret.get_secret_value()},
+             *[arg for t in templates for arg in ("--template-id", t)],
+             "--event-url", f"{settings.public_base_url}/wechat"],
+            env={"WECHAT_APP_SECRET": settings.wechat_app_secret.get_secret_value(),
+                 "WECHAT_TOKEN": settings.wechat_token.get_secret_value(),
+                 "WECHAT_ENCODING_AES_KEY": settings.wechat_encoding_aes_key.get_secret_value()
+                 if settings.wechat_message_mode != "plain" else ""},
         )  # fmt: skip
     approval = ApprovalSettings.from_env()
     if urlparse(approval.api_base).hostname in LOCAL:

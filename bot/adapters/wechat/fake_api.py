@@ -737,6 +737,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--ip-whitelist", action="append", default=None, help="allowed caller IP (repeatable)"
     )
     parser.add_argument("--token-ttl", type=int, default=7200, help="access token lifetime in seconds")
+    parser.add_argument(
+        "--event-url", default="", help="our /wechat URL: mass-send finish events are pushed there (token, "
+        "EncodingAESKey from WECHAT_TOKEN / WECHAT_ENCODING_AES_KEY); also adds a demo follower tag",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -751,10 +755,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         ip_whitelist=args.ip_whitelist,
         token_ttl=args.token_ttl,
     )
+    if args.event_url:
+        from bot.adapters.wechat.fake_mass import MASS
+
+        env = Env()
+        app[MASS].server = {"url": args.event_url, "token": env.text("WECHAT_TOKEN"), "app_id": args.app_id,
+                            "aes_key": env.text("WECHAT_ENCODING_AES_KEY")}  # fmt: skip
+        app[MASS].tags[100] = {
+            "name": "演示关注者",
+            "openids": [f"oDemoFollower{n:015d}" for n in range(1, 4)],
+        }
     log.info("fake WeChat API for %s on http://%s:%d", args.app_id, args.host, args.port)
     # No access log: legacy /cgi-bin/token carries the secret in its query string.
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":
-    main()
+    # Run the module under its own name: fake_mass imports it, and a second copy (``__main__``) would have
+    # its own app keys and error class, which the mass-send handlers would not share.
+    from bot.adapters.wechat import fake_api
+
+    fake_api.main()
