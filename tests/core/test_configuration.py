@@ -180,7 +180,18 @@ def _problems(env: dict[str, str]) -> list[str]:
 
 
 WECHAT = ["WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY"]
-OPTIONAL = ["TWILIO_AUTH_TOKEN", "APPROVAL_API_TOKEN"]
+OPTIONAL = [
+    "TWILIO_AUTH_TOKEN",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIYUN_SMS_PUSH_TOKEN",
+    "APPROVAL_API_TOKEN",
+]
+ALIYUN = {
+    "SMS_PROVIDER": "aliyun",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tOurOwnKey00000000",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "ali-only-we-know",
+    "ALIYUN_SMS_PUSH_TOKEN": "push-only-we-know-0123",
+}
 
 
 @pytest.mark.parametrize(
@@ -194,6 +205,17 @@ OPTIONAL = ["TWILIO_AUTH_TOKEN", "APPROVAL_API_TOKEN"]
             [],
         ),
         ("SMS off: no Twilio token", {**SAFE, "SMS_PROVIDER": "none", "TWILIO_AUTH_TOKEN": ""}, []),
+        ("Aliyun with its own secrets", {**SAFE, **ALIYUN, "TWILIO_AUTH_TOKEN": ""}, []),
+        (
+            "Aliyun without a push token",
+            {**SAFE, **ALIYUN, "ALIYUN_SMS_PUSH_TOKEN": ""},
+            ["ALIYUN_SMS_PUSH_TOKEN"],
+        ),
+        (
+            "Aliyun with the demo secret",
+            {**SAFE, **ALIYUN, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEMO["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]},
+            ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+        ),
         ("the demo configuration", DEMO, [*WECHAT, *OPTIONAL]),
         ("one demo secret", {**SAFE, "WECHAT_TOKEN": DEMO["WECHAT_TOKEN"]}, ["WECHAT_TOKEN"]),
         ("demo approval", {**SAFE, "APPROVAL_API_TOKEN": DEMO["APPROVAL_API_TOKEN"]}, ["APPROVAL_API_TOKEN"]),
