@@ -194,8 +194,13 @@ async def test_start_complaint_prefills_the_details_and_starts_the_form(actions)
 
 
 async def test_submit_files_exactly_once_and_offers_merge_next_time(actions) -> None:
-    texts, slots, _ = await actions(action_call("action_submit_complaint", "确认", intent="affirm", **FORM))
+    texts, slots, responses = await actions(
+        action_call("action_submit_complaint", "确认", intent="affirm", **FORM)
+    )
     assert "编号：TS" in texts[0] and slots["complaint_description"] is None
+    receipt = responses[0]["custom"]["sms_template"]  # the receipt in the complaint_receipt template's terms
+    assert receipt["kind"] == "complaint_receipt" and receipt["values"]["number"] in texts[0]
+    assert receipt["values"]["days"].isdigit()
     again, _, _ = await actions(action_call("action_submit_complaint", "确认", intent="affirm", **FORM))
     assert again == texts  # the same form id: the same complaint, not a second one
     offer, slots, _ = await actions(

@@ -295,3 +295,37 @@ async def test_each_answer_code_leaves_the_ledger_row_in_its_state(
         wait = row.next_attempt_at.replace(tzinfo=row.next_attempt_at.tzinfo or utcnow().tzinfo) - utcnow()
         assert wait > timedelta(hours=retry_in_hours - 1), (code, wait)
         assert retry_in_hours or wait < timedelta(hours=1), (code, wait)
+
+
+LONG_ANSWER = "经核查，" + "窗口工作人员已按规定退还多收费用并当面致歉，" * 3
+
+
+@pytest.mark.parametrize(
+    ("label", "answer", "template_codes"),
+    [
+        ("a short reply is the complaint_reply template", "已退还多收的50元", ["SMS_480003"]),
+        ("a long reply is sent whole as chat replies", LONG_ANSWER,
+         ["SMS_480010"] * 6),
+    ],
+)  # fmt: skip
+async def test_a_staff_reply_to_a_complaint_goes_as_its_template(
+    aliyun, label: str, answer: str, template_codes: list[str]
+) -> None:
+    from bot.domains.complaints.delivery import Recipient, SmsReplySender
+    from bot.domains.complaints.service import reply_notice
+
+    harness = await aliyun()
+    recipient = Recipient("TS20261207001", "sms", f"sms:{PHONE}", PHONE)
+    notice = reply_notice(recipient.number, answer)
+    assert (
+        await SmsReplySender(harness.outbox).send(recipient, notice, key=f"{recipient.number}:reply:4")
+        == "sms"
+    )
+    sent = harness.sent()
+    assert [s.template_code for s in sent] == template_codes, label
+    if len(sent) == 1:
+        assert sent[0].content == (
+            f"{SIG}您的投诉建议（编号TS20261207001）已答复：{answer}。请回复数字1-5评价（5为非常满意）"
+        )
+    else:  # nothing of the answer is lost
+        assert "窗口工作人员已按规定退还多收费用并当面致歉" in "".join(s.content for s in sent)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.adapters.wechat.api_client import WeChatAPI, WeChatAPIError
 from bot.adapters.wechat.templates import template_data, time_value
 from bot.domains.complaints.config import DEFAULT_TEMPLATE_FIELDS
+from sms_gateway.compose import Templated
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,13 @@ class WeChatReplySender:
 
 class SmsOutboxLike(Protocol):
     async def send(
-        self, to: str, texts: str | Sequence[str], *, purpose: Any, key: str | None = None
+        self,
+        to: str,
+        texts: str | Sequence[str],
+        *,
+        purpose: Any,
+        key: str | None = None,
+        templated: Templated | None = None,
     ) -> list[Any]: ...
 
 
@@ -116,13 +123,28 @@ class SmsReplySender:
         phone = ident if channel == "sms" and ident else recipient.phone
         if not phone:
             raise DeliveryError("no phone number", retryable=False)
-        entries = await self._outbox.send(phone, text, purpose=Purpose.NOTIFICATION, key=f"complaint:{key}")
+        entries = await self._outbox.send(
+            phone,
+            text,
+            purpose=Purpose.NOTIFICATION,
+            key=f"complaint:{key}",
+            templated=_templated(recipient, text, key),
+        )
         statuses = {str(getattr(e, "status", "")) for e in entries}
         if LedgerStatus.SUPPRESSED in statuses:
             raise DeliveryError("recipient opted out of SMS", retryable=False)
         if statuses and statuses <= {LedgerStatus.FAILED}:
             raise DeliveryError("SMS rejected by the provider", retryable=False)
         return "sms"
+
+
+def _templated(recipient: Recipient, text: str, key: str) -> Templated | None:
+    """A staff reply in the ``complaint_reply`` template's terms (for SMS providers that send only templates;
+    a reply longer than the template's variable is sent whole as chat replies instead)."""
+    if key.split(":")[1:2] != ["reply"] or "已答复：\n" not in text:
+        return None
+    answer = text.split("已答复：\n", 1)[1].rsplit("\n", 1)[0].strip()
+    return Templated("complaint_reply", {"number": recipient.number, "summary": answer})
 
 
 class ChannelReplySender:

@@ -21,6 +21,7 @@ from rasa_sdk.types import DomainDict
 from bot.core.phone import contact_phone
 from bot.domains.complaints.citizen import confirmation_text, parse_rating
 from bot.domains.complaints.intake import NewComplaint
+from bot.domains.complaints.states import Kind
 from bot.domains.complaints.triage import Scope, has_complaint_words, triage
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
@@ -270,7 +271,10 @@ async def file_complaint(
 ) -> list[EventType]:
     assert ctx.complaints is not None
     result = await ctx.complaints.create(new_complaint(tracker), idempotency_key=form_key(tracker))
-    dispatcher.utter_message(text=result.receipt)
+    row = result.complaint
+    days = ctx.complaints.answer_days(Kind(row.kind))  # for SMS providers that send only templates
+    receipt = {"kind": "complaint_receipt", "values": {"number": row.number, "days": str(days)}}
+    dispatcher.utter_message(text=result.receipt, json_message={"route": COMPLAINT, "sms_template": receipt})
     return reset_events()
 
 
