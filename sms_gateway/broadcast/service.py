@@ -449,7 +449,18 @@ class BroadcastService:
         waiting = waiting_note(campaign, self.clock(), self.settings.tz)
         view = progress_view(campaign, dict(exclusions), ledger, waiting)
         if campaign.channel == Channel.WECHAT:  # mass-send jobs and the counts of their finish events
-            view["wechat"] = await self.wechat_jobs.progress(campaign_id)
+            wechat = view["wechat"] = await self.wechat_jobs.progress(campaign_id)
+            jobs = wechat["jobs"]
+            pending_jobs = [j for j in jobs if j["state"] == "pending"]
+            running_jobs = [j for j in jobs if j["state"] == "submitted"]
+            size = max(1, view["eligible"] // max(1, len(jobs))) if jobs else view["eligible"]
+            view.update(
+                sent=wechat["sent"], delivered=wechat["sent"], failed=wechat["errors"],
+                queued=len(pending_jobs) * size if jobs else view["eligible"],
+                in_flight=len(running_jobs) * size,
+                done=wechat["finished"],
+                percent=round(100.0 * wechat["finished"] / len(jobs), 1) if jobs else 0.0,
+            )  # fmt: skip
         return view
 
     # ------------------------------------------------------------------------------------- results

@@ -194,3 +194,19 @@ async def test_the_console_composes_a_wechat_campaign_to_a_tag_and_shows_its_cou
     await finished(services, cid)
     progress = await (await client.get(f"{url}/progress")).text()
     assert "公众号群发：已提交 1 / 1 批" in progress and "<td>4</td>" in progress
+
+
+async def test_a_list_over_the_per_call_limit_goes_in_several_jobs_each_finished_by_its_event(
+    hub, monkeypatch
+) -> None:
+    from sms_gateway.broadcast import wechat_jobs
+
+    services, _, mass, _ = hub
+    monkeypatch.setattr(wechat_jobs, "MAX_OPENIDS", 2)  # WeChat's is 10,000 per call
+    cid = await approved(services, {"openids": FOLLOWERS})
+    assert (await services.mass_send.run_once())["submitted"] == 3
+    progress = (await finished(services, cid))["wechat"]  # three events, likely within one second
+    assert progress["finished"] == 3 and progress["sent"] == 6
+    overall = await services.broadcasts.progress(cid)
+    assert (overall["percent"], overall["queued"], overall["in_flight"], overall["sent"]) == (100.0, 0, 0, 6)
+    assert sorted(o for job in mass.jobs.values() for o in job.reached) == sorted(FOLLOWERS)

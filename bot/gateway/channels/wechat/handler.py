@@ -281,6 +281,8 @@ class WeChatChannel:
         if msg.type == "event":
             event = getattr(msg, "event", "")
             key = getattr(msg, "key", None) or getattr(msg, "scene_id", None) or ""
+            if event == "masssendjobfinish":  # several jobs can finish within one second: their MsgID
+                key = str(msg.id)
             ident = f"e:{msg.source}:{msg.time}:{event}:{key}"
         else:
             ident = f"m:{msg.source}:{msg.id}:{msg.time}"
