@@ -141,6 +141,7 @@ async def build_services(
     if services.broadcasts is not None and hasattr(wechat_api, "mass_send_text"):
         services.mass_send = MassSendRunner(services.broadcasts, cast(MassSendAPI, wechat_api))
         wechat.on_mass_finished = services.mass_send.finished
+        services.broadcasts.wechat_tags = cast(MassSendAPI, wechat_api).tags
     services.complaints = _complaints(sessions, wechat_api, sms_outbox)
     if ProgressSettings.from_env().notifier_enabled:
         services.progress_notifier = build_progress_notifier(

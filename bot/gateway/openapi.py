@@ -417,6 +417,7 @@ def _responses() -> dict[str, Any]:
         "NotFound": staff_error("不存在（或不在本人可见范围内）"),
         "Conflict": staff_error("与当前状态冲突（非法的状态转换、刚被他人修改、重名等）"),
         "TooLarge": staff_error("上传的文件过大"),
+        "BadGateway": staff_error("所依赖的外部系统（如微信接口）暂时无法答复"),
         "Open311Error": {
             "description": "GeoReport v2 错误列表",
             "content": {
@@ -1104,6 +1105,22 @@ def _broadcasts() -> list[tuple[str, str, dict[str, Any]]]:
                 **missing,
                 "409": error("Conflict"),
                 "413": error("TooLarge"),
+            },
+        ),
+        _staff(
+            "post",
+            "/api/broadcasts/{id}/wechat-tag",
+            "公众号群发：收件人为某一关注者标签（按微信当前报告的标签与人数；替换 openid 名单，仅草稿）",
+            "群发",
+            operation_id="broadcastsWeChatTag",
+            parameters=[cid],
+            body=json_body(obj({"tag_id": INTEGER}, ["tag_id"]), {"tag_id": 101}),
+            responses={
+                "200": ok(ref("Campaign")),
+                "400": error("BadRequest"),
+                **missing,
+                "409": error("Conflict"),
+                "502": error("BadGateway"),
             },
         ),
         _staff(

@@ -211,6 +211,17 @@ async def _recipients(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+async def _wechat_tag(request: web.Request) -> web.Response:
+    body = await _json(request)
+    tag_id = body.get("tag_id")
+    if not isinstance(tag_id, int) or isinstance(tag_id, bool):
+        raise BroadcastError("tag_id 应为公众号标签的编号（整数）", 400)
+    cid = request.match_info["id"]
+    return web.json_response(
+        await _service(request).choose_wechat_tag(cid, tag_id, actor=_actor(request).name)
+    )
+
+
 async def _preview(request: web.Request) -> web.Response:
     preview = await _service(request).preview(request.match_info["id"])
     return web.json_response(preview.as_dict())
@@ -282,6 +293,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
             web.get(PREFIX + "/{id}", _guarded(_show)),
             web.patch(PREFIX + "/{id}", _guarded(_update)),
             web.post(PREFIX + "/{id}/recipients", _guarded(_recipients)),
+            web.post(PREFIX + "/{id}/wechat-tag", _guarded(_wechat_tag)),
             web.get(PREFIX + "/{id}/preview", _guarded(_preview)),
             web.get(PREFIX + "/{id}/progress", _guarded(_progress)),
             web.get(PREFIX + "/{id}/export", _guarded(_export)),
@@ -298,6 +310,7 @@ ROUTES = [
     ("GET", f"{PREFIX}/x"),
     ("PATCH", f"{PREFIX}/x"),
     ("POST", f"{PREFIX}/x/recipients"),
+    ("POST", f"{PREFIX}/x/wechat-tag"),
     ("GET", f"{PREFIX}/x/preview"),
     ("GET", f"{PREFIX}/x/progress"),
     ("GET", f"{PREFIX}/x/export"),

@@ -15,7 +15,7 @@ directly).  ``cancel`` is allowed from any non-final state."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +88,9 @@ class BroadcastService:
         self.composer = composer
         self.clock = clock
         self.wechat_jobs = WeChatJobs(sessions, lambda: self.clock())
+        # the official account's follower tags ([{"id", "name", "count"}]), set by the gateway when it has
+        # a WeChat client (this package does not talk to WeChat itself)
+        self.wechat_tags: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
 
     # ------------------------------------------------------------------------------------- campaigns
 
@@ -223,6 +226,28 @@ class BroadcastService:
         return await self.audience.replace(
             campaign, upload=upload, column_map=column_map, group_ids=group_ids
         )
+
+    async def tags(self) -> list[dict[str, Any]]:
+        """The follower tags WeChat reports (BroadcastError 502 when they cannot be read)."""
+        if self.wechat_tags is None:
+            raise BroadcastError("未连接公众号接口，无法读取关注者标签", 502)
+        try:
+            return await self.wechat_tags()
+        except Exception as exc:  # the WeChat adapter's errors: reported, not raised as a 500
+            raise BroadcastError(f"无法读取公众号的关注者标签：{exc}"[:200], 502) from exc
+
+    async def choose_wechat_tag(self, campaign_id: str, tag_id: int, *, actor: str) -> dict[str, Any]:
+        """A WeChat campaign's audience: the followers with tag ``tag_id``, as WeChat reports it now."""
+        campaign = await self.get(campaign_id)  # 404, then what the campaign itself refuses, then WeChat
+        if campaign.channel != Channel.WECHAT:
+            raise BroadcastError("只有公众号群发可以按标签选择收件人", 400)
+        if campaign.state != St.DRAFT:
+            raise BroadcastError(f"只有草稿可以修改收件人（当前状态：{campaign.state}）", 409)
+        tag = next((t for t in await self.tags() if t.get("id") == tag_id), None)
+        if tag is None:
+            raise BroadcastError(f"公众号没有这个标签：{tag_id}", 400)
+        return await self.set_wechat_tag(campaign_id, tag_id=tag_id, tag_name=str(tag.get("name", "")),
+                                         followers=int(tag.get("count", 0)), actor=actor)  # fmt: skip
 
     async def set_wechat_tag(
         self, campaign_id: str, *, tag_id: int, tag_name: str, followers: int, actor: str

@@ -341,3 +341,29 @@ async def test_a_multipart_body_that_cannot_be_parsed_is_a_400(client) -> None:
             resp = await client.post(path, data=body, headers=headers)
             assert resp.status == 400, (path, content_type, await resp.text())
             assert "无法解析" in (await resp.json())["message"]
+
+
+async def test_a_wechat_campaign_takes_a_follower_tag_as_wechat_reports_it(client) -> None:
+    svc = client.app[SERVICE]
+    alice = TOKENS["alice"]
+    resp = await client.post(
+        "/api/broadcasts", json={"name": "延时办公", "template": "12月9日起延长办公。", "channel": "wechat"},
+        headers=alice,
+    )  # fmt: skip
+    cid = (await resp.json())["id"]
+    url = f"/api/broadcasts/{cid}/wechat-tag"
+    resp = await client.post(url, json={"tag_id": 7}, headers=alice)
+    assert resp.status == 502 and "未连接公众号" in (await resp.json())["message"]  # no WeChat client wired
+
+    async def tags() -> list[dict[str, object]]:
+        return [{"id": 7, "name": "个体工商户", "count": 120}]
+
+    svc.wechat_tags = tags
+    assert (await client.post(url, json={"tag_id": "7"}, headers=alice)).status == 400
+    assert (await client.post(url, json={"tag_id": 8}, headers=alice)).status == 400  # no such tag
+    resp = await client.post(url, json={"tag_id": 7}, headers=alice)
+    view = await resp.json()
+    assert resp.status == 200 and (view["audience_tag"], view["recipients_total"]) == (7, 120)
+    preview = await (await client.get(f"/api/broadcasts/{cid}/preview", headers=alice)).json()
+    assert preview["blockers"] == [] and preview["recipients"] == 120
+    assert (await client.post(url, json={"tag_id": 7}, headers=TOKENS["viewer"])).status == 403

@@ -37,6 +37,8 @@ class MassSendAPI(Protocol):
         self, content: str, *, client_msg_id: str, openids: list[str] | None = None, tag_id: int | None = None
     ) -> int: ...
 
+    async def tags(self) -> list[dict[str, Any]]: ...
+
 
 class MassSendRunner:
     def __init__(self, broadcasts: BroadcastService, api: MassSendAPI, *, interval: float = 5.0) -> None:

@@ -72,6 +72,7 @@ ROUTE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/api/broadcasts/{id}"): "broadcast.read",
     ("PATCH", "/api/broadcasts/{id}"): "broadcast.compose",
     ("POST", "/api/broadcasts/{id}/recipients"): "broadcast.compose",
+    ("POST", "/api/broadcasts/{id}/wechat-tag"): "broadcast.compose",
     ("GET", "/api/broadcasts/{id}/preview"): "broadcast.read",
     ("GET", "/api/broadcasts/{id}/progress"): "broadcast.read",
     ("GET", "/api/broadcasts/{id}/export"): "broadcast.export",
@@ -102,6 +103,7 @@ AUDIT_ACTIONS: dict[Key, tuple[str, str]] = {
     ("PATCH", "/api/broadcasts/{id}"): ("broadcast.update", "id"),
     ("POST", "/api/broadcasts/groups"): ("broadcast.group", ""),
     ("POST", "/api/broadcasts/{id}/recipients"): ("broadcast.recipients", "id"),
+    ("POST", "/api/broadcasts/{id}/wechat-tag"): ("broadcast.recipients", "id"),
     ("POST", "/api/broadcasts/{id}/{action}"): ("broadcast.{action}", "id"),
     ("GET", "/api/broadcasts/{id}/export"): ("broadcast.export", "id"),
 }

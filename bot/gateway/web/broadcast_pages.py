@@ -16,10 +16,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.adapters.wechat.api_client import WeChatAPIError
 from bot.core.masking import mask_phone, mask_text
 from bot.gateway.staff.auth import actor_of, audit
-from bot.gateway.web.app_services import services_of
 from bot.gateway.web.jobs import XLSX, Download, Progress, deliver, in_thread
 from bot.gateway.web.render import PREFIX, page
 from sms_gateway.broadcast.config import format_window
@@ -150,7 +148,7 @@ async def _campaign_page(
     groups = await svc.groups() if campaign["state"] == St.DRAFT and actor.can("broadcast.compose") else []
     tags: list[dict[str, Any]] = []
     if campaign["channel"] == "wechat" and campaign["state"] == St.DRAFT:
-        tags, tag_error = await _wechat_tags(request)
+        tags, tag_error = await _wechat_tags(svc)
         if tag_error and not errors:
             errors = {"tag": tag_error}
     tz = svc.settings.tz
@@ -422,15 +420,12 @@ async def upload_recipients(request: web.Request) -> web.Response:
     return await _campaign_page(request, svc, cid, upload=result)
 
 
-async def _wechat_tags(request: web.Request) -> tuple[list[dict[str, Any]], str]:
+async def _wechat_tags(svc: BroadcastService) -> tuple[list[dict[str, Any]], str]:
     """The official account's follower tags (from WeChat), or why they could not be read."""
-    api = services_of(request).wechat_api
-    if not hasattr(api, "tags"):
-        return [], "无法读取公众号的标签"
     try:
-        return await api.tags(), ""
-    except WeChatAPIError as exc:
-        return [], f"无法读取公众号的标签：{exc.errcode} {exc.errmsg}"
+        return await svc.tags(), ""
+    except BroadcastError as exc:
+        return [], exc.message
 
 
 async def choose_tag(request: web.Request) -> web.Response:
@@ -439,22 +434,20 @@ async def choose_tag(request: web.Request) -> web.Response:
     if svc is None:
         return _off(request)
     cid = _campaign_id(request)
-    form = await request.post()
-    tags, error = await _wechat_tags(request)
-    chosen = next((t for t in tags if str(t.get("id")) == str(form.get("tag_id", ""))), None)
+    raw = str((await request.post()).get("tag_id", ""))
     try:
-        if chosen is None:
-            raise BroadcastError(error or "请选择一个标签", 400)
-        followers = int(chosen.get("count", 0))
-        await svc.set_wechat_tag(cid, tag_id=int(chosen["id"]), tag_name=str(chosen.get("name", "")),
-                                 followers=followers, actor=actor_of(request).name)  # fmt: skip
+        if not raw.isdigit():
+            raise BroadcastError("请选择一个标签", 400)
+        view = await svc.choose_wechat_tag(cid, int(raw), actor=actor_of(request).name)
     except BroadcastError as exc:
         if exc.status == 404:
             return page(request, "broadcasts/missing.html", {"message": exc.message}, status=404)
         return await _campaign_page(request, svc, cid, errors={"tag": exc.message}, status=exc.status)
-    summary = {"via": "console", "wechat_tag": chosen["id"], "followers": followers}
+    summary = {"via": "console", "wechat_tag": int(raw), "followers": view["recipients_total"]}
     await audit(request, "broadcast.recipients", object_type="broadcast", object_id=cid, summary=summary)
-    return await _campaign_page(request, svc, cid, notice=f"收件人：标签“{chosen.get('name')}”的关注者")
+    return await _campaign_page(
+        request, svc, cid, notice=f"收件人：标签“{view['audience_tag_name']}”的关注者"
+    )
 
 
 def _column_map(raw: str) -> dict[str, str]:
