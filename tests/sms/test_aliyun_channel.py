@@ -329,3 +329,22 @@ async def test_a_staff_reply_to_a_complaint_goes_as_its_template(
         )
     else:  # nothing of the answer is lost
         assert "窗口工作人员已按规定退还多收费用并当面致歉" in "".join(s.content for s in sent)
+
+
+async def test_a_push_that_cannot_be_stored_is_not_acknowledged(aliyun) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    harness = await aliyun()
+    real = harness.channel.inbox.accept
+
+    async def down(*args: Any) -> bool:
+        raise RedisConnectionError("redis down")
+
+    harness.channel.inbox.accept = down
+    record = up("你好")
+    status, body = await harness.push("up", [record])
+    assert status == 503 and "code" not in body  # Aliyun pushes it again: nothing is lost
+    harness.channel.inbox.accept = real
+    assert (await harness.push("up", [record]))[0] == 200
+    await harness.settle()
+    assert len(harness.sent()) == 1 and [t for _, t, _ in harness.dialogue.calls] == ["你好"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.masking import mask_phone
@@ -176,7 +177,12 @@ class SmsChannel:
                 return self._response(self._http_reply(body))
             # Batch pushes (domestic providers): each new message is stored before the push is answered,
             # then answered through the ledger in the background, each sender's messages in order.
-            fresh = [m for m in messages if await self.inbox.accept(self._dedup_key(m), m)]
+            try:
+                fresh = [m for m in messages if await self.inbox.accept(self._dedup_key(m), m)]
+            except (RedisError, OSError) as exc:  # not stored: not acknowledged, the provider pushes again
+                outcome = "unavailable"
+                log.warning("sms push not stored: Redis unavailable", extra={"error": type(exc).__name__})
+                return web.Response(status=503, text="try again")
             for group in _by_sender(fresh).values():
                 self._protocol.spawn(self._answer_in_order(group))
             return self._response(self.provider.sync_reply([]))
