@@ -177,6 +177,9 @@ ROWS: list[tuple[str, str, Prepare, str, int]] = [
      "broadcast.compose", 200),
     ("POST", "/api/broadcasts/{id}/recipients", fixed("/api/broadcasts/{campaign}/recipients"),
      "broadcast.compose", 200),
+    # an SMS campaign: the permission lets the request through, the campaign itself refuses a WeChat tag
+    ("POST", "/api/broadcasts/{id}/wechat-tag", fixed("/api/broadcasts/{campaign}/wechat-tag", {"tag_id": 1}),
+     "broadcast.compose", 400),
     ("GET", "/api/broadcasts/{id}/preview", fixed("/api/broadcasts/{campaign}/preview"), "broadcast.read",
      200),
     ("GET", "/api/broadcasts/{id}/progress", fixed("/api/broadcasts/{campaign}/progress"), "broadcast.read",
