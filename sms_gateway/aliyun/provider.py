@@ -24,6 +24,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from alibabacloud_dysmsapi20170525 import models
 from alibabacloud_dysmsapi20170525.client import Client
@@ -142,17 +143,7 @@ class AliyunProvider:
             template_param=json.dumps(params, ensure_ascii=False),
             out_id=out_id(request.ledger_id, request.attempt),
         )  # fmt: skip
-        try:
-            response = await self._client.send_sms_async(call)
-        except Exception as exc:  # the SDK's Client/Server/Throttling exceptions, timeouts, connection errors
-            code = str(getattr(exc, "code", "") or "")
-            if not code:  # no answer at all: it may or may not have been accepted
-                raise Ambiguous(f"aliyun: {type(exc).__name__}") from exc
-            return self._receipt(code, str(exc)[:200], int(getattr(exc, "status_code", 0) or 0), "")
-        body = response.body
-        return self._receipt(
-            body.code or "", body.message or "", response.status_code or 200, body.biz_id or ""
-        )
+        return self._receipt(*await _answer(self._client.send_sms_async(call)))
 
     async def send_batch(self, requests: Sequence[OutboundRequest]) -> list[SendReceipt | SendError]:
         """A campaign's rows in ``SendBatchSms`` calls of at most 100 numbers per template.  Aliyun refuses
@@ -189,15 +180,9 @@ class AliyunProvider:
             out_id=campaign_out_id(campaign),
         )
         try:
-            response = await self._client.send_batch_sms_async(call)
-        except Exception as exc:
-            answer_code = str(getattr(exc, "code", "") or "")
-            if not answer_code:
-                return [Ambiguous(f"aliyun: {type(exc).__name__}")] * len(chunk)
-            answer = (answer_code, str(exc)[:200], int(getattr(exc, "status_code", 0) or 0), "")
-        else:
-            body = response.body
-            answer = (body.code or "", body.message or "", response.status_code or 200, body.biz_id or "")
+            answer = await _answer(self._client.send_batch_sms_async(call))
+        except Ambiguous as exc:
+            return [exc] * len(chunk)
         if answer[0] in PER_NUMBER_CODES and len(chunk) > 1:  # which number is unknown: one call each
             return [await self._outcome(self.send(request)) for _, request, _, _ in chunk]
         outcome: SendReceipt | SendError
@@ -290,3 +275,18 @@ class AliyunProvider:
 
     async def close(self) -> None:
         return None
+
+
+async def _answer(call: Awaitable[Any]) -> tuple[str, str, int, str]:
+    """Aliyun's answer to a send call as (Code, Message, HTTP status, BizId): errors arrive as HTTP 200 with a
+    Code, or as the SDK's exceptions carrying one.  No answer at all (timeout, connection error) is
+    ``Ambiguous``: the message may or may not have been accepted."""
+    try:
+        response = await call
+    except Exception as exc:  # the SDK's Client/Server/Throttling exceptions, timeouts, connection errors
+        code = str(getattr(exc, "code", "") or "")
+        if not code:
+            raise Ambiguous(f"aliyun: {type(exc).__name__}") from exc
+        return code, str(exc)[:200], int(getattr(exc, "status_code", 0) or 0), ""
+    body = response.body
+    return body.code or "", body.message or "", response.status_code or 200, body.biz_id or ""
