@@ -107,13 +107,3 @@ class MassSendRunner:
                 log.exception("mass-send round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)
-
-
-def finish_counts(event: Any) -> dict[str, int]:
-    """The counts of a MASSSENDJOBFINISH event (wechatpy's ``MassSendJobFinishEvent``)."""
-    return {
-        "total": int(getattr(event, "total_count", 0) or 0),
-        "filtered": int(getattr(event, "filter_count", 0) or 0),
-        "sent": int(getattr(event, "sent_count", 0) or 0),
-        "errors": int(getattr(event, "error_count", 0) or 0),
-    }

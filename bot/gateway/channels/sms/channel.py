@@ -96,13 +96,17 @@ class SmsChannel:
             deadline=settings.sync_reply_deadline,
             ttl=settings.inbound_dedup_ttl,
             ack=provider.sync_reply([]).body,
-            fallback=lambda: ReplyPlan(
-                outbox.composer.whole([texts.unavailable(settings.center_phone)]), result="error"
-            ),
+            fallback=self._fallback_plan,
         )
         self.inbox = PushInbox(redis, provider.name, ACKED, settings.inbound_dedup_ttl)
         self._queue_turns = SenderTurns(redis)
         self._sweeper: asyncio.Future[None] | None = None
+
+    def _fallback_plan(self) -> ReplyPlan:
+        """The polite answer when a turn failed: try again later, or call the center."""
+        return ReplyPlan(
+            self.outbox.composer.whole([texts.unavailable(self._s.center_phone)]), result="error"
+        )
 
     @property
     def settings(self) -> SmsSettings:
@@ -298,9 +302,7 @@ class SmsChannel:
                     plan = await self._plan(message)
                 except Exception:
                     log.exception("sms turn failed", extra={"phone": mask_phone(message.sender)})
-                    plan = ReplyPlan(
-                        self.outbox.composer.whole([texts.unavailable(self._s.center_phone)]), result="error"
-                    )
+                    plan = self._fallback_plan()
                 await self._deliver_late(message, plan)
                 await self.inbox.done(message.message_id)
 
