@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -31,7 +32,7 @@ from bot.core.clock import as_utc
 from sms_gateway.config import SmsSettings
 from sms_gateway.ledger import Ledger, LedgerEntry, log, log_attempt
 from sms_gateway.models import LedgerStatus, Purpose, SmsDeliveryEvent, SmsOutbound
-from sms_gateway.provider import DeliveryState, SendError, SendReceipt, SmsProvider, StatusUpdate
+from sms_gateway.provider import DeliveryState, SendError, SendReceipt, SmsProvider
 from sms_gateway.sending import Sender
 from sms_gateway.status import StatusUpdates
 
@@ -198,17 +199,13 @@ class Recovery:
             except SendError as exc:
                 log_attempt("sms report lookup failed", entry, entry.attempts, exc.code)
                 continue
-            if found is not None and found.state in _FINAL:
-                update_ = StatusUpdate(
+            if found is not None and found.state in _FINAL:  # the row keeps the provider id it has
+                found = replace(
+                    found,
                     provider_sid=entry.provider_sid or found.provider_sid,
-                    state=found.state,
                     provider_status=found.provider_status or str(found.state),
-                    ledger_id=entry.id,
-                    attempt=entry.attempts,
-                    error_code=found.error_code,
-                    failure=found.failure,
                 )
-                await self._status.apply(update_, source="report_lookup")
+                await self._status.apply_receipt(entry, found, source="report_lookup")
         return len(entries)
 
     async def _due(self, now: datetime, limit: int) -> tuple[Sequence[str], Sequence[str]]:
