@@ -48,6 +48,17 @@ def mask_body(text: str) -> str:
     return _MOBILE.sub(lambda m: f"{m.group(2)}****{m.group(4)}", text)
 
 
+def boundary_cut(text: str, limit: int) -> int:
+    """Where to cut ``text`` to keep at most ``limit`` characters: after the last line, sentence, clause or
+    word boundary in the last two thirds of ``text[:limit]``, else at ``limit``."""
+    window = text[:limit]
+    for breaks in _BREAK_CLASSES:
+        pos = max(window.rfind(ch) for ch in breaks)
+        if pos >= max(1, limit // 3):
+            return pos + 1
+    return limit
+
+
 def has_list(texts: Sequence[str]) -> bool:
     """Whether the texts contain an enumerated list (two or more numbered lines)."""
     return sum(1 for t in texts for line in t.splitlines() if _LIST_LINE.match(line)) >= 2
@@ -135,13 +146,7 @@ class Composer:
                 lo = mid
             else:
                 hi = mid - 1
-        window = text[:lo]
-        cut = lo
-        for breaks in _BREAK_CLASSES:
-            pos = max(window.rfind(ch) for ch in breaks)
-            if pos >= max(1, lo // 3):
-                cut = pos + 1
-                break
+        cut = boundary_cut(text, lo)
         return text[:cut].rstrip(), text[cut:].strip()
 
     def split(self, text: str, max_segments: int | None = None) -> list[str]:

@@ -34,7 +34,7 @@ from sms_gateway.aliyun.templates import (
     TemplateMessage,
     TemplateRegistry,
 )
-from sms_gateway.compose import CampaignTemplate, ComposedReply, Composer, SmsMessage, Templated
+from sms_gateway.compose import CampaignTemplate, ComposedReply, Composer, SmsMessage, Templated, boundary_cut
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,5 @@ def campaign_wording(template: Template) -> str:
 
 
 def _head(text: str, limit: int) -> str:
-    """The longest head of ``text`` of at most ``limit`` characters cut at a sentence or clause boundary
-    (in its last two thirds), else exactly ``limit`` characters."""
-    if len(text) <= limit:
-        return text
-    window = text[:limit]
-    for breaks in ("。！？!?；;", "，,、：:", " "):
-        pos = max(window.rfind(ch) for ch in breaks)
-        if pos >= limit // 3:
-            return text[: pos + 1]
-    return window
+    """The longest head of ``text`` of at most ``limit`` characters, cut at a boundary where there is one."""
+    return text if len(text) <= limit else text[: boundary_cut(text, limit)]
