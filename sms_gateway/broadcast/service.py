@@ -476,13 +476,15 @@ class BroadcastService:
         if campaign.channel == Channel.WECHAT:  # mass-send jobs and the counts of their finish events
             wechat = view["wechat"] = await self.wechat_jobs.progress(campaign_id)
             jobs = wechat["jobs"]
-            pending_jobs = [j for j in jobs if j["state"] == "pending"]
-            running_jobs = [j for j in jobs if j["state"] == "submitted"]
-            size = max(1, view["eligible"] // max(1, len(jobs))) if jobs else view["eligible"]
+
+            def size(state: str) -> int:  # followers in the jobs in ``state`` (a tag job: the tag's size)
+                return sum(j["openids"] if j["tag_id"] is None else campaign.recipients_total
+                           for j in jobs if j["state"] == state)  # fmt: skip
+
             view.update(
                 sent=wechat["sent"], delivered=wechat["sent"], failed=wechat["errors"],
-                queued=len(pending_jobs) * size if jobs else view["eligible"],
-                in_flight=len(running_jobs) * size,
+                queued=size("pending") if jobs else view["eligible"],
+                in_flight=size("submitted"),
                 done=wechat["finished"],
                 percent=round(100.0 * wechat["finished"] / len(jobs), 1) if jobs else 0.0,
             )  # fmt: skip

@@ -217,14 +217,11 @@ def wechat_result_rows(
     """A WeChat campaign's openid list, each with the state of the mass-send job that carried it (WeChat
     reports counts per job, not per follower: a filtered follower — unfollowed, or over the monthly limit
     — is only counted)."""
-    jobs = list(progress.get("jobs", []))
-    out, eligible = [], 0
+    # the jobs took the eligible openids in list order, each as many as its "openids" count
+    carriers = iter([job for job in progress.get("jobs", []) for _ in range(job["openids"])])
+    out = []
     for r in recipients:
-        job: Mapping[str, Any] | None = None
-        if not r.excluded:
-            eligible += 1
-            index = (eligible - 1) // 10_000
-            job = jobs[index] if index < len(jobs) else None
+        job: Mapping[str, Any] | None = None if r.excluded else next(carriers, None)
         out.append(
             {
                 "seq": r.seq,

@@ -210,3 +210,6 @@ async def test_a_list_over_the_per_call_limit_goes_in_several_jobs_each_finished
     overall = await services.broadcasts.progress(cid)
     assert (overall["percent"], overall["queued"], overall["in_flight"], overall["sent"]) == (100.0, 0, 0, 6)
     assert sorted(o for job in mass.jobs.values() for o in job.reached) == sorted(FOLLOWERS)
+    rows = await services.broadcasts.results(cid)  # each openid with the job that carried it
+    carried = {o: job.msg_id for job in mass.jobs.values() for o in job.targets}
+    assert [r["msg_id"] for r in rows] == [carried[o] for o in FOLLOWERS]
