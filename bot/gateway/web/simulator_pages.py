@@ -316,7 +316,7 @@ async def _deliver_sms_push(
     record = {"phone_number": phone[3:], "content": text, "dest_code": "1",
               "send_time": utcnow().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
               "sequence_id": f"sim-{secrets.token_hex(8)}"}  # fmt: skip
-    url = f"{gateway_base(request)}/sms/aliyun/{token}/up"
+    url = gateway_base(request) + channel.provider.paths()[0].format(token=token)  # the SmsUp push path
     try:
         async with services_of(request).http.post(url, json=[record], timeout=HTTP_TIMEOUT) as resp:
             status = resp.status
