@@ -495,6 +495,9 @@ class BroadcastService:
     async def results(self, campaign_id: str) -> list[dict[str, Any]]:
         """One row per recipient (excluded ones too) with the ledger outcome (``views.result_rows``)."""
         recipients = await self._recipients(campaign_id)
+        campaign = await self.get(campaign_id)
+        if campaign.channel == Channel.WECHAT:  # no ledger rows: the mass-send jobs carried them
+            return wechat_result_rows(recipients, await self.wechat_jobs.progress(campaign_id))
         async with self.sessions() as s:
             ledger = {
                 r.recipient: r
@@ -506,9 +509,6 @@ class BroadcastService:
                     )
                 ).scalars()
             }
-        campaign = await self.get(campaign_id)
-        if campaign.channel == Channel.WECHAT:
-            return wechat_result_rows(recipients, await self.wechat_jobs.progress(campaign_id))
         return result_rows(recipients, ledger, cancelled=campaign.state == St.CANCELLED)
 
 
