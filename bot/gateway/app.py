@@ -33,7 +33,9 @@ from bot.domains.complaints.delivery import (
     WeChatReplySender,
 )
 from bot.domains.complaints.service import ComplaintService
+from bot.domains.mass_send.notices import NoticeSender, NoticeSettings, TemplateAPI
 from bot.domains.mass_send.service import MassSendAPI, MassSendRunner
+from bot.domains.progress.audience import BoundFollowers
 from bot.domains.progress.config import ProgressSettings
 from bot.domains.progress.factory import build_progress_notifier
 from bot.domains.progress.notifier import ProgressNotifier
@@ -139,8 +141,15 @@ async def build_services(
     services.channels.append(wechat)
     sms_outbox = _add_sms(services, sms_settings)
     if services.broadcasts is not None and hasattr(wechat_api, "mass_send_text"):
-        services.mass_send = MassSendRunner(services.broadcasts, cast(MassSendAPI, wechat_api))
+        audience, notice_settings = BoundFollowers(sessions), NoticeSettings.from_env()
+        services.broadcasts.case_audience = audience  # campaigns to citizens bound to a case
+        services.broadcasts.notice_template_ready = bool(notice_settings.template_id)
+        notices = NoticeSender(services.broadcasts, cast(TemplateAPI, wechat_api), audience, notice_settings)
+        services.mass_send = MassSendRunner(
+            services.broadcasts, cast(MassSendAPI, wechat_api), notices=notices
+        )
         wechat.on_mass_finished = services.mass_send.finished
+        wechat.on_template_finished = notices.finished
         services.broadcasts.wechat_tags = cast(MassSendAPI, wechat_api).tags
     services.complaints = _complaints(sessions, wechat_api, sms_outbox)
     if ProgressSettings.from_env().notifier_enabled:

@@ -36,6 +36,7 @@ from bot.core.config import ROOT, VAR_DIR, Settings, get_settings
 from bot.core.env import Env
 from bot.core.processes import port_open
 from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.mass_send.notices import NoticeSettings
 from bot.domains.progress.config import ProgressSettings
 from sms_gateway.broadcast.config import BroadcastSettings
 from sms_gateway.config import SmsSettings
@@ -317,7 +318,11 @@ def _start_fakes(sup: Supervisor, settings: Settings) -> None:
     if api.hostname in LOCAL:
         templates = [
             t
-            for t in (ProgressSettings.from_env().template_id, ComplaintSettings.from_env().template_id)
+            for t in (
+                ProgressSettings.from_env().template_id,
+                ComplaintSettings.from_env().template_id,
+                NoticeSettings.from_env().template_id,
+            )
             if t
         ]
         sup.start(  # secrets go in the environment, not the arguments (`ps` shows those to everyone)

@@ -1124,6 +1124,23 @@ def _broadcasts() -> list[tuple[str, str, dict[str, Any]]]:
             },
         ),
         _staff(
+            "post",
+            "/api/broadcasts/{id}/wechat-cases",
+            "公众号办件通知：收件人为绑定了办件并接收通知的关注者（某一事项，或不填为全部事项），"
+            "每人一条模板消息（替换标签或 openid 名单，仅草稿）",
+            "群发",
+            operation_id="broadcastsWeChatCases",
+            parameters=[cid],
+            body=json_body(obj({"item_code": NULLABLE_STRING}, []), {"item_code": "QZ-001"}),
+            responses={
+                "200": ok(ref("Campaign")),
+                "400": error("BadRequest"),
+                **missing,
+                "409": error("Conflict"),
+                "502": error("BadGateway"),
+            },
+        ),
+        _staff(
             "get",
             "/api/broadcasts/{id}/preview",
             "预览：样例、人数、排除、条段、预计时长、阻止发送的问题",

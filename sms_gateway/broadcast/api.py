@@ -222,6 +222,15 @@ async def _wechat_tag(request: web.Request) -> web.Response:
     )
 
 
+async def _wechat_cases(request: web.Request) -> web.Response:
+    body = await _json(request)
+    item_code = body.get("item_code")
+    if item_code is not None and not isinstance(item_code, str):
+        raise BroadcastError("item_code 应为事项编码（字符串），不填则为全部事项", 400)
+    cid = request.match_info["id"]
+    return web.json_response(await _service(request).choose_cases(cid, item_code, actor=_actor(request).name))
+
+
 async def _preview(request: web.Request) -> web.Response:
     preview = await _service(request).preview(request.match_info["id"])
     return web.json_response(preview.as_dict())
@@ -294,6 +303,7 @@ def setup_routes(app: web.Application, key: web.AppKey[BroadcastService]) -> Non
             web.patch(PREFIX + "/{id}", _guarded(_update)),
             web.post(PREFIX + "/{id}/recipients", _guarded(_recipients)),
             web.post(PREFIX + "/{id}/wechat-tag", _guarded(_wechat_tag)),
+            web.post(PREFIX + "/{id}/wechat-cases", _guarded(_wechat_cases)),
             web.get(PREFIX + "/{id}/preview", _guarded(_preview)),
             web.get(PREFIX + "/{id}/progress", _guarded(_progress)),
             web.get(PREFIX + "/{id}/export", _guarded(_export)),
@@ -311,6 +321,7 @@ ROUTES = [
     ("PATCH", f"{PREFIX}/x"),
     ("POST", f"{PREFIX}/x/recipients"),
     ("POST", f"{PREFIX}/x/wechat-tag"),
+    ("POST", f"{PREFIX}/x/wechat-cases"),
     ("GET", f"{PREFIX}/x/preview"),
     ("GET", f"{PREFIX}/x/progress"),
     ("GET", f"{PREFIX}/x/export"),

@@ -183,6 +183,7 @@ class Audience:
                     source_name=source_name,
                     audience_tag=None,  # an uploaded list replaces a WeChat tag
                     audience_tag_name=None,
+                    audience_cases=None,  # and the followers bound to cases
                     updated_at=now,
                 )
                 .execution_options(synchronize_session=False)

@@ -1,7 +1,8 @@
-"""Broadcast tables (migrations/versions/0006_broadcasts.py): campaigns, their recipients, saved groups.
+"""Broadcast tables (migrations/versions/0006_broadcasts.py): campaigns, their recipients, saved groups;
+WeChat campaigns' mass-send jobs (0011) and template notices to citizens bound to a case (0012).
 
-A campaign is channel-neutral (``channel`` is ``sms`` today; a WeChat mass-send would add ``wechat``):
-recipients carry an ``address`` (an E.164 number for SMS) and the template variables of their row."""
+A campaign is channel-neutral (``channel`` is ``sms`` or ``wechat``): recipients carry an ``address`` (an
+E.164 number for SMS, an openid for WeChat) and the template variables of their row."""
 
 from __future__ import annotations
 
@@ -99,6 +100,8 @@ class BroadcastCampaign(Base):
     # WeChat campaigns to a follower tag (instead of an openid list): the tag and its size when chosen
     audience_tag: Mapped[int | None] = mapped_column(Integer)
     audience_tag_name: Mapped[str | None] = mapped_column(String(100))
+    # WeChat campaigns to citizens bound to a case (template notices): "*" every case, else an item code
+    audience_cases: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -166,4 +169,40 @@ class BroadcastWeChatJob(Base):
     errors: Mapped[int] = mapped_column(Integer, default=0)
     status_text: Mapped[str | None] = mapped_column(String(64))  # the event's Status, or the refusal
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NoticeState(StrEnum):
+    PENDING = "pending"  # not sent yet (or a transient failure: sent again next round)
+    SENDING = "sending"  # claimed by a runner until ``lease_until``
+    SENT = "sent"  # WeChat took it (``msg_id``); TEMPLATESENDJOBFINISH sets ``outcome``
+    FAILED = "failed"  # WeChat refused it for this follower (``errcode``)
+    SKIPPED = "skipped"  # the citizen turned notifications off, or the binding is gone, before the send
+
+
+class BroadcastWeChatNotice(Base):
+    """One template notice of a WeChat campaign to citizens bound to a case: a follower, the case that binds
+    them (its ticket and item fill the template) and what WeChat made of it.  ``client_msg_id`` at WeChat is
+    ``<campaign>:<seq>``, so a resend after a crash is not delivered twice."""
+
+    __tablename__ = "broadcast_wechat_notices"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "seq", name="uq_broadcast_wechat_notice_seq"),
+        Index("ix_broadcast_wechat_notices_due", "campaign_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("broadcast_campaigns.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # the recipient's seq in the campaign's list
+    openid: Mapped[str] = mapped_column(String(64))
+    ticket_no: Mapped[str] = mapped_column(String(15))
+    item_name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(12), default=NoticeState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    msg_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    status_text: Mapped[str | None] = mapped_column(String(64))  # WeChat's errmsg, or the event's Status
+    outcome: Mapped[str | None] = mapped_column(String(16))  # delivered | blocked | failed (the event)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -161,6 +161,50 @@ def _blockers(
 WECHAT_TEXT_BYTES = 2048  # a mass text message's limit (45002 beyond)
 
 
+NOTICE_TEXT_CHARS = 20  # a template's ``thing`` value (the 2023 rules): the notice text goes in one
+
+
+def _notice_preview(
+    campaign: BroadcastCampaign, recipients: Sequence[BroadcastRecipient], template_ready: bool
+) -> Preview:
+    """Template notices to the followers bound to a case: one per follower, the text in the template's
+    notice field, the follower's own case (item, ticket) in the others."""
+    listed = _sort_recipients("", recipients, set())
+    text = campaign.template
+    blockers = []
+    names = variables(text)
+    if names:
+        blockers.append(f"办件通知的内容对所有人相同，不能含变量：{'、'.join('{' + n + '}' for n in names)}")
+    if len(text) > NOTICE_TEXT_CHARS:
+        blockers.append(
+            f"模板消息的“通知内容”最多 {NOTICE_TEXT_CHARS} 个字（现 {len(text)} 个），请精简；"
+            "较长的通知请用按标签或名单的公众号群发"
+        )
+    if not template_ready:
+        blockers.append("未配置办件通知的模板消息（WECHAT_NOTICE_TEMPLATE_ID），不能按办件发送")
+    if not listed.eligible:
+        blockers.append("没有绑定了办件并接收通知的关注者")
+    scope = "全部事项" if campaign.audience_cases == "*" else f"事项 {campaign.audience_cases}"
+    audience = f"绑定了办件并接收通知的关注者（{scope}）"
+    samples = []
+    for r, _ in listed.eligible[:3]:
+        case = json.loads(r.variables or "{}")
+        ticket, item = case.get("受理编号", ""), case.get("事项", "")
+        body = f"事项：{item}\n受理编号：{ticket}\n通知内容：{text}"
+        samples.append({"to": f"办件 {ticket}", "body": body, "segments": 0, "chars": len(text)})
+    return Preview(
+        campaign_id=campaign.id, state=campaign.state, variables=names,
+        samples=samples or [{"to": audience, "body": text, "segments": 0, "chars": len(text)}],
+        recipients=len(listed.eligible), total_rows=len(recipients),
+        exclusions=listed.exclusions, exclusion_rows=listed.exclusion_rows,
+        segments_per_message={"min": 0, "max": 0}, segments_total=0, rate=0.0, estimated_seconds=0.0,
+        window=format_window(campaign.window_start, campaign.window_end), blockers=blockers,
+        warnings=["模板消息只能用于与办件有关的服务通知，不得用于宣传（微信运营规范）；"
+                  "发送前会再次核对每人是否仍接收通知"],
+        template={"channel": "wechat", "audience": audience, "cases": campaign.audience_cases},
+    )  # fmt: skip
+
+
 def _wechat_preview(campaign: BroadcastCampaign, recipients: Sequence[BroadcastRecipient]) -> Preview:
     """A WeChat mass send: one text for every follower (no variables), to a tag or an openid list."""
     listed = _sort_recipients("", recipients, set())
@@ -205,9 +249,12 @@ def build_preview(
     composer: Composer,
     default_rate: float,
     samples: int,
+    notice_template_ready: bool = False,
 ) -> Preview:
     """The preview of ``campaign`` with its stored list, ``opted`` being the numbers on the opt-out list
     now; the rate is the campaign's, else ``default_rate`` (segments per second)."""
+    if campaign.audience_cases is not None:
+        return _notice_preview(campaign, recipients, notice_template_ready)
     if campaign.channel == Channel.WECHAT:
         return _wechat_preview(campaign, recipients)
     listed = _sort_recipients(campaign.template, recipients, opted)

@@ -39,12 +39,14 @@ from sms_gateway.broadcast.preview import Preview, build_preview
 from sms_gateway.broadcast.template import TemplateError, check_template
 from sms_gateway.broadcast.views import (
     campaign_view,
+    notice_result_rows,
     progress_view,
     result_rows,
     waiting_note,
     wechat_result_rows,
 )
 from sms_gateway.broadcast.wechat_jobs import WeChatJobs
+from sms_gateway.broadcast.wechat_notices import ALL_CASES, CaseAudience, WeChatNotices, recipient_values
 from sms_gateway.compose import Composer
 from sms_gateway.models import LedgerStatus, SmsOutbound
 
@@ -91,6 +93,11 @@ class BroadcastService:
         # the official account's follower tags ([{"id", "name", "count"}]), set by the gateway when it has
         # a WeChat client (this package does not talk to WeChat itself)
         self.wechat_tags: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+        # template notices to citizens bound to a case: their followers (set by the gateway from the
+        # progress domain) and whether a notice template is configured (WECHAT_NOTICE_TEMPLATE_ID)
+        self.wechat_notices = WeChatNotices(sessions, lambda: self.clock())
+        self.case_audience: CaseAudience | None = None
+        self.notice_template_ready = False
 
     # ------------------------------------------------------------------------------------- campaigns
 
@@ -261,13 +268,52 @@ class BroadcastService:
             result = await s.execute(
                 update(BroadcastCampaign)
                 .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.DRAFT)
-                .values(audience_tag=tag_id, audience_tag_name=tag_name[:100], recipients_total=followers,
-                        source_name=None, updated_at=self.clock())
+                .values(audience_tag=tag_id, audience_tag_name=tag_name[:100], audience_cases=None,
+                        recipients_total=followers, source_name=None, updated_at=self.clock())
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise await _refusal(s, campaign_id, f"修改收件人（仅限：{St.DRAFT}）")
             await s.execute(delete(BroadcastRecipient).where(BroadcastRecipient.campaign_id == campaign_id))
+        return await self.view(campaign_id)
+
+    async def case_items(self) -> list[dict[str, Any]]:
+        """Items whose cases have followers to notify (``CaseAudience.items``); [] without progress."""
+        return await self.case_audience.items() if self.case_audience is not None else []
+
+    async def choose_cases(self, campaign_id: str, item_code: str | None, *, actor: str) -> dict[str, Any]:
+        """A WeChat campaign's audience: the followers bound to a case (of ``item_code``, or of any item) who
+        take its notifications, each sent a template notice.  Replaces a tag or an uploaded list."""
+        campaign = await self.get(campaign_id)
+        if campaign.channel != Channel.WECHAT:
+            raise BroadcastError("只有公众号群发可以按办件选择收件人", 400)
+        if campaign.state != St.DRAFT:
+            raise BroadcastError(f"只有草稿可以修改收件人（当前状态：{campaign.state}）", 409)
+        if self.case_audience is None:
+            raise BroadcastError("未连接办件进度，无法按办件选择收件人", 502)
+        code = (item_code or "").strip() or None
+        if code is not None and len(code) > 32:
+            raise BroadcastError("事项编码过长", 400)
+        followers = await self.case_audience.followers(code)
+        now = self.clock()
+        async with self.sessions.begin() as s:
+            result = await s.execute(
+                update(BroadcastCampaign)
+                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == St.DRAFT)
+                .values(audience_cases=code or ALL_CASES, audience_tag=None, audience_tag_name=None,
+                        recipients_total=len(followers), source_name=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise await _refusal(s, campaign_id, f"修改收件人（仅限：{St.DRAFT}）")
+            await s.execute(delete(BroadcastRecipient).where(BroadcastRecipient.campaign_id == campaign_id))
+            s.add_all(
+                BroadcastRecipient(
+                    campaign_id=campaign_id, seq=seq, source=f"case:{f.ticket_no}", raw=f.openid,
+                    address=f.openid, variables=recipient_values(f), excluded=None,
+                )
+                for seq, f in enumerate(followers, start=1)
+            )  # fmt: skip
         return await self.view(campaign_id)
 
     async def _recipients(self, campaign_id: str) -> list[BroadcastRecipient]:
@@ -296,6 +342,7 @@ class BroadcastService:
             composer=self.composer,
             default_rate=self.settings.rate,
             samples=samples,
+            notice_template_ready=self.notice_template_ready,
         )
 
     # ------------------------------------------------------------------------------------- transitions
@@ -473,7 +520,17 @@ class BroadcastService:
             ).all()
         waiting = waiting_note(campaign, self.clock(), self.settings.tz)
         view = progress_view(campaign, dict(exclusions), ledger, waiting)
-        if campaign.channel == Channel.WECHAT:  # mass-send jobs and the counts of their finish events
+        if campaign.audience_cases is not None:  # template notices, one per follower
+            notices = view["wechat"] = await self.wechat_notices.progress(campaign_id)
+            planned = notices["planned"]
+            done = notices["sent"] + notices["failed"] + notices["skipped"]
+            view.update(
+                sent=notices["sent"], delivered=notices["delivered"],
+                failed=notices["failed"] + notices["blocked"] + notices["undelivered"],
+                queued=notices["pending"] if planned else view["eligible"], in_flight=notices["sending"],
+                done=done, percent=round(100.0 * done / planned, 1) if planned else 0.0,
+            )  # fmt: skip
+        elif campaign.channel == Channel.WECHAT:  # mass-send jobs and the counts of their finish events
             wechat = view["wechat"] = await self.wechat_jobs.progress(campaign_id)
             jobs = wechat["jobs"]
 
@@ -496,6 +553,8 @@ class BroadcastService:
         """One row per recipient (excluded ones too) with the ledger outcome (``views.result_rows``)."""
         recipients = await self._recipients(campaign_id)
         campaign = await self.get(campaign_id)
+        if campaign.audience_cases is not None:  # each follower's template notice
+            return notice_result_rows(recipients, await self.wechat_notices.rows(campaign_id))
         if campaign.channel == Channel.WECHAT:  # no ledger rows: the mass-send jobs carried them
             return wechat_result_rows(recipients, await self.wechat_jobs.progress(campaign_id))
         async with self.sessions() as s:

@@ -65,6 +65,7 @@ def campaign_view(c: BroadcastCampaign, settings: BroadcastSettings) -> dict[str
         "source_name": c.source_name,
         "audience_tag": c.audience_tag,
         "audience_tag_name": c.audience_tag_name,
+        "audience_cases": c.audience_cases,
         "created_at": iso(c.created_at),
         "started_at": iso(c.started_at),
         "finished_at": iso(c.finished_at),
@@ -77,9 +78,10 @@ def iso(value: datetime | None) -> str | None:
 
 
 def source_label(source: str) -> str:
-    """Where a recipient came from: ``upload:12`` → 第12行, ``group:<id>`` → 分组<id>."""
+    """Where a recipient came from: ``upload:12`` → 第12行, ``group:<id>`` → 分组<id>, ``case:<ticket>`` →
+    办件<ticket> (a follower bound to that case)."""
     kind, _, ref = source.partition(":")
-    return f"第{ref}行" if kind == "upload" else f"分组{ref}"
+    return {"upload": f"第{ref}行", "case": f"办件{ref}"}.get(kind, f"分组{ref}")
 
 
 def duration(seconds: float) -> str:
@@ -234,4 +236,45 @@ def wechat_result_rows(
                 "job_status": job["status"] if job and job["status"] else "",
             }
         )  # fmt: skip
+    return out
+
+
+_NOTICE_LABELS = {
+    "pending": "等待发送",
+    "sending": "发送中",
+    "sent": "微信已接收",
+    "failed": "微信拒绝发送",
+    "skipped": "未发送：已关闭通知或解除绑定",
+}
+_OUTCOME_LABELS = {"delivered": "已送达", "blocked": "用户拒收", "failed": "送达失败"}
+
+
+def notice_result_rows(
+    recipients: Iterable[BroadcastRecipient], notices: Mapping[int, Any]
+) -> list[dict[str, Any]]:
+    """A template-notice campaign's followers, each with its notice: state, WeChat's msgid, and the
+    TEMPLATESENDJOBFINISH outcome or the errcode WeChat refused it with."""
+    out = []
+    for r in recipients:
+        n = notices.get(r.seq)
+        if r.excluded:
+            result = EXCLUSION_LABELS[Exclusion(r.excluded)]
+        elif n is None:
+            result = _NOTICE_LABELS["pending"]
+        else:
+            result = _OUTCOME_LABELS.get(n.outcome or "", _NOTICE_LABELS.get(n.state, n.state))
+        detail = ""
+        if n is not None and (n.errcode or n.status_text):
+            detail = " ".join(str(x) for x in (n.errcode, n.status_text) if x)
+        out.append(
+            {
+                "seq": r.seq,
+                "source": source_label(r.source),
+                "raw": r.raw,
+                "openid": r.address or "",
+                "result": result,
+                "msg_id": n.msg_id if n is not None and n.msg_id else "",
+                "job_status": detail,
+            }
+        )
     return out

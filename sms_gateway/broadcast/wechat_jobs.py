@@ -51,7 +51,9 @@ class WeChatJobs:
     async def sending_campaigns(self) -> list[str]:
         async with self.sessions() as s:
             query = select(BroadcastCampaign.id).where(
-                BroadcastCampaign.channel == Channel.WECHAT, BroadcastCampaign.state == CampaignState.SENDING
+                BroadcastCampaign.channel == Channel.WECHAT,
+                BroadcastCampaign.state == CampaignState.SENDING,
+                BroadcastCampaign.audience_cases.is_(None),  # template notices: wechat_notices.py
             )
             return list((await s.execute(query)).scalars())
 

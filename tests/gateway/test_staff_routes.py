@@ -180,6 +180,8 @@ ROWS: list[tuple[str, str, Prepare, str, int]] = [
     # an SMS campaign: the permission lets the request through, the campaign itself refuses a WeChat tag
     ("POST", "/api/broadcasts/{id}/wechat-tag", fixed("/api/broadcasts/{campaign}/wechat-tag", {"tag_id": 1}),
      "broadcast.compose", 400),
+    ("POST", "/api/broadcasts/{id}/wechat-cases", fixed("/api/broadcasts/{campaign}/wechat-cases", {}),
+     "broadcast.compose", 400),
     ("GET", "/api/broadcasts/{id}/preview", fixed("/api/broadcasts/{campaign}/preview"), "broadcast.read",
      200),
     ("GET", "/api/broadcasts/{id}/progress", fixed("/api/broadcasts/{campaign}/progress"), "broadcast.read",

@@ -222,6 +222,8 @@ class FakeWeChat:
         self.clock = clock
         self.token_ttl = token_ttl
         self.max_text_bytes = max_text_bytes
+        # called with (touser, msgid) after each template message (fake_mass pushes TEMPLATESENDJOBFINISH)
+        self.on_template_sent: Callable[[str, int], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -528,6 +530,8 @@ async def _template_send(request: web.Request) -> web.Response:
             "time": now,
         }
     )
+    if state.on_template_sent is not None:
+        state.on_template_sent(touser, msgid)
     return _json({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
 

@@ -13,6 +13,9 @@ As the official account API documents it (text messages only; other ``msgtype`` 
   finishes a moment later: followers who unfollowed, or who already received ``MONTHLY_LIMIT`` mass
   messages this (Beijing) month, are filtered out (a service account's followers get at most 4 a month).
 * ``POST /cgi-bin/message/mass/get`` ``{"msg_id"}`` → ``{"msg_id", "msg_status"}`` (SEND_SUCCESS, SENDING).
+* After each template message (``fake_api``'s ``template/send``) the ``TEMPLATESENDJOBFINISH`` event is
+  pushed the same way: ``FromUserName`` the follower, ``MsgID``, ``Status`` ``success`` — or
+  ``failed:user block`` for a follower set with ``POST /_fake/template/blocked`` ``{"openids"}``.
 * When a job finishes, the ``MASSSENDJOBFINISH`` event is pushed to the configured server URL exactly as
   WeChat pushes events (signed with the token; encrypted with the EncodingAESKey in safe mode): ``MsgID``,
   ``Status`` ("send success"), ``TotalCount``, ``FilterCount``, ``SentCount``, ``ErrorCount``; retried
@@ -20,7 +23,7 @@ As the official account API documents it (text messages only; other ``msgtype`` 
 
 Control: ``POST /_fake/tags`` ``{"id", "name", "openids"}`` defines a tag; ``GET /_fake/mass`` lists the
 jobs (with the openids each reached); ``POST /_fake/mass/server`` ``{"url", "token", "aes_key"?, "app_id"}``
-sets where events go.
+sets where events go; ``GET /_fake/template/events`` lists the TEMPLATESENDJOBFINISH events pushed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import hashlib
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,6 +86,8 @@ class MassState:
     finish_delay: float = 0.05
     next_id: int = 3_000_000_001
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    template_blocked: set[str] = field(default_factory=set)  # followers who refuse template messages
+    template_events: list[dict[str, Any]] = field(default_factory=list)  # pushed: msgid, status, tries
 
 
 MASS = web.AppKey("fake_wechat_mass", MassState)
@@ -124,9 +130,7 @@ async def _submit(
     job = MassJob(msg_id, msg_id * 10 + 1, client, content, list(dict.fromkeys(targets)), tag_id, now)
     mass.jobs[msg_id] = job
     mass.by_client[client] = msg_id
-    task = asyncio.get_running_loop().create_task(_finish(request.app, job))
-    mass.tasks.add(task)
-    task.add_done_callback(mass.tasks.discard)
+    _spawn(mass, _finish(request.app, job))
     return _json({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
                   "msg_data_id": job.msg_data_id})  # fmt: skip
 
@@ -202,18 +206,51 @@ def _sign(*parts: str) -> str:
 
 
 async def _push_event(mass: MassState, job: MassJob) -> None:
+    def tried() -> None:
+        job.event_tries += 1
+
+    await _push(mass, _event_xml(job), tried)
+
+
+def _spawn(mass: MassState, coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    mass.tasks.add(task)
+    task.add_done_callback(mass.tasks.discard)
+
+
+def _template_sent(mass: MassState, touser: str, msgid: int) -> None:
+    """Push TEMPLATESENDJOBFINISH for a template message, a moment after it was sent."""
+    status = "failed:user block" if touser in mass.template_blocked else "success"
+    record: dict[str, Any] = {"msgid": msgid, "touser": touser, "status": status, "tries": 0}
+    mass.template_events.append(record)
+    fields = {"ToUserName": ACCOUNT, "FromUserName": touser, "CreateTime": int(time.time()),
+              "MsgType": "event", "Event": "TEMPLATESENDJOBFINISH", "MsgID": msgid,
+              "Status": status}  # fmt: skip
+    xml = str(xmltodict.unparse({"xml": fields}, full_document=False))
+
+    def tried() -> None:
+        record["tries"] += 1
+
+    async def later() -> None:
+        await asyncio.sleep(mass.finish_delay)
+        await _push(mass, xml, tried, openid=touser)
+
+    _spawn(mass, later())
+
+
+async def _push(mass: MassState, xml: str, tried: Callable[[], None], *, openid: str = "mphelper") -> None:
+    """POST an event to our server as WeChat does (signed; encrypted in safe mode), three tries."""
     server = mass.server
     if not server.get("url"):
         return
     from wechatpy.crypto import WeChatCrypto
 
-    xml = _event_xml(job)
     async with aiohttp.ClientSession() as http:
         for _ in range(3):  # WeChat tries three times
-            job.event_tries += 1
+            tried()
             ts, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
             query = {"signature": _sign(server["token"], ts, nonce), "timestamp": ts, "nonce": nonce,
-                     "openid": "mphelper"}  # fmt: skip
+                     "openid": openid}  # fmt: skip
             body = xml
             if server.get("aes_key"):
                 crypto = WeChatCrypto(server["token"], server["aes_key"], server["app_id"])
@@ -243,6 +280,15 @@ async def _control_jobs(request: web.Request) -> web.Response:
     return _json([asdict(job) for job in request.app[MASS].jobs.values()])
 
 
+async def _control_template_blocked(request: web.Request) -> web.Response:
+    request.app[MASS].template_blocked.update(str(o) for o in (await request.json())["openids"])
+    return _json({"ok": True})
+
+
+async def _control_template_events(request: web.Request) -> web.Response:
+    return _json(request.app[MASS].template_events)
+
+
 async def _control_server(request: web.Request) -> web.Response:
     request.app[MASS].server = {k: str(v) for k, v in (await request.json()).items()}
     return _json({"ok": True})
@@ -250,7 +296,8 @@ async def _control_server(request: web.Request) -> web.Response:
 
 def add_mass_send(app: web.Application) -> MassState:
     """Add the mass-send endpoints and their state to a ``fake_api.build_app`` app."""
-    app[MASS] = MassState()
+    mass = app[MASS] = MassState()
+    app[FAKE_STATE].on_template_sent = lambda touser, msgid: _template_sent(mass, touser, msgid)
     for path, handler in (
         ("/cgi-bin/tags/get", _tags_get),
         ("/cgi-bin/message/mass/send", _send_to_list),
@@ -261,4 +308,6 @@ def add_mass_send(app: web.Application) -> MassState:
     app.router.add_post("/_fake/tags", _control_tags)
     app.router.add_get("/_fake/mass", _control_jobs)
     app.router.add_post("/_fake/mass/server", _control_server)
+    app.router.add_post("/_fake/template/blocked", _control_template_blocked)
+    app.router.add_get("/_fake/template/events", _control_template_events)
     return app[MASS]

@@ -8,6 +8,7 @@ WeChat channel hands it the MASSSENDJOBFINISH events that finish them.
   openids 40130, content refused) fail the job with the reason; anything else (timeouts, -1 busy, token
   trouble) leaves it pending for the next round.
 * Scheduled WeChat campaigns are started here when their time comes (the SMS workers start theirs).
+* Campaigns to citizens bound to a case are template notices, one per follower (``notices.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import select
 
 from bot.adapters.wechat.api_client import WeChatAPIError
 from bot.core.clock import as_utc
+from bot.domains.mass_send.notices import NoticeSender
 from sms_gateway.broadcast.errors import BroadcastError
 from sms_gateway.broadcast.models import BroadcastCampaign, CampaignState, Channel
 from sms_gateway.broadcast.service import BroadcastService
@@ -41,8 +43,16 @@ class MassSendAPI(Protocol):
 
 
 class MassSendRunner:
-    def __init__(self, broadcasts: BroadcastService, api: MassSendAPI, *, interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        broadcasts: BroadcastService,
+        api: MassSendAPI,
+        *,
+        notices: NoticeSender | None = None,
+        interval: float = 5.0,
+    ) -> None:
         self.broadcasts = broadcasts
+        self.notices = notices  # campaigns to citizens bound to a case: template notices
         self.jobs = broadcasts.wechat_jobs
         self.api = api
         self.interval = interval
@@ -70,6 +80,8 @@ class MassSendRunner:
                     continue
                 await self.jobs.submitted(job.id, msg_id)
                 report["submitted"] += 1
+        if self.notices is not None:
+            report.update({f"notices_{k}": v for k, v in (await self.notices.run_once()).items()})
         return report
 
     async def _start_due(self) -> int:

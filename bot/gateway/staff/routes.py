@@ -73,6 +73,7 @@ ROUTE_PERMISSIONS: dict[Key, str] = {
     ("PATCH", "/api/broadcasts/{id}"): "broadcast.compose",
     ("POST", "/api/broadcasts/{id}/recipients"): "broadcast.compose",
     ("POST", "/api/broadcasts/{id}/wechat-tag"): "broadcast.compose",
+    ("POST", "/api/broadcasts/{id}/wechat-cases"): "broadcast.compose",
     ("GET", "/api/broadcasts/{id}/preview"): "broadcast.read",
     ("GET", "/api/broadcasts/{id}/progress"): "broadcast.read",
     ("GET", "/api/broadcasts/{id}/export"): "broadcast.export",
@@ -104,6 +105,7 @@ AUDIT_ACTIONS: dict[Key, tuple[str, str]] = {
     ("POST", "/api/broadcasts/groups"): ("broadcast.group", ""),
     ("POST", "/api/broadcasts/{id}/recipients"): ("broadcast.recipients", "id"),
     ("POST", "/api/broadcasts/{id}/wechat-tag"): ("broadcast.recipients", "id"),
+    ("POST", "/api/broadcasts/{id}/wechat-cases"): ("broadcast.recipients", "id"),
     ("POST", "/api/broadcasts/{id}/{action}"): ("broadcast.{action}", "id"),
     ("GET", "/api/broadcasts/{id}/export"): ("broadcast.export", "id"),
 }
@@ -146,6 +148,7 @@ CONSOLE_PERMISSIONS: dict[Key, str] = {
     ("POST", "/console/broadcasts/{id}/export"): "broadcast.export",
     ("POST", "/console/broadcasts/{id}/recipients"): "broadcast.compose",
     ("POST", "/console/broadcasts/{id}/wechat-tag"): "broadcast.compose",
+    ("POST", "/console/broadcasts/{id}/wechat-cases"): "broadcast.compose",
     **{("POST", f"/console/broadcasts/{{id}}/{a}"): p for a, p in BROADCAST_ACTIONS.items()},
     # the WeChat simulator (typing as a citizen; each message audited as chat.simulate)
     ("GET", "/console/simulator"): "chat.test",

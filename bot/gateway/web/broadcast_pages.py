@@ -147,10 +147,12 @@ async def _campaign_page(
         preview = _masked_preview((await svc.preview(cid)).as_dict())
     groups = await svc.groups() if campaign["state"] == St.DRAFT and actor.can("broadcast.compose") else []
     tags: list[dict[str, Any]] = []
+    case_items: list[dict[str, Any]] = []
     if campaign["channel"] == "wechat" and campaign["state"] == St.DRAFT:
         tags, tag_error = await _wechat_tags(svc)
         if tag_error and not errors:
             errors = {"tag": tag_error}
+        case_items = await svc.case_items()
     tz = svc.settings.tz
     times = {k: _local(campaign[k], tz) for k in ("created_at", "scheduled_at", "started_at", "finished_at")}
     values.update(
@@ -158,6 +160,8 @@ async def _campaign_page(
             "preview": preview,
             "groups": groups,
             "tags": tags,
+            "case_items": case_items,
+            "cases_available": svc.case_audience is not None,
             "times": times,
             "errors": dict(errors or {}),
             "notice": notice,
@@ -450,6 +454,31 @@ async def choose_tag(request: web.Request) -> web.Response:
     )
 
 
+async def choose_cases(request: web.Request) -> web.Response:
+    """A WeChat campaign's audience: the followers bound to a case (of one item, or any): template
+    notices."""
+    svc = _service(request)
+    if svc is None:
+        return _off(request)
+    cid = _campaign_id(request)
+    item_code = str((await request.post()).get("item_code", "")).strip() or None
+    try:
+        view = await svc.choose_cases(cid, item_code, actor=actor_of(request).name)
+    except BroadcastError as exc:
+        if exc.status == 404:
+            return page(request, "broadcasts/missing.html", {"message": exc.message}, status=404)
+        return await _campaign_page(request, svc, cid, errors={"cases": exc.message}, status=exc.status)
+    summary = {"via": "console", "wechat_cases": item_code or "*", "followers": view["recipients_total"]}
+    await audit(request, "broadcast.recipients", object_type="broadcast", object_id=cid, summary=summary)
+    scope = f"事项 {item_code}" if item_code else "全部事项"
+    return await _campaign_page(
+        request,
+        svc,
+        cid,
+        notice=f"收件人：绑定了办件并接收通知的关注者（{scope}，{view['recipients_total']} 人）",
+    )
+
+
 def _column_map(raw: str) -> dict[str, str]:
     """``变量=列名`` lines (the API's ``column_map``): which column fills a variable of another name."""
     out: dict[str, str] = {}
@@ -566,6 +595,7 @@ def setup_routes(app: web.Application) -> None:
             web.post(BASE + "/{id}/export", export),
             web.post(BASE + "/{id}/recipients", upload_recipients),
             web.post(BASE + "/{id}/wechat-tag", choose_tag),
+            web.post(BASE + "/{id}/wechat-cases", choose_cases),
             *(web.post(f"{BASE}/{{id}}/{action}", _action_handler(action)) for action in ACTIONS),
         ]
     )

@@ -127,6 +127,8 @@ class WeChatChannel:
         self._menu = menu or MenuConfig.load()
         # WeChat's MASSSENDJOBFINISH events go here (msg_id, status, counts): bot/domains/mass_send
         self.on_mass_finished: Callable[[int, str, dict[str, int]], Awaitable[None]] | None = None
+        # and TEMPLATESENDJOBFINISH (msg_id, status): the template notices of campaigns to bound citizens
+        self.on_template_finished: Callable[[int, str], Awaitable[None]] | None = None
         self._crypto: WeChatCrypto | None = None
         self._token = settings.wechat_token.get_secret_value()
         if settings.wechat_encoding_aes_key:
@@ -281,7 +283,7 @@ class WeChatChannel:
         if msg.type == "event":
             event = getattr(msg, "event", "")
             key = getattr(msg, "key", None) or getattr(msg, "scene_id", None) or ""
-            if event == "masssendjobfinish":  # several jobs can finish within one second: their MsgID
+            if event in ("masssendjobfinish", "templatesendjobfinish"):  # several in a second: by MsgID
                 key = str(msg.id)
             ident = f"e:{msg.source}:{msg.time}:{event}:{key}"
         else:
@@ -348,6 +350,10 @@ class WeChatChannel:
                 counts = {"total": msg.total_count, "filtered": msg.filter_count, "sent": msg.sent_count,
                           "errors": msg.error_count}  # fmt: skip
                 await self.on_mass_finished(int(msg.id), str(msg.status or ""), counts)
+            return Reply([])
+        if event == "templatesendjobfinish":  # a template message's fate: recorded, never answered
+            if self.on_template_finished is not None:
+                await self.on_template_finished(int(msg.id), str(msg.status or ""))
             return Reply([])
         if event == "click":
             await self._quota.record_interaction(openid, "click")
