@@ -23,6 +23,7 @@ from bot.adapters.approval.config import ApprovalSettings
 from bot.core.config import ROOT, Settings, load_env_files, published_demo_values
 from bot.core.env import ConfigError, Env, Secret
 from bot.domains.complaints.config import ComplaintSettings
+from bot.domains.mass_send.notices import NoticeSettings
 from bot.domains.progress.config import ProgressSettings
 from bot.gateway.startup import check_startup, credentials, is_loopback, refusals
 from sms_gateway.broadcast.config import BroadcastSettings
@@ -54,6 +55,7 @@ def _names_read_at_run_time() -> set[str]:
         ComplaintSettings,
         ApprovalSettings,
         ProgressSettings,
+        NoticeSettings,
     ):
         settings.from_env(env)
     return env.names
