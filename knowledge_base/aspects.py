@@ -73,6 +73,7 @@ _CUES: dict[str, tuple[str, ...]] = {
     FEE: (
         r"多少钱",
         r"几块钱?",
+        r"几多钱",
         r"几毛",
         r"收费",
         r"收不收",
@@ -210,6 +211,12 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"[\u4e00-\u9fff]{0,6}?(?:吗|不|么)$",
         r"还(?:能|可以)[\u4e00-\u9fff]{0,8}?(?:吗|么|不)$",
         r"才(?:能|可以)",
+        # "卖种子要办许可证吗", "开培训班要审批吗": whether one needs it at all is who must apply
+        r"(?:要|需要|得|还要|也要)(?:去)?(?:办|审批|备案|申请|登记|许可|办证)[\u4e00-\u9fff]{0,8}?(?:吗|么|不)$",
+        r"(?:要不要|需不需要|用不用)(?:去)?(?:办|审批|备案|申请|登记)",
+        r"(?:多少|几)岁",
+        r"(?:能|可以)贷",
+        r"要本人",
         r"(?:一定|必须|非得|是否)要?本人",
         r"(?:能|可以)不能办",
         r"能不能(?:办|申请|领|参保|登记)",
@@ -225,6 +232,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         rf"(?:咋个|怎个)(?=(?:{_VERBS}))",
         r"先[\u4e00-\u9fff]{1,8}?再",
         r"咋整",
+        r"啷个",
         r"咋办",
         r"咋弄",
         r"流程",
@@ -296,19 +304,35 @@ def _inside_name(text: str, start: int, end: int, names: str) -> bool:
 # Cues that only decide the aspect when nothing more specific is asked ("退休手续在哪里办" is about the place,
 # "窗口几点上班" about office hours, "住院费用多久到账" about time).
 _WEAK = re.compile(
-    r"^(?:手续|办法|过程|窗口|费用|大厅|要求|规定|政策|怎么|如何|(?:能|可以|可不可以|能不能|能否).*)$"
+    r"^(?:手续|办法|过程|窗口|费用|大厅|要求|规定|政策|怎么|如何|还?(?:能|可以|可不可以|能不能|能否).*)$"
 )
+
+
+# what may follow the question's focus
+_TAIL = re.compile(r"^(?:什么|啥|哪些|些|东西|[吗呢啊呀吧么的了啦嘛哦])*$")
+_ASKING = re.compile(r"什么|啥|哪|几|多少|多久|吗|么|怎|如何|呢|不")
 
 
 def order_aspects(taken: list[tuple[int, int, str]], text: str) -> list[str]:
     """Aspects of non-overlapping cue spans in question order; weak cues count only when nothing specific
-    is asked ("网上能办吗" is about online handling, not also about conditions)."""
+    is asked ("网上能办吗" is about online handling, not also about conditions).  A specific cue that ends
+    the question is its focus and comes first when the other cues only name things ("快到退休年龄了，办退休
+    要带什么" asks for the materials; "要带什么材料，多少钱" asks two questions, in that order)."""
     strong: list[str] = []
     weak: list[str] = []
+    focus: str | None = None
+    asking: dict[str, bool] = {}
     for start, end, aspect in sorted(taken):
         target = weak if _WEAK.match(text[start:end]) else strong
         if aspect not in target:
             target.append(aspect)
+        if target is strong:
+            asking[aspect] = asking.get(aspect, False) or bool(_ASKING.search(text[start : end + 2]))
+            if _TAIL.match(text[end:]):
+                focus = aspect
+    if focus is not None and strong[0] != focus and not any(asking[a] for a in strong if a != focus):
+        strong.remove(focus)
+        strong.insert(0, focus)
     return strong or weak
 
 

@@ -550,7 +550,7 @@ class SearchIndex:
             if matched:
                 continue
             inner = self._inner_key(tok)
-            if len(tok) >= 2 and inner is None and tok not in self._word_idf:
+            if len(tok) >= 2 and inner is None and tok not in self._word_idf and not self._covered(tok):
                 foreign_tokens.append(tok)
             if inner is not None:  # 自由职业者 → 自由职业, 开农家乐饭店 → 饭店
                 expanded.extend(EXPANSIONS[inner])
@@ -600,6 +600,16 @@ class SearchIndex:
             question, text, aspects, content, subject, expanded=expanded, foreign=foreign_share
         )
         return qa, word_groups, group_is_action, ngram_groups
+
+    def _covered(self, token: str) -> bool:
+        """Every character of an unknown compound lies in a catalogue word inside it ("动物防疫条件合格证":
+        动物, 防疫, 条件, 合格证): not a word foreign to the catalogue, only one it never wrote together."""
+        covered = [False] * len(token)
+        for n in (2, 3):
+            for i in range(len(token) - n + 1):
+                if token[i : i + n] in self._word_idf:
+                    covered[i : i + n] = [True] * n
+        return len(token) > 2 and all(covered)
 
     def _inner_key(self, tok: str) -> str | None:
         """The longest synonym key inside a word the catalogue does not use (None if known or no key)."""

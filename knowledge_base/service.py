@@ -77,6 +77,7 @@ class GuideAnswer:
     # or alias matched ("二手车能卖多少钱" → 二手房转移登记): an answer, but one a caller that has reason to
     # think the question is off-topic (NLU said so) should not trust
     grounded: bool = True
+    foreign: float = 0.0  # the share of the question's subject words the catalogue never uses
     short: dict[str, str] | None = (
         None  # the answer in a few words (``answers.short_answer``), for SMS templates
     )
@@ -272,6 +273,7 @@ class KnowledgeBase:
         if result.decision == "answer" and result.top is not None:
             answer = self._answer_item(idx, result.top.code, qa.aspects, channel, question, result.hits)
             answer.grounded = qa.exact or qa.foreign < FOREIGN_SUBJECT
+            answer.foreign = qa.foreign
             return answer
         if not qa.has_content:
             return GuideAnswer("not_found", render_ask_item(channel=channel), aspect=qa.aspect)
@@ -279,7 +281,10 @@ class KnowledgeBase:
             await self._log_unanswered(question, qa.text, channel, result)
         if result.decision == "choices":
             top = result.choices[0].score if result.choices else 0.0
-            return self._choices(idx, [h.code for h in result.choices], channel, qa.aspect, top)
+            offered = self._choices(idx, [h.code for h in result.choices], channel, qa.aspect, top)
+            offered.grounded = qa.exact or qa.foreign < FOREIGN_SUBJECT
+            offered.foreign = qa.foreign
+            return offered
         best = result.top
         return GuideAnswer(
             "not_found",

@@ -101,6 +101,17 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("只有年满十六岁才能办吗", ["conditions"]),
         ("一定要本人去吗", ["conditions"]),
         ("租房能提公积金吗", ["conditions"]),
+        # whether one needs it at all; the age; "can I borrow"
+        ("开个烧烤摊要办证吗", ["conditions"]),
+        ("搞个培训班需不需要审批", ["conditions"]),
+        ("新农合交满几年多少岁能领钱", ["conditions"]),
+        ("公积金断缴了还能贷款吗", ["conditions"]),
+        ("几多钱", ["fee"]),
+        # the cue that ends the question is its focus when the others only name things
+        ("房产资料查询要钱吗", ["fee", "materials"]),
+        ("到了退休年龄，办手续要带什么", ["materials", "conditions"]),
+        ("要带什么材料，要多少钱", ["materials", "fee"]),
+        ("周六上午还能办吗", ["office_hours"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:
@@ -123,3 +134,9 @@ def test_empty_and_punctuation_only(index: SearchIndex) -> None:
     for q in ("", "？？？", "   "):
         result = index.search(q)
         assert result.decision == "not_found" and not result.query.has_content
+
+
+def test_a_compound_made_of_catalogue_words_is_not_foreign(index: SearchIndex) -> None:
+    # jieba keeps "动物防疫条件合格证" whole; the catalogue writes 动物防疫条件合格证核发: its parts are ours
+    assert index.search("动物防疫条件合格证要多少天").query.foreign == 0.0
+    assert index.search("二手车能卖多少钱").query.foreign > 0.0  # the catalogue never says 二手车

@@ -21,6 +21,7 @@ from bot.gateway.actions.routing import (
     decline,
     guide_instead,
     makes_request,
+    nlu_signals,
     transactional,
     utter_answer,
 )
@@ -88,7 +89,7 @@ class ActionOutOfScope(Action):
             return [FollowupAction("action_start_complaint")]
         answer = await guide_instead(self.ctx, tracker, direct_only=True)
         if answer is not None and answer.grounded:  # NLU said off-topic: the catalogue's own words must match
-            return utter_answer(dispatcher, answer, text)
+            return utter_answer(dispatcher, answer, text, nlu_signals(tracker))
         return decline(dispatcher, self.ctx.settings)
 
 

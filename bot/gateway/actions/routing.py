@@ -131,6 +131,8 @@ def answered(answer: GuideAnswer) -> dict[str, Any]:
         "route": GUIDE,
         "aspect": aspect,
         "score": round(answer.score, 3),
+        "grounded": answer.grounded,
+        "foreign": round(answer.foreign, 2),
     }
     if answer.item_code:
         meta["item_code"] = answer.item_code
