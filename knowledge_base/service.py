@@ -61,6 +61,14 @@ _OTHER_RE = re.compile(r"另一个|另外一个|另外那个|另一项|其他那
 _ELSEWHERE = re.compile(
     r"(北京|上海|天津|重庆|广州|深圳|杭州|南京|苏州|武汉|成都|西安|长沙|福州|厦门|合肥|郑州|济南|青岛|东莞|佛山"
     r"|广东|浙江|江苏|福建|湖南|湖北|安徽|河南|山东|四川|外省|省外)(市|省)?(那边)?的"
+    # Hong Kong's, Macao's, Taiwan's or a foreign country's own papers (not the permits to go there)
+    r"|(香港|澳门|台湾|国外|外国)(那边)?的?(身份证|居民证|健保卡|医保卡|社保卡|驾照|驾驶证|户口|户籍|学历)"
+)
+# Not a public service: a private company's phone or address, a court's reckoning of support or damages.
+_NOT_OURS = re.compile(
+    r"(搬家|装修|快递|物流|保险|家政|中介|租车|保洁|开锁|婚庆|外卖|搬运)公司.{0,4}(电话|地址|在哪|联系|哪家|靠谱|推荐)"
+    r"|哪家(搬家|装修|快递|物流|保险|家政|中介|租车|保洁|开锁|婚庆)"
+    r"|抚养费|赡养费|彩礼|赔偿(金)?(多少|怎么算)|赔多少|判多少|判几年|打官司"
 )
 
 
@@ -239,7 +247,8 @@ class KnowledgeBase:
             n = parse_choice(question)
             if n is not None:
                 return await self.choose(n - 1, pending_choices, channel=channel)
-        if _ELSEWHERE.search(question):  # another city's or province's service: not this center's
+        plain = normalize_text(question)
+        if _ELSEWHERE.search(plain) or _NOT_OURS.search(plain):  # not this center's
             return GuideAnswer(
                 "not_found", render_not_found(channel=channel, phone=self.phone, hours=self.office_hours)
             )

@@ -88,6 +88,20 @@ async def test_yes_and_no(actions, intent, pending, expected) -> None:
     assert texts[0].startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "expected"),
+    [
+        ("合作社登记要交钱吗", "stop", "农民专业合作社设立登记"),  # NLU heard 不要/算了 in a guide question
+        ("合作社登记要交钱吗", "deny", "农民专业合作社设立登记"),
+        ("不要了", "stop", "好的。还有什么可以帮您"),
+        ("算了，不办了", "stop", "好的。还有什么可以帮您"),
+    ],
+)
+async def test_a_question_nlu_took_for_a_no_or_a_stop_is_answered(actions, text, intent, expected) -> None:
+    texts, _, _ = await actions(action_call("action_choose_option", text, intent=intent))
+    assert expected in texts[0], texts
+
+
 async def test_affirm_with_one_suggestion_answers_it(actions) -> None:
     texts, slots, _ = await actions(
         action_call("action_choose_option", "对", intent="affirm", pending_choices=["36072200-XK-001"])
