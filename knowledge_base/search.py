@@ -221,6 +221,21 @@ def _subwords(token: str) -> list[str]:
     return out
 
 
+# What is done to a service, as item names say it: among numbered choices, the items whose name says what
+# the question asks to do come first ("小卖部不开了，执照怎么注销": 个体工商户注销登记 before its 设立登记).
+_ACTIONS = (
+    "注销", "变更", "延续", "补领", "补证", "换领", "换发", "迁出", "迁入", "转移", "抵押", "设立", "新办",
+)  # fmt: skip
+
+
+def action_first(choices: list[SearchHit], asked: str) -> list[SearchHit]:
+    wanted = [a for a in _ACTIONS if a in asked]
+    if not wanted:
+        return choices
+    doing = [h for h in choices if any(a in h.name for a in wanted)]
+    return doing + [h for h in choices if h not in doing] if doing else choices
+
+
 def _bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
@@ -755,6 +770,8 @@ class SearchIndex:
             or (qa.foreign >= 0.5 and (not hits or hits[0].score < self.params.foreign_min_score))
         )
         decision, choices = self.decide(hits, subject_matched=top_subject, foreign=foreign)
+        if decision == "choices":
+            choices = action_first(choices, " ".join([qa.text, *qa.expanded]))
         return SearchResult(qa, hits[:limit], decision, choices, top_subject)
 
     def decide(

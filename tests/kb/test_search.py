@@ -140,3 +140,8 @@ def test_a_compound_made_of_catalogue_words_is_not_foreign(index: SearchIndex) -
     # jieba keeps "动物防疫条件合格证" whole; the catalogue writes 动物防疫条件合格证核发: its parts are ours
     assert index.search("动物防疫条件合格证要多少天").query.foreign == 0.0
     assert index.search("二手车能卖多少钱").query.foreign > 0.0  # the catalogue never says 二手车
+
+
+def test_among_choices_the_item_doing_what_is_asked_comes_first(index: SearchIndex) -> None:
+    result = index.search("小卖部不开了，执照怎么注销")  # 开小卖部 names the licence; 注销 says what to do
+    assert result.decision == "choices" and result.choices[0].name == "个体工商户注销登记"
