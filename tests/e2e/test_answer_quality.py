@@ -1,24 +1,24 @@
 """Answer quality through the whole chat path (the gateway's conversation → the real Rasa server → our
-actions → the knowledge base), on the held-out test split of eval/chat_questions.tsv: the figures `make eval`
-reports must not fall.  Where the issue's goal is met the goal is the floor; where it is not yet met (the
-aspect, out-of-scope declines) the floor is the figure measured when this test was written."""
+actions → the knowledge base), on the held-out test split (eval/chat_questions_test.tsv, written after the
+first set's test half had been measured too often to be held out): the figures `make eval` reports must not
+fall.  None of the issue's goals is met on this set yet, so each floor is the figure measured when the set
+was first run (2026-12-07), less about one question of the retraining noise."""
 
 from __future__ import annotations
 
 import pytest
 
-from eval.chat import GOALS, ask_all, evaluate, load_questions
+from eval.chat import ask_all, evaluate, load_questions
 from eval.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
 FLOORS = {
-    "item_first": GOALS["item_first"],  # measured 95.7% (2026-12-07, second measurement)
-    "aspect": 0.88,  # measured 89.7% (goal 92%; first measurement 88.9%)
-    # measured 87.9% = 29 of 33 (goal 95%); the first measurement was 30 of 33 — one question, within
-    # what retraining the NLU moves
-    "oos_declined": 0.86,
-    "traditional_item_first": 0.90,  # measured 95.2% on 21 questions
+    "item_first": 0.91,  # measured 92.9% of 280 (goal 95%)
+    "aspect": 0.69,  # measured 71.1% (goal 92%); 88.2% counting the steps as the answer to a general question
+    "aspect_general_steps": 0.86,
+    "oos_declined": 0.77,  # measured 80.0% = 36 of 45 (goal 95%)
+    "traditional_item_first": 0.92,  # measured 100% on 26 questions
 }
 
 
