@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapters.wechat.api_client import WeChatAPI, WeChatApiClient
+from bot.adapters.wechat.templates import TemplateSender
 from bot.adapters.wechat.token_service import TokenService
 from bot.core.config import Settings
 from bot.core.db import create_engine, session_factory
@@ -33,7 +34,7 @@ from bot.domains.complaints.delivery import (
     WeChatReplySender,
 )
 from bot.domains.complaints.service import ComplaintService
-from bot.domains.mass_send.notices import NoticeSender, NoticeSettings, TemplateAPI
+from bot.domains.mass_send.notices import NoticeSender, NoticeSettings
 from bot.domains.mass_send.service import MassSendAPI, MassSendRunner
 from bot.domains.progress.audience import BoundFollowers
 from bot.domains.progress.config import ProgressSettings
@@ -144,7 +145,9 @@ async def build_services(
         audience, notice_settings = BoundFollowers(sessions), NoticeSettings.from_env()
         services.broadcasts.case_audience = audience  # campaigns to citizens bound to a case
         services.broadcasts.notice_template_ready = bool(notice_settings.template_id)
-        notices = NoticeSender(services.broadcasts, cast(TemplateAPI, wechat_api), audience, notice_settings)
+        notices = NoticeSender(
+            services.broadcasts, cast(TemplateSender, wechat_api), audience, notice_settings
+        )
         services.mass_send = MassSendRunner(
             services.broadcasts, cast(MassSendAPI, wechat_api), notices=notices
         )

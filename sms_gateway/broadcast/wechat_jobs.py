@@ -33,6 +33,23 @@ from sms_gateway.broadcast.models import (
 MAX_OPENIDS = 10_000
 
 
+async def finish_campaign(s: AsyncSession, campaign_id: str, sent: bool, failure: str, now: datetime) -> bool:
+    """A sending WeChat campaign whose sends all settled: 已完成, or 已失败 (with ``failure``) when nothing
+    was sent.  False when it was no longer 发送中."""
+    result = await s.execute(
+        update(BroadcastCampaign)
+        .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == CampaignState.SENDING)
+        .values(
+            state=CampaignState.COMPLETED if sent else CampaignState.FAILED,
+            state_reason=None if sent else failure,
+            finished_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class PendingJob:
     id: int
@@ -163,18 +180,9 @@ class WeChatJobs:
             if not jobs or any(j.state in ("pending", "submitted") for j in jobs):
                 return False
             sent = sum(j.sent for j in jobs)
-            result = await s.execute(
-                update(BroadcastCampaign)
-                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == CampaignState.SENDING)
-                .values(
-                    state=CampaignState.COMPLETED if sent else CampaignState.FAILED,
-                    state_reason=None if sent else "公众号群发没有送达任何关注者",
-                    finished_at=self.clock(),
-                    updated_at=self.clock(),
-                )
-                .execution_options(synchronize_session=False)
+            return await finish_campaign(
+                s, campaign_id, sent > 0, "公众号群发没有送达任何关注者", self.clock()
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def progress(self, campaign_id: str) -> dict[str, Any]:
         async with self.sessions() as s:

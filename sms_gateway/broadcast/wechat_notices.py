@@ -37,6 +37,7 @@ from sms_gateway.broadcast.models import (
     Channel,
     NoticeState,
 )
+from sms_gateway.broadcast.wechat_jobs import finish_campaign
 
 ALL_CASES = "*"  # audience_cases of a campaign to the followers bound to any case
 
@@ -253,18 +254,7 @@ class WeChatNotices:
             if states.get(NoticeState.PENDING) or states.get(NoticeState.SENDING):
                 return False
             sent = states.get(NoticeState.SENT, 0)
-            result = await s.execute(
-                update(BroadcastCampaign)
-                .where(BroadcastCampaign.id == campaign_id, BroadcastCampaign.state == CampaignState.SENDING)
-                .values(
-                    state=CampaignState.COMPLETED if sent else CampaignState.FAILED,
-                    state_reason=None if sent else "模板消息没有送达任何关注者",
-                    finished_at=self.clock(),
-                    updated_at=self.clock(),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return await finish_campaign(s, campaign_id, sent > 0, "模板消息没有送达任何关注者", self.clock())
 
     async def rows(self, campaign_id: str) -> dict[int, BroadcastWeChatNotice]:
         """The campaign's notices by recipient seq."""

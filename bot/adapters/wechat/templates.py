@@ -9,6 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Protocol
+
+
+class TemplateSender(Protocol):
+    """What a sender of template messages needs from WeChat (``WeChatApiClient`` implements it)."""
+
+    async def send_template(
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        url: str | None = None,
+        client_msg_id: str | None = None,
+    ) -> int: ...
 
 
 def field_map(raw: str | None, defaults: Mapping[str, str], variable: str) -> dict[str, str]:

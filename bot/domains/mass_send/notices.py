@@ -21,10 +21,9 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from bot.adapters.wechat.api_client import WeChatAPIError
-from bot.adapters.wechat.templates import field_map, template_data, thing, time_value
+from bot.adapters.wechat.templates import TemplateSender, field_map, template_data, thing, time_value
 from bot.core.env import Env
 from sms_gateway.broadcast.models import BroadcastCampaign
 from sms_gateway.broadcast.service import BroadcastService
@@ -57,22 +56,13 @@ class NoticeSettings:
         )
 
 
-class TemplateAPI(Protocol):
-    """What the notices need from WeChat (``WeChatApiClient`` implements it)."""
-
-    async def send_template(
-        self,
-        openid: str,
-        template_id: str,
-        data: dict[str, str],
-        url: str | None = None,
-        client_msg_id: str | None = None,
-    ) -> int: ...
-
-
 class NoticeSender:
     def __init__(
-        self, broadcasts: BroadcastService, api: TemplateAPI, audience: CaseAudience, settings: NoticeSettings
+        self,
+        broadcasts: BroadcastService,
+        api: TemplateSender,
+        audience: CaseAudience,
+        settings: NoticeSettings,
     ) -> None:
         self.broadcasts = broadcasts
         self.notices = broadcasts.wechat_notices

@@ -39,6 +39,7 @@ from bot.adapters.wechat.api_client import (
     ERRCODE_TRANSPORT,
     WeChatAPIError,
 )
+from bot.adapters.wechat.templates import TemplateSender
 from bot.core.masking import mask_sender
 from bot.core.metrics import Metrics
 from bot.core.phone import sms_address
@@ -56,19 +57,6 @@ log = logging.getLogger(__name__)
 CURSOR_NAME = "approval"
 # WeChat errors worth retrying later on WeChat itself; anything else means "WeChat will not deliver it".
 TRANSIENT_WECHAT = frozenset({-1, 45011, ERRCODE_TRANSPORT, ERRCODE_TIMEOUT, ERRCODE_TOKEN_WAIT})
-
-
-class TemplateSender(Protocol):
-    """What the notifier needs from WeChat (``WeChatApiClient`` implements it)."""
-
-    async def send_template(
-        self,
-        openid: str,
-        template_id: str,
-        data: dict[str, str],
-        url: str | None = None,
-        client_msg_id: str | None = None,
-    ) -> int: ...
 
 
 class SmsSender(Protocol):

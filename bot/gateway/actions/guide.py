@@ -114,8 +114,9 @@ class ActionChooseOption(Action):
         if not pending and (followup := transactional(text)) is not None:
             return followup
         if intent in ("affirm", "deny", "stop") and not pending and not _YES_OR_NO.match(normalize(text)):
-            # "是/不是" (or "算了") with no question pending: NLU may have taken a question ("合作社登记要
-            # 交钱吗", or a bare item name, "营业执照") for a yes, a no or a stop; a stop needs a direct answer
+            # "是/不是" (or "算了") with no question pending: NLU may have taken a question ("合作社登记
+            # 要交钱吗", or a bare item name, "营业执照") for a yes, a no or a stop; a stop needs a direct
+            # answer
             answer = await guide_instead(self.ctx, tracker, direct_only=intent == "stop")
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
