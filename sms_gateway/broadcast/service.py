@@ -477,6 +477,7 @@ class BroadcastService:
                 )
                 .execution_options(synchronize_session=False)
             )
+        await self.wechat_notices.cancelled(campaign_id)  # template notices not yet sent are not sent
         return view
 
     async def finish(self, campaign_id: str, failed: bool = False, reason: str | None = None) -> bool:

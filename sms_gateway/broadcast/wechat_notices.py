@@ -78,6 +78,7 @@ class ClaimedNotice:
     openid: str
     ticket_no: str
     item_name: str
+    attempt: int  # the row's ``attempts`` after this claim: only this claim may finish it
 
     @property
     def client_msg_id(self) -> str:
@@ -166,53 +167,94 @@ class WeChatNotices:
             ).scalars().all()  # fmt: skip
             taken = []
             for row in rows:
+                attempt = row.attempts + 1
                 result = await s.execute(
                     update(BroadcastWeChatNotice)
-                    .where(BroadcastWeChatNotice.id == row.id, due)
+                    .where(
+                        BroadcastWeChatNotice.id == row.id,
+                        BroadcastWeChatNotice.attempts == row.attempts,
+                        due,
+                    )
                     .values(
                         state=NoticeState.SENDING,
                         lease_until=now + timedelta(seconds=lease),
-                        attempts=BroadcastWeChatNotice.attempts + 1,
+                        attempts=attempt,
                     )
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount:  # type: ignore[attr-defined]
                     taken.append(
-                        ClaimedNotice(row.id, row.seq, campaign_id, row.openid, row.ticket_no, row.item_name)
+                        ClaimedNotice(
+                            row.id, row.seq, campaign_id, row.openid, row.ticket_no, row.item_name, attempt
+                        )
                     )
         return taken
 
-    async def _finish_claim(self, notice_id: int, **values: Any) -> None:
+    async def _finish_claim(self, claim: ClaimedNotice, **values: Any) -> bool:
+        """Record the outcome of ``claim`` unless another runner took the row since (its lease lapsed)."""
         async with self.sessions.begin() as s:
-            await s.execute(
+            result = await s.execute(
                 update(BroadcastWeChatNotice)
                 .where(
-                    BroadcastWeChatNotice.id == notice_id, BroadcastWeChatNotice.state == NoticeState.SENDING
+                    BroadcastWeChatNotice.id == claim.id,
+                    BroadcastWeChatNotice.state == NoticeState.SENDING,
+                    BroadcastWeChatNotice.attempts == claim.attempt,
                 )
                 .values(lease_until=None, **values)
                 .execution_options(synchronize_session=False)
             )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def sent(self, notice_id: int, msg_id: int) -> None:
-        await self._finish_claim(notice_id, state=NoticeState.SENT, msg_id=msg_id, sent_at=self.clock())
+    async def sent(self, claim: ClaimedNotice, msg_id: int) -> bool:
+        return await self._finish_claim(claim, state=NoticeState.SENT, msg_id=msg_id, sent_at=self.clock())
 
-    async def refused(self, notice_id: int, errcode: int, errmsg: str) -> None:
+    async def refused(self, claim: ClaimedNotice, errcode: int, errmsg: str) -> bool:
         """WeChat will not deliver it to this follower (unfollowed, blocked, not a follower)."""
-        await self._finish_claim(
-            notice_id, state=NoticeState.FAILED, errcode=errcode, status_text=errmsg[:64],
+        return await self._finish_claim(
+            claim,
+            state=NoticeState.FAILED,
+            errcode=errcode,
+            status_text=errmsg[:64],
             finished_at=self.clock(),
-        )  # fmt: skip
-
-    async def skipped(self, notice_id: int, reason: str) -> None:
-        await self._finish_claim(
-            notice_id, state=NoticeState.SKIPPED, status_text=reason[:64], finished_at=self.clock()
         )
 
-    async def release(self, notice_id: int, errcode: int | None, errmsg: str) -> None:
+    async def skipped(self, claim: ClaimedNotice, reason: str) -> bool:
+        return await self._finish_claim(
+            claim, state=NoticeState.SKIPPED, status_text=reason[:64], finished_at=self.clock()
+        )
+
+    async def release(self, claim: ClaimedNotice, errcode: int | None, errmsg: str) -> bool:
         """Not sent this time (WeChat busy, the daily quota, the campaign paused): pending again."""
-        await self._finish_claim(
-            notice_id, state=NoticeState.PENDING, errcode=errcode, status_text=errmsg[:64]
+        return await self._finish_claim(
+            claim, state=NoticeState.PENDING, errcode=errcode, status_text=errmsg[:64]
         )
+
+    async def cancelled(self, campaign_id: str) -> int:
+        """The campaign was cancelled: notices not sent yet (pending, or left sending by a runner that
+        died) are skipped; one a live runner is sending now is recorded by that runner."""
+        now = self.clock()
+        async with self.sessions.begin() as s:
+            result = await s.execute(
+                update(BroadcastWeChatNotice)
+                .where(
+                    BroadcastWeChatNotice.campaign_id == campaign_id,
+                    or_(
+                        BroadcastWeChatNotice.state == NoticeState.PENDING,
+                        and_(
+                            BroadcastWeChatNotice.state == NoticeState.SENDING,
+                            BroadcastWeChatNotice.lease_until < now,
+                        ),
+                    ),
+                )
+                .values(
+                    state=NoticeState.SKIPPED,
+                    status_text="campaign_cancelled",
+                    lease_until=None,
+                    finished_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def halt(self, campaign_id: str, reason: str) -> bool:
         """A refusal no resend will change (the template id is wrong): the campaign pauses with the reason

@@ -307,3 +307,90 @@ async def test_the_console_chooses_bound_citizens_and_shows_each_notice(hub) -> 
     await outcomes(services, cid, 3)
     progress = await (await client.get(f"{url}/progress")).text()
     assert "办件模板通知（每人一条）" in progress and "<td>3</td>" in progress
+
+
+def fail_next(fake: TestServer, errcode: int, times: int = 1) -> None:
+    from bot.adapters.wechat.fake_api import _FailRule
+
+    rule = _FailRule("/cgi-bin/message/template/send", errcode, None, 0.0, times)
+    fake.app[fake_api.FAKE_STATE].failures.append(rule)
+
+
+async def test_the_notice_time_is_beijing_time_of_the_start(hub) -> None:
+    services, fake, _ = hub
+    cid = await approved(services, BUSINESS[0])
+    started = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)  # 09:30 in Beijing
+    async with services.sessions.begin() as s:
+        await s.execute(update(BroadcastCampaign).values(started_at=started))
+    await services.mass_send.run_once()
+    sends = template_sends(fake)
+    assert {s["payload"]["data"]["time4"]["value"] for s in sends} == {"2026年12月07日 09:30"}
+    assert (await broadcasts(services).view(cid))["state"] == CampaignState.COMPLETED
+
+
+async def test_wechat_busy_or_the_daily_quota_keeps_notices_waiting(hub) -> None:
+    services, fake, _ = hub
+    cid = await approved(services, BUSINESS[0])
+    fail_next(fake, 45009)  # the account's daily quota
+    report = await services.mass_send.run_once()
+    assert report["notices_waiting"] >= 1 and report["notices_failed"] == 0
+    progress = await broadcasts(services).progress(cid)
+    assert progress["wechat"]["pending"] + progress["wechat"]["sent"] == 3
+    assert (await broadcasts(services).view(cid))["state"] == CampaignState.SENDING  # not failed, not paused
+    services.mass_send.notices._quiet_until = 0.0  # as if the next day had come
+    assert (await services.mass_send.run_once())["notices_sent"] + progress["wechat"]["sent"] == 3
+    assert (await broadcasts(services).view(cid))["state"] == CampaignState.COMPLETED
+
+
+async def test_values_the_template_refuses_pause_instead_of_failing_everyone(hub) -> None:
+    services, fake, _ = hub
+    cid = await approved(services, BUSINESS[0])
+    fail_next(fake, 47003, times=10)  # argument invalid: the fields map does not fit the template
+    report = await services.mass_send.run_once()
+    assert report["notices_halt"] >= 1 and report["notices_failed"] == 0
+    view = await broadcasts(services).view(cid)
+    assert view["state"] == CampaignState.PAUSED and "47003" in view["state_reason"]
+
+
+async def test_a_campaign_without_a_template_id_pauses_with_the_reason(hub) -> None:
+    services, fake, _ = hub
+    cid = await approved(services, BUSINESS[0])
+    assert services.mass_send.notices is not None
+    services.mass_send.notices.settings = NoticeSettings(template_id="")  # unset after approval
+    assert (await services.mass_send.run_once())["notices_halt"] == 1
+    view = await broadcasts(services).view(cid)
+    assert view["state"] == CampaignState.PAUSED and "WECHAT_NOTICE_TEMPLATE_ID" in view["state_reason"]
+    assert template_sends(fake) == []
+
+
+async def test_cancelling_skips_what_was_not_sent_and_a_stale_claim_records_nothing(hub) -> None:
+    services, fake, _ = hub
+    svc = broadcasts(services)
+    cid = await approved(services, None)
+    await svc.wechat_notices.plan(cid)
+    first = await svc.wechat_notices.claim(cid, 1, lease=60)
+    assert len(first) == 1
+    assert await svc.wechat_notices.claim(cid, 10, lease=60) != []  # the others
+    again = await svc.wechat_notices.claim(cid, 10, lease=60)
+    assert again == []  # leases running: nobody takes them
+    async with services.sessions.begin() as s:  # the first claim's lease lapses; another runner takes it
+        await s.execute(
+            update(BroadcastWeChatNotice)
+            .where(BroadcastWeChatNotice.id == first[0].id)
+            .values(lease_until=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    (second,) = await svc.wechat_notices.claim(cid, 10, lease=60)
+    assert second.id == first[0].id and second.attempt == first[0].attempt + 1
+    assert not await svc.wechat_notices.release(first[0], -1, "late")  # the stale claim changes nothing
+    assert await svc.wechat_notices.sent(second, 123)
+    async with services.sessions.begin() as s:  # a runner died holding one notice
+        await s.execute(
+            update(BroadcastWeChatNotice)
+            .where(BroadcastWeChatNotice.state == "sending")
+            .values(lease_until=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    await svc.cancel(cid, "bob", "通知有误")
+    rows = (await svc.wechat_notices.rows(cid)).values()
+    assert sorted(n.state for n in rows) == ["sent", "skipped", "skipped", "skipped"]
+    assert {n.status_text for n in rows if n.state == "skipped"} == {"campaign_cancelled"}
+    assert (await services.mass_send.run_once())["notices_sent"] == 0 and template_sends(fake) == []

@@ -22,8 +22,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.adapters.wechat.api_client import WeChatAPIError
+from bot.adapters.wechat.api_client import (
+    ERRCODE_TIMEOUT,
+    ERRCODE_TOKEN_WAIT,
+    ERRCODE_TRANSPORT,
+    WeChatAPIError,
+)
 from bot.adapters.wechat.templates import TemplateSender, field_map, template_data, thing, time_value
+from bot.core.clock import as_utc
 from bot.core.env import Env
 from sms_gateway.broadcast.models import BroadcastCampaign
 from sms_gateway.broadcast.service import BroadcastService
@@ -33,9 +39,11 @@ from sms_gateway.broadcast.window import in_window
 log = logging.getLogger(__name__)
 
 DEFAULT_FIELDS = {"item": "thing1", "number": "character_string2", "notice": "thing3", "time": "time4"}
-FOLLOWER_REFUSALS = frozenset({40003, 43004, 43019, 47001, 47003})  # this follower: never deliverable
-TEMPLATE_REFUSALS = frozenset({40036, 40037, 48001})  # nobody will get it until the configuration changes
+FOLLOWER_REFUSALS = frozenset({40003, 43004, 43019})  # this follower: not a follower, unfollowed, blocked us
 QUOTA = 45009  # the account's daily template-message quota
+# Worth trying again later; anything else WeChat says (40037 no such template, 47003 values the template's
+# fields refuse, 48001 no permission, 40164 IP not allowed …) pauses the campaign with WeChat's code.
+TRANSIENT = frozenset({-1, 45011, QUOTA, ERRCODE_TRANSPORT, ERRCODE_TIMEOUT, ERRCODE_TOKEN_WAIT})
 QUOTA_PAUSE = 600.0  # seconds before trying again after 45009
 
 
@@ -79,6 +87,10 @@ class NoticeSender:
             now = self.broadcasts.clock()
             if not in_window(now, campaign.window_start, campaign.window_end, self.broadcasts.settings.tz):
                 continue
+            if not self.settings.template_id:  # unset after approval: nothing can be sent
+                await self.notices.halt(campaign.id, "未配置办件通知的模板消息（WECHAT_NOTICE_TEMPLATE_ID）")
+                report["halt"] += 1
+                continue
             await self.notices.plan(campaign.id)
             await self._send_campaign(campaign, report)
             await self.notices.settle(campaign.id)
@@ -91,7 +103,7 @@ class NoticeSender:
                 return
             if (await self.broadcasts.get(campaign.id)).state != campaign.state:  # paused or cancelled
                 for notice in batch:
-                    await self.notices.release(notice.id, None, "群发已暂停或取消")
+                    await self.notices.release(notice, None, "群发已暂停或取消")
                 return
             still = await self.audience.subscribed([(n.openid, n.ticket_no) for n in batch])
             gate = asyncio.Semaphore(self.settings.concurrency)
@@ -109,14 +121,14 @@ class NoticeSender:
         gate: asyncio.Semaphore,
     ) -> str:
         if (notice.openid, notice.ticket_no) not in still:
-            await self.notices.skipped(notice.id, "已关闭办件通知或解除绑定")
+            await self.notices.skipped(notice, "已关闭办件通知或解除绑定")
             return "skipped"
         async with gate:
             return await self._send(campaign, notice)
 
     async def _send(self, campaign: BroadcastCampaign, notice: ClaimedNotice) -> str:
         tz = self.broadcasts.settings.tz
-        moment = (campaign.started_at or self.broadcasts.clock()).astimezone(tz)
+        moment = (as_utc(campaign.started_at) or self.broadcasts.clock()).astimezone(tz)
         values = {
             "item": thing(notice.item_name or "办件"),
             "number": notice.ticket_no,
@@ -130,11 +142,11 @@ class NoticeSender:
             )
         except WeChatAPIError as exc:
             if exc.errcode in FOLLOWER_REFUSALS:
-                await self.notices.refused(notice.id, exc.errcode, exc.errmsg)
+                await self.notices.refused(notice, exc.errcode, exc.errmsg)
                 return "failed"
-            await self.notices.release(notice.id, exc.errcode, exc.errmsg)
-            if exc.errcode in TEMPLATE_REFUSALS:
-                reason = f"微信拒绝了办件通知模板（{exc.errcode}），请检查 WECHAT_NOTICE_TEMPLATE_ID 后继续"
+            await self.notices.release(notice, exc.errcode, exc.errmsg)
+            if exc.errcode not in TRANSIENT:
+                reason = f"微信拒绝发送办件通知（{exc.errcode} {exc.errmsg}），请检查模板配置后继续"
                 if await self.notices.halt(campaign.id, reason):
                     log.warning(
                         "template notices paused", extra={"campaign": campaign.id, "errcode": exc.errcode}
@@ -144,7 +156,7 @@ class NoticeSender:
                 self._quiet_until = time.monotonic() + QUOTA_PAUSE
             log.info("template notice not sent, will retry", extra={"errcode": exc.errcode})
             return "waiting"
-        await self.notices.sent(notice.id, msg_id)
+        await self.notices.sent(notice, msg_id)
         return "sent"
 
     async def finished(self, msg_id: int, status: str) -> None:
