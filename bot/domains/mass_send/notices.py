@@ -4,9 +4,10 @@ takes the case's notifications, and sends each one WeChat's template message.
 
 * ``client_msg_id`` = ``<campaign>:<seq>``: a notice sent again after a crash (its lease lapsed) is not
   delivered twice by WeChat.
-* WeChat refusing one follower (unfollowed 43004, blocked 43019, not a follower 40003, a value it will not
-  take 47003) fails that notice; a refusal of the template itself (40037 …) pauses the campaign with the
-  reason; the daily quota (45009) or WeChat being busy leaves the notices pending for a later round.
+* WeChat refusing one follower (unfollowed 43004, blocked 43019, not a follower 40003) fails that notice;
+  the daily quota (45009) or WeChat being busy leaves the notices pending for a later round; any other
+  refusal (the template 40037, its fields 47003, permissions …) or no template id pauses the campaign with
+  the reason.
 * Only inside the campaign's sending window, and only while it is 发送中 (a pause or cancel stops it
   within a batch).
 
