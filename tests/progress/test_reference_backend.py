@@ -100,7 +100,8 @@ async def test_status_change_rules(reference: RefHarness) -> None:
     assert status == 404  # not a valid ticket number
     status, _ = await _post(reference, "/api/v1/cases/202602130009996/status", {"status": "审核"})
     assert status == 404  # valid, but no such case
-    async with reference.http.get(f"{reference.url}/api/v1/cases/{ticket[:-1]}0") as resp:
+    wrong_check_digit = ticket[:-1] + ("1" if ticket[-1] == "0" else "0")  # not the created ticket itself
+    async with reference.http.get(f"{reference.url}/api/v1/cases/{wrong_check_digit}") as resp:
         assert resp.status == 404
     case = await reference.change(ticket, "审核", note="材料齐全", clerk="审批科")
     assert case["status"] == "审核" and case["history"][-1]["note"] == "材料齐全"
