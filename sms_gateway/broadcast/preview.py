@@ -20,6 +20,7 @@ from sms_gateway.broadcast.models import (
 )
 from sms_gateway.broadcast.template import missing, render, variables
 from sms_gateway.broadcast.views import duration, source_label
+from sms_gateway.broadcast.wechat_notices import ALL_CASES
 from sms_gateway.compose import CampaignTemplate, Composer
 
 
@@ -184,7 +185,7 @@ def _notice_preview(
         blockers.append("未配置办件通知的模板消息（WECHAT_NOTICE_TEMPLATE_ID），不能按办件发送")
     if not listed.eligible:
         blockers.append("没有绑定了办件并接收通知的关注者")
-    scope = "全部事项" if campaign.audience_cases == "*" else f"事项 {campaign.audience_cases}"
+    scope = "全部事项" if campaign.audience_cases == ALL_CASES else f"事项 {campaign.audience_cases}"
     audience = f"绑定了办件并接收通知的关注者（{scope}）"
     samples = []
     for r, _ in listed.eligible[:3]:

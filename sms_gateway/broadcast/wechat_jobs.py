@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sms_gateway.broadcast.models import (
@@ -31,6 +31,19 @@ from sms_gateway.broadcast.models import (
 )
 
 MAX_OPENIDS = 10_000
+
+
+def eligible(campaign_id: str) -> Select[BroadcastRecipient]:
+    """The campaign's recipients that are sent to (not excluded, with an address), in list order."""
+    return (
+        select(BroadcastRecipient)
+        .where(
+            BroadcastRecipient.campaign_id == campaign_id,
+            BroadcastRecipient.excluded.is_(None),
+            BroadcastRecipient.address.is_not(None),
+        )
+        .order_by(BroadcastRecipient.seq)
+    )
 
 
 async def finish_campaign(s: AsyncSession, campaign_id: str, sent: bool, failure: str, now: datetime) -> bool:
@@ -87,20 +100,7 @@ class WeChatJobs:
             if campaign.audience_tag is not None:
                 chunks = [(campaign.audience_tag, [])]
             else:
-                openids: list[str] = [
-                    str(a)
-                    for a in (
-                        await s.execute(
-                            select(BroadcastRecipient.address)
-                            .where(
-                                BroadcastRecipient.campaign_id == campaign_id,
-                                BroadcastRecipient.excluded.is_(None),
-                                BroadcastRecipient.address.is_not(None),
-                            )
-                            .order_by(BroadcastRecipient.seq)
-                        )
-                    ).scalars()
-                ]
+                openids = [str(r.address) for r in (await s.execute(eligible(campaign_id))).scalars()]
                 step = MAX_OPENIDS
                 chunks = [(None, openids[i : i + step]) for i in range(0, len(openids), step)]
             for seq, (tag, openids) in enumerate(chunks, start=1):

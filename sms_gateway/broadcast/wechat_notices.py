@@ -31,13 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sms_gateway.broadcast.models import (
     BroadcastCampaign,
-    BroadcastRecipient,
     BroadcastWeChatNotice,
     CampaignState,
     Channel,
     NoticeState,
 )
-from sms_gateway.broadcast.wechat_jobs import finish_campaign
+from sms_gateway.broadcast.wechat_jobs import eligible, finish_campaign
 
 ALL_CASES = "*"  # audience_cases of a campaign to the followers bound to any case
 
@@ -123,17 +122,7 @@ class WeChatNotices:
             )
             if have:
                 return int(have)
-            recipients = (
-                await s.execute(
-                    select(BroadcastRecipient)
-                    .where(
-                        BroadcastRecipient.campaign_id == campaign_id,
-                        BroadcastRecipient.excluded.is_(None),
-                        BroadcastRecipient.address.is_not(None),
-                    )
-                    .order_by(BroadcastRecipient.seq)
-                )
-            ).scalars()
+            recipients = (await s.execute(eligible(campaign_id))).scalars()
             count = 0
             for r in recipients:
                 values = json.loads(r.variables or "{}")
