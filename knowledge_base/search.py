@@ -45,6 +45,7 @@ from knowledge_base.textproc import (
     cut,
     has_word,
     is_cjk,
+    non_topical,
     normalize_text,
     pinyin_of,
 )
@@ -210,6 +211,24 @@ def name_variants(name: str) -> list[str]:
     return [v for v in dict.fromkeys(v.strip() for v in out) if len(v) >= 2 and v != name]
 
 
+# A verb's direction complement (迁过来, 转回去, 寄回来) adds nothing to what is asked and hides the verb.
+_COMPLEMENT = re.compile(r"([\u4e00-\u9fff])(?:过来|过去|回来|回去)(?=[^\u4e00-\u9fff]|[了吗呢的啊呀吧]|$)")
+
+
+def home_place(departments: Iterable[str]) -> frozenset[str]:
+    """The county the catalogue serves, as citizens write it ("信丰", "信丰县"): the place most departments'
+    names begin with ("信丰县市场监督管理局").  Naming it says nothing about which service is asked."""
+    starts: dict[str, int] = defaultdict(int)
+    for dept in departments:
+        m = re.match(r"([\u4e00-\u9fff]{1,4}?)(县|市|区|旗)", dept or "")
+        if m:
+            starts[m.group(1)] += 1
+    if not starts:
+        return frozenset()
+    name = max(starts, key=starts.__getitem__)
+    return frozenset({name, *(name + suffix for suffix in ("县", "市", "区", "旗", "人", "这边", "这里"))})
+
+
 def _subwords(token: str) -> list[str]:
     """jieba's for-search sub-words: dictionary 2- and 3-grams inside a longer token."""
     out: list[str] = []
@@ -331,6 +350,7 @@ class SearchIndex:
         for alias, code in aliases:
             if code in self.items:
                 self.aliases[code].append(alias)
+        self._home = home_place(it.department for it in items)
         self._register_words()
         self._build()
 
@@ -509,7 +529,7 @@ class SearchIndex:
     def analyze(
         self, question: str
     ) -> tuple[QueryAnalysis, list[list[tuple[str, float]]], list[bool], list[list[tuple[str, float]]]]:
-        text = self.correct_typos(normalize_text(question))
+        text = _COMPLEMENT.sub(r"\1", self.correct_typos(normalize_text(question)))
         spans = cue_spans(text, self._names_blob)
         aspects = order_aspects(self._resolve(spans), text)
         cue_mask = [False] * len(text)
@@ -526,7 +546,7 @@ class SearchIndex:
                 start = pos
             end = start + len(tok)
             pos = end
-            if tok in STOPWORDS or all(cue_mask[start:end]):
+            if tok in STOPWORDS or all(cue_mask[start:end]) or self._filler(tok):
                 kept.append("")  # run boundary
             else:
                 kept.append(tok)
@@ -625,6 +645,19 @@ class SearchIndex:
                 if token[i : i + n] in self._word_idf:
                     covered[i : i + n] = [True] * n
         return len(token) > 2 and all(covered)
+
+    def names_a_service(self, qa: QueryAnalysis) -> bool:
+        """The question holds a word that narrows the catalogue down to a few items (仲裁, 烟草证, 过户 — not
+        登记 or 申请, which most items share), or a colloquial term the synonyms know."""
+        few = max(3, len(self.codes) // 20)
+        return any(t in EXPANSIONS or 0 < len(self._word_post.get(t, ())) <= few for t in qa.subject_tokens)
+
+    def _filler(self, tok: str) -> bool:
+        """A word the catalogue never uses and that names no service (a person, a time, a filler): it is
+        neither matched nor counted as a foreign word."""
+        if tok in self._home:
+            return True
+        return tok not in self._word_idf and tok not in EXPANSIONS and non_topical(tok)
 
     def _inner_key(self, tok: str) -> str | None:
         """The longest synonym key inside a word the catalogue does not use (None if known or no key)."""

@@ -69,7 +69,38 @@ _NOT_OURS = re.compile(
     r"(搬家|装修|快递|物流|保险|家政|中介|租车|保洁|开锁|婚庆|外卖|搬运)公司.{0,4}(电话|地址|在哪|联系|哪家|靠谱|推荐)"
     r"|哪家(搬家|装修|快递|物流|保险|家政|中介|租车|保洁|开锁|婚庆)"
     r"|抚养费|赡养费|彩礼|赔偿(金)?(多少|怎么算)|赔多少|判多少|判几年|打官司"
+    # asking which business is good is asking for a recommendation, not a service
+    r"|哪家.{0,8}(好吃|好玩|便宜|实惠|靠谱|正宗|划算|最好|好些|好一点|比较好)"
 )
+
+
+_CLAUSES = re.compile(r"[，。,.？?！!；;…\s]+")
+
+
+def focus_on_question(idx: SearchIndex, question: str, result: SearchResult) -> SearchResult:
+    """A long message tells a story and asks at the end ("我父亲上个月在老家去世了，丧事都办完了，…户口要去
+    销掉…在哪里办"): its incidental words drown the subject.  When a message of three clauses or more finds
+    no single item, the shortest ending (the last clause, the last two …) that does — one of the whole
+    message's nearest items, on the catalogue's words, naming a service more narrowly than "登记" — is what
+    is asked.  Otherwise ``result``."""
+    clauses = [c for c in _CLAUSES.split(question) if c]
+    if len(clauses) < 3:
+        return result
+    near = {h.code for h in result.hits[:5]}
+    for k in range(1, len(clauses)):
+        ending = "，".join(clauses[-k:])
+        if len(ending) < 5:
+            continue
+        focused = idx.search(ending)
+        if (
+            focused.decision == "answer"
+            and focused.top is not None
+            and focused.top.code in near
+            and focused.query.foreign < FOREIGN_SUBJECT
+            and idx.names_a_service(focused.query)
+        ):
+            return focused
+    return result
 
 
 @dataclass
@@ -279,6 +310,9 @@ class KnowledgeBase:
                 if qa.aspects and not qa.subject_tokens:
                     return self._answer_item(idx, last.code, qa.aspects, channel, question, result.hits)
 
+        if result.decision != "answer":
+            result = focus_on_question(idx, question, result)
+            qa = result.query
         if result.decision == "answer" and result.top is not None:
             answer = self._answer_item(idx, result.top.code, qa.aspects, channel, question, result.hits)
             answer.grounded = qa.exact or qa.foreign < FOREIGN_SUBJECT

@@ -388,3 +388,21 @@ STOPWORDS: frozenset[str] = frozenset(
     其实 反正 听说 据说 打算 准备好
     """.split()
 )
+
+# People a citizen mentions while asking for themselves or for someone (kinship, forms of address) and
+# everyday fillers: none of them says which service is asked, so a question is not "foreign" to the
+# catalogue for containing them ("同志，我老头子的身份证弄丢了").  Words the catalogue itself uses stay words.
+PEOPLE_AND_FILLERS: frozenset[str] = frozenset(
+    """
+    同志 师傅 老师 领导 干部 老乡 大哥 大姐 大爷 大妈 大叔 阿姨 叔叔 小伙子 姑娘 美女 帅哥 老板娘 工作人员
+    老头 老头子 老太 老太太 老太婆 老伴 老伴儿 老公 老婆 丈夫 妻子 爱人 媳妇 媳妇儿 婆娘 男人 女人 对象
+    男朋友 女朋友 未婚妻 未婚夫 老爸 老妈 爸 妈 爸爸 妈妈 爹 娘 老爹 老娘 父亲 母亲 父母 爹妈 爷爷 奶奶
+    外公 外婆 姥姥 姥爷 阿公 阿婆 公公 婆婆 岳父 岳母 丈人 丈母娘 儿子 女儿 闺女 孩子 小孩 小孩子 娃 娃儿
+    娃娃 娃子 崽 崽子 伢 伢子 细伢子 细伢 细路 细路仔 孙子 孙女 外孙 外孙女 哥 哥哥 姐 姐姐 弟 弟弟 妹
+    妹妹 兄弟 姐妹 叔 伯伯 舅舅 舅妈 姑姑 姨 姨妈 侄子 侄女 外甥 表哥 表姐 表弟 表妹 堂哥 堂弟 亲家 老人
+    老人家 老年人 年轻人 后生 一家人 全家 屋里 屋企 屋头 涯 俺们 阿拉 侬 渠
+    看到 看见 晓得 知道 听人讲 听人说 人家说 有人说 说是 好像 好象 似乎 估计 可能 应该 是不是 有空 没空
+    走不开 抽不出 来不及 赶时间 着急 急着 急用 谢谢你 辛苦 辛苦了 拜托 拜托了 打扰 打扰了 不好意思
+    要么 嘞 咯 噻 嘛 哈 啵 撒 喔 喇 咧 咩 嘅 咗 㗎 呃 哎 唉 哎呀 哎哟
+    """.split()
+)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.textnorm import normalize
-from knowledge_base.synonyms import REWRITES
+from knowledge_base.synonyms import PEOPLE_AND_FILLERS, REWRITES
 
 if TYPE_CHECKING:
     import jieba
@@ -117,6 +117,32 @@ def cut(text: str) -> list[str]:
     that match nothing; without it unknown text falls apart into single characters, which are ignored.
     """
     return [t for t in tokenizer().lcut(text, HMM=False) if t.strip()]
+
+
+# jieba's part-of-speech tags of words that never name a service: time words, numerals and measure words,
+# pronouns, adverbs, prepositions, conjunctions, particles, interjections, onomatopoeia, position and place
+# words and state words (adjectives and place names can be the point: 好吃, 苏州).
+_NON_TOPICAL_TAGS = frozenset(
+    "t tg m mq mg q r rr rz rg d dg df p c u ud ug uj ul uv uz y e o f s z zg ad b x k h".split()
+)
+_non_topical: frozenset[str] | None = None
+
+
+def non_topical(word: str) -> bool:
+    """jieba's dictionary tags ``word`` as a word that cannot be the subject of a question (下个月, 要么 …),
+    or it is a person or a filler (老头子, 同志, 看到): it says nothing about which service is asked."""
+    global _non_topical
+    if _non_topical is None:
+        import jieba
+
+        words = set(PEOPLE_AND_FILLERS)
+        with open(Path(jieba.__file__).with_name("dict.txt"), encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] in _NON_TOPICAL_TAGS:
+                    words.add(parts[0])
+        _non_topical = frozenset(words)
+    return word in _non_topical
 
 
 @lru_cache(maxsize=1)

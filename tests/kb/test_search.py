@@ -6,7 +6,7 @@ import pytest
 
 from knowledge_base.aspects import detect_aspects
 from knowledge_base.importer import read_aliases, read_catalogue
-from knowledge_base.search import SearchIndex, name_variants
+from knowledge_base.search import SearchIndex, home_place, name_variants
 from knowledge_base.textproc import normalize_text
 from tests.support.kb import SAMPLE_ALIASES, SAMPLE_CATALOGUE
 
@@ -145,3 +145,36 @@ def test_a_compound_made_of_catalogue_words_is_not_foreign(index: SearchIndex) -
 def test_among_choices_the_item_doing_what_is_asked_comes_first(index: SearchIndex) -> None:
     result = index.search("小卖部不开了，执照怎么注销")  # 开小卖部 names the licence; 注销 says what to do
     assert result.decision == "choices" and result.choices[0].name == "个体工商户注销登记"
+
+
+@pytest.mark.parametrize(
+    ("question", "code"),
+    [
+        # people, times and fillers the catalogue never uses do not make a question foreign to it
+        ("同志，我老头子的身份证弄丢了，补一个要几块钱", "36072200-QR-035"),
+        ("孩子下个月满月，想把户口上了。当天能办好吗", "36072200-QR-030"),
+        ("中午才有空，去交居民医保窗口开不开", "36072200-GG-070"),
+    ],
+)
+def test_people_times_fillers_and_home_are_not_foreign(index: SearchIndex, question: str, code: str) -> None:
+    result = index.search(question)
+    assert result.decision == "answer" and result.top is not None and result.top.code == code
+    assert result.query.foreign < 0.5
+
+
+def test_words_that_can_be_the_point_stay_foreign(index: SearchIndex) -> None:
+    # an adjective (好吃) or another place (苏州) may be what the question is about
+    assert index.search("县城饭店好吃吗").query.foreign > 0.0
+    assert index.search("苏州工业园区的营业执照").query.foreign > 0.0
+
+
+def test_the_home_county_and_a_direction_complement_are_not_foreign(index: SearchIndex) -> None:
+    result = index.search("嫁到信丰来了，户口怎么迁过来")  # 信丰 is home; 迁过来 is 迁
+    assert result.query.foreign == 0.0 and result.decision != "not_found"
+    assert {h.code for h in result.hits[:2]} == {"36072200-QR-031", "36072200-QR-032"}
+
+
+def test_home_place_is_the_county_most_departments_belong_to() -> None:
+    departments = ["信丰县公安局", "信丰县市场监督管理局", "国家税务总局信丰县税务局", ""]
+    assert home_place(departments) >= {"信丰", "信丰县"}
+    assert home_place([]) == frozenset()

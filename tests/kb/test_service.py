@@ -128,3 +128,20 @@ async def test_redis_version_key_makes_imports_visible_at_once(
     report = await import_catalogue(kb_sessions, write_csv(tmp_path / "new.csv", rows), redis=redis_client)
     assert int(await redis_client.get(VERSION_KEY)) == report.version
     assert "工本费30元/证（测试）" in (await kb.answer("身份证补办多少钱")).text  # no waiting
+
+
+async def test_a_long_story_is_answered_by_the_question_at_its_end(kb_sessions) -> None:
+    await load_sample(kb_sessions)
+    kb = KnowledgeBase(kb_sessions)
+    story = "老板欠了我们三个月工资，找了好几次都说下个月发，现在人都找不到了，我们几个想去仲裁，要准备啥证据"
+    a = await kb.answer(story)
+    assert (a.kind, a.item_code, a.aspect) == ("answer", "36072200-QT-069", "materials")
+    # an ending that names another item than the whole message's nearest ones is not taken
+    assert (await kb.answer("家里的事说来话长，前前后后跑了好多趟，还要办什么登记")).kind != "answer"
+
+
+async def test_which_business_is_good_is_not_a_service_question(kb_sessions) -> None:
+    await load_sample(kb_sessions)
+    kb = KnowledgeBase(kb_sessions)
+    a = await kb.answer("县城哪家饭店好吃")
+    assert a.kind == "not_found" and PHONE in a.text
