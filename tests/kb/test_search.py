@@ -112,10 +112,30 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("到了退休年龄，办手续要带什么", ["materials", "conditions"]),
         ("要带什么材料，要多少钱", ["materials", "fee"]),
         ("周六上午还能办吗", ["office_hours"]),
+        # Cantonese and Southwestern words, papers asked for, fines and named fees, an SMS fragment
+        ("補領結婚證要幾耐", ["time_limit"]),
+        ("低保申請喺邊度辦", ["location"]),
+        ("細路仔可唔可以辦社保卡", ["conditions"]),
+        ("租房提取公积金需要租房合同吗", ["materials"]),
+        ("做豆腐的人要交健康证吗", ["materials"]),
+        ("现在去上户口要罚款不", ["fee"]),
+        ("开天然气要收开户费不哦，要得好多钱", ["fee"]),
+        ("二手房过户 时间", ["time_limit"]),
+        ("养老保险在乡里办得成么", ["location"]),
+        ("可以在信丰领结婚证吗", ["conditions"]),
+        ("新生儿落户能在手机上办吗", ["online"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:
     assert detect_aspects(normalize_text(question)) == aspects
+
+
+def test_a_cue_does_not_swallow_the_words_after_it(index: SearchIndex) -> None:
+    # "能在信丰办…吗" asks the conditions; 护照 is still what the question is about
+    result = index.search("外地身份证能在信丰办护照吗")
+    assert result.query.aspects == ["conditions"] and result.top is not None
+    assert result.top.name == "普通护照申领"
+    assert "合同" in index.search("租房提取公积金需要租房合同吗").query.content_tokens
 
 
 def test_catalogue_terms_are_not_aspect_cues(index: SearchIndex) -> None:
