@@ -163,6 +163,39 @@ async def test_routes(
         ("action_out_of_scope", "我有个意见要提：取号机经常坏", "out_of_scope", "action_start_complaint"),
         ("action_start_complaint", "工单202604230003005 还要等多久", "complain", "action_check_progress"),
         ("action_start_complaint", "叫值班的人来跟我说", "complain", "action_human_handoff"),
+        # where one's own application stands, in words: a case lookup whatever topic NLU heard
+        (
+            "action_answer_guide",
+            "我儿子的身份证办好了吗，上个月去办的",
+            "ask_service_guide",
+            "action_check_progress",
+        ),
+        (
+            "action_answer_guide",
+            "营业执照申请了三天了，怎么还没通过",
+            "ask_service_guide",
+            "action_check_progress",
+        ),
+        (
+            "action_answer_guide",
+            "低保申请交上去快一个月了，有结果了吗",
+            "ask_service_guide",
+            "action_check_progress",
+        ),
+        ("action_answer_guide", "我申請嘅港澳通行證批咗未？", "ask_service_guide", "action_check_progress"),
+        # NLU unsure, the knowledge base has nothing, and the message tells of a wrong at the center
+        (
+            "action_default_fallback",
+            "窗口的人收了我50块钱说是代办费，不是说免费吗？",
+            "nlu_fallback",
+            "action_start_complaint",
+        ),
+        (
+            "action_default_fallback",
+            "下午三点去窗口没人，工作人员都不知道去哪了",
+            "nlu_fallback",
+            "action_start_complaint",
+        ),
     ],
 )
 async def test_a_plain_request_overrules_the_guessed_topic(
@@ -183,6 +216,19 @@ def test_evidence() -> None:
     assert progress_evidence("202611030000152") and progress_evidence("我的件办到哪一步了")
     assert not progress_evidence("怎么查我名下的房产") and not progress_evidence("宅基地建房怎么批")
     assert not progress_evidence("我的手机13907975566")  # a phone number is not a ticket
+    assert not progress_evidence("营业执照多久能办好") and not progress_evidence("审批要多久")
+
+
+async def test_a_case_lookup_in_words_is_looked_up_not_bounced_back(actions) -> None:
+    # the lookup action must accept the evidence that sent the message to it (it once bounced it back to
+    # itself, and Rasa ended the loop with "没能理解")
+    texts, _, responses = await actions(
+        action_call(
+            "action_check_progress", "退休的材料单位早就交了，审核过了没有啊", intent="check_progress"
+        )
+    )
+    assert not [e for e in actions.events if e["event"] == "followup"]
+    assert _route(responses) == "progress" and texts  # answered as a lookup (here: the lookup is off)
     assert asks_for_person("转人工") and asks_for_person("我要找工作人员")
     assert not asks_for_person("异地看病的发票回来能报吗")
 

@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.domains.complaints.classify import cue_scores
 from bot.domains.complaints.triage import about_the_center, has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
@@ -65,6 +66,14 @@ class ActionHumanHandoff(Action):
         return []
 
 
+def describes_a_grievance(text: str) -> bool:
+    """The message tells of something wrong at the center itself — its windows, staff or queue — in the
+    words of a complaint (收了我50块钱, 窗口没人 …): a complaint, though it names no complaint."""
+    if not about_the_center(text):
+        return False
+    return has_complaint_words(text) or max(cue_scores(text).values(), default=0) >= 3
+
+
 class ActionOutOfScope(Action):
     """NLU says out of scope: decline politely with the center's phone — unless the knowledge base answers
     the message directly, on the catalogue's own words (a catalogue item NLU did not recognise; not
@@ -116,6 +125,8 @@ class ActionDefaultFallback(Action):
             )
             if answer.kind != "not_found":
                 return utter_answer(dispatcher, answer, text)
+            if describes_a_grievance(text):  # "窗口的人收了我50块钱说是代办费": a complaint to take down
+                return [FollowupAction("action_start_complaint")]
             for n, message in enumerate(answer.messages, 1):
                 last = n == len(answer.messages)
                 dispatcher.utter_message(text=message, json_message=FALLBACK_META if last else None)

@@ -42,6 +42,12 @@ _PROGRESS_WORDS = re.compile(
 )
 _CASE_WORDS = re.compile(
     r"受理号|回执|办件(进度|编号)|(我的|交的|提交的|递交的|申请的).{0,12}(进度|办到哪|到哪一步|什么状态|好了没|办好了?没)"
+    # where one's own application stands: 办好了吗, 怎么还没通过, 有结果了吗, 审核过了没有, 批咗未
+    r"|(办|批|审|弄|做)好了(吗|没|未|嘛)|(办|批)好没"
+    r"|(怎么|咋|为什么|为啥)还没有?(通过|下来|办完|办好|批|审|好|出来)"
+    r"|有(结果|消息|回音)了?(吗|没|未|嘛)"
+    r"|(审核|审批|批)(通)?过了?没"
+    r"|批(咗|了)(未|没|吗)"
 )
 # "我要投诉…" at the start: the citizen asks to file a complaint, whatever the rest is about
 _COMPLAINT_REQUEST = re.compile(r"^(我)?(要|想)?(投诉|举报)|^投诉一下")
@@ -61,7 +67,7 @@ def asks_something(text: str) -> bool:
 def progress_evidence(text: str) -> bool:
     """A ticket-like number or words that ask where one's own case stands."""
     text = normalize(text)
-    return bool(_TICKET_LIKE.search(text) or _PROGRESS_WORDS.search(text))
+    return bool(_TICKET_LIKE.search(text) or _PROGRESS_WORDS.search(text) or _CASE_WORDS.search(text))
 
 
 def complaint_request(text: str) -> bool:
