@@ -356,6 +356,15 @@ def render_not_found(
     return split_message(text, channel)
 
 
+def render_elsewhere(where: str, *, channel: str = WECHAT, phone: str = DEFAULT_PHONE) -> list[str]:
+    """Another office's service: where to go, and the center's phone."""
+    if channel_format(channel).short:
+        return split_message(f"该业务不在本中心办理，请到{where}咨询办理。咨询电话{phone}。", channel)
+    return split_message(
+        f"这项业务不在县行政服务中心办理，请到{where}咨询办理。\n如需帮助，可拨打咨询电话 {phone}。", channel
+    )
+
+
 def render_ask_item(*, channel: str = WECHAT) -> list[str]:
     """The question has an aspect but no item and there is no previous item to refer to."""
     return split_message(

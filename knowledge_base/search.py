@@ -734,6 +734,16 @@ class SearchIndex:
             unmatched / total,
         )
 
+    def names_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` (normalised) holds an item's name, a name variant or an alias."""
+        cmp_text = text.replace(" ", "")
+        return [
+            (i, i + len(word))
+            for i in range(len(cmp_text) - 1)
+            for word in self._exact_by_prefix.get(cmp_text[i : i + 2], ())
+            if cmp_text.startswith(word, i)
+        ]
+
     def _exact_scores(self, text: str, content_len: int) -> dict[str, float]:
         cmp_text = text.replace(" ", "")
         found: list[tuple[int, int, str]] = []

@@ -38,9 +38,11 @@ from knowledge_base.answers import (
     render_ask_item,
     render_choice_out_of_range,
     render_choices,
+    render_elsewhere,
     render_not_found,
     short_answer,
 )
+from knowledge_base.elsewhere import where_else
 from knowledge_base.importer import VERSION_KEY, current_version, load_aliases, load_item, load_items
 from knowledge_base.models import KbUnanswered
 from knowledge_base.schema import GuideItem
@@ -117,6 +119,7 @@ class GuideAnswer:
     # think the question is off-topic (NLU said so) should not trust
     grounded: bool = True
     foreign: float = 0.0  # the share of the question's subject words the catalogue never uses
+    elsewhere: bool = False  # not found here: another office's service, and the reply says which
     short: dict[str, str] | None = (
         None  # the answer in a few words (``answers.short_answer``), for SMS templates
     )
@@ -285,6 +288,11 @@ class KnowledgeBase:
             )
         result = idx.search(question)
         qa = result.query
+        compact_text = plain.replace(" ", "")
+        if (where := where_else(compact_text, idx.names_spans(compact_text))) is not None:  # 驾驶证, 商标 …
+            return GuideAnswer(
+                "not_found", render_elsewhere(where, channel=channel, phone=self.phone), elsewhere=True
+            )
         last = idx.item(last_item_code) if last_item_code else None
 
         if pending_choices and _OTHER_RE.search(qa.text):

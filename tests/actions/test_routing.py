@@ -57,6 +57,31 @@ CASES = [
         LICENCE,
     ),
     ("handoff asked", "action_human_handoff", "转人工，我要跟工作人员说", "human_handoff", "handoff", None),
+    # another office's service: told where to go, whichever way NLU heard it
+    (
+        "elsewhere, guide guess",
+        "action_answer_guide",
+        "二手车过户要去哪里办",
+        "ask_service_guide",
+        "out_of_scope",
+        None,
+    ),
+    (
+        "elsewhere, out of scope",
+        "action_out_of_scope",
+        "驾驶证快到期了怎么换",
+        "out_of_scope",
+        "out_of_scope",
+        None,
+    ),
+    (
+        "elsewhere, unsure",
+        "action_default_fallback",
+        "公司商标注册怎么申请",
+        "nlu_fallback",
+        "out_of_scope",
+        None,
+    ),
     (
         "handoff guess, a question the guide does not know",  # no person asked for: no hand-off
         "action_human_handoff",
@@ -138,8 +163,9 @@ async def test_routes(
     assert _route(responses) == route, (label, texts)
     if item is not None:
         assert any(r.get("custom", {}).get("item_code") == item for r in responses), texts
-    if route == "out_of_scope":
-        assert "0797-3322110" in texts[-1] and "服务范围" in texts[-1]
+    if route == "out_of_scope":  # declined, or told which office handles it; with the center's phone
+        assert "0797-3322110" in texts[-1]
+        assert "服务范围" in texts[-1] or "不在县行政服务中心办理" in texts[-1]
 
 
 @pytest.mark.parametrize(

@@ -78,10 +78,10 @@ async def test_not_found_is_logged_with_best_guess(kb_sessions) -> None:
     a = await kb.answer("今天天气怎么样", channel="sms")
     assert a.kind == "not_found" and a.item_code is None
     assert "0797-0000000" in a.text and "9:00-17:00" in a.text
-    b = await kb.answer("商标注册怎么办")
+    b = await kb.answer("著作权登记怎么办")
     assert b.kind == "not_found"
     rows = await kb.unanswered(limit=10)
-    assert [r.question for r in rows] == ["商标注册怎么办", "今天天气怎么样"]
+    assert [r.question for r in rows] == ["著作权登记怎么办", "今天天气怎么样"]
     assert rows[1].channel == "sms" and rows[1].best_code is None and rows[1].score == 0.0
     assert rows[0].best_code is not None and rows[0].best_name and rows[0].score > 0
     assert rows[0].created_at is not None

@@ -97,7 +97,9 @@ class ActionOutOfScope(Action):
         if has_complaint_words(text) and about_the_center(text):  # "意见：取号机经常坏" is ours to hear
             return [FollowupAction("action_start_complaint")]
         answer = await guide_instead(self.ctx, tracker, direct_only=True)
-        if answer is not None and answer.grounded:  # NLU said off-topic: the catalogue's own words must match
+        if answer is not None and (
+            answer.grounded or answer.elsewhere
+        ):  # NLU said off-topic: the catalogue's own words must match
             return utter_answer(dispatcher, answer, text, nlu_signals(tracker))
         return decline(dispatcher, self.ctx.settings)
 
@@ -123,7 +125,7 @@ class ActionDefaultFallback(Action):
             answer = await self.ctx.kb.answer(
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
             )
-            if answer.kind != "not_found":
+            if answer.kind != "not_found" or answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)
             if describes_a_grievance(text):  # "窗口的人收了我50块钱说是代办费": a complaint to take down
                 return [FollowupAction("action_start_complaint")]

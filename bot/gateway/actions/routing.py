@@ -121,14 +121,16 @@ async def guide_instead(
         last_item_code=tracker.get_slot("last_item_code"),
         log_unanswered=False,
     )
-    if answer.kind == "answer" or (answer.kind == "choices" and not direct_only):
-        return answer
+    if answer.kind == "answer" or (answer.kind == "choices" and not direct_only) or answer.elsewhere:
+        return answer  # (another office's service: the reply says where to go)
     return None
 
 
 def answered(answer: GuideAnswer) -> dict[str, Any]:
     """Reply metadata the gateway records (``conversation_turns``): the knowledge base answered (with the
     item and the aspect when there was one), or it did not find the question; the route was the guide."""
+    if answer.elsewhere:  # another office's service: told where to go
+        return {"answered": "fallback", "route": OUT_OF_SCOPE, "elsewhere": True}
     if answer.kind == "not_found":
         return {"answered": "fallback", "route": GUIDE}
     aspect = answer.aspect or ("faq" if answer.faq else None)  # "faq": the item's Q&A that matches

@@ -1,0 +1,62 @@
+"""Another office's service: the question is told where to go (with the center's phone), never answered
+with the nearest catalogue item; the list never takes a question about one of the catalogue's own items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge_base.elsewhere import read_elsewhere, where_else
+from knowledge_base.importer import read_aliases, read_catalogue
+from knowledge_base.service import KnowledgeBase
+from knowledge_base.textproc import normalize_text
+from tests.support.kb import SAMPLE_ALIASES, SAMPLE_CATALOGUE, load_sample
+
+PHONE = "0797-3322110"
+
+
+def test_no_entry_takes_a_question_the_catalogue_answers() -> None:
+    items = read_catalogue(SAMPLE_CATALOGUE).items
+    for item in items:
+        for question in (item.name, *(f.question for f in item.faq_list)):
+            assert where_else(normalize_text(question)) is None, (item.name, question)
+
+
+@pytest.mark.parametrize(
+    ("question", "office"),
+    [
+        ("驾驶证快到期了，在你们这能换证吗", "车辆管理所"),
+        ("二手车过户要去哪里办", "车辆管理所"),
+        ("老公不同意离婚，去法院起诉要准备什么", "法院"),
+        ("公司商标注册怎么申请", "商标"),
+        ("县里的公租房怎么申请", "住房和城乡建设局"),
+        ("銀行卡被凍結了怎麼辦", "银行"),  # Traditional
+    ],
+)
+async def test_another_offices_service_is_told_where_to_go(kb_sessions, question: str, office: str) -> None:
+    await load_sample(kb_sessions)
+    answer = await KnowledgeBase(kb_sessions, phone=PHONE).answer(question)
+    assert answer.kind == "not_found" and answer.elsewhere and answer.item_code is None
+    assert office in answer.text and PHONE in answer.text
+    sms = await KnowledgeBase(kb_sessions, phone=PHONE).answer(question, channel="sms")
+    assert PHONE in sms.text and len(sms.text) <= 134  # two SMS segments at most
+
+
+async def test_a_question_naming_a_catalogue_item_stays_here(kb_sessions) -> None:
+    await load_sample(kb_sessions)
+    kb = KnowledgeBase(kb_sessions, phone=PHONE)
+    aliases = dict(read_aliases(SAMPLE_ALIASES).aliases)
+    assert where_else("网约车驾驶证") is not None and "网约车驾驶证" in aliases  # 驾驶证 is in the alias …
+    answer = await kb.answer("网约车驾驶证怎么办")  # … which names the catalogue's own item
+    assert answer.kind == "answer" and not answer.elsewhere and answer.item_code == aliases["网约车驾驶证"]
+    assert await kb.unanswered() == []
+
+
+def test_a_malformed_entry_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.tsv"
+    path.write_text("# comment\npattern\twhere\n驾驶证\t车管所\n商标 no tab\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="entry 3"):
+        read_elsewhere(path)
+    path.write_text("pattern\twhere\n驾驶证\t车管所\n", encoding="utf-8")
+    assert [e.where for e in read_elsewhere(path)] == ["车管所"]
