@@ -480,14 +480,17 @@ class SearchIndex:
         if not self._pinyin_terms or not text:
             return text
         py = [pinyin_of(c) for c in text]
-        # Spans may not cut through a known word of 3+ characters (税务局报到 is not 税务 + 举报 + 到).
+        # Spans may not cut through a known word of 3+ characters (税务局报到 is not 税务 + 举报 + 到), nor
+        # through a catalogue word of two (办离婚 is not 办理 + 婚).
         blocked: set[tuple[int, int]] = set()
         pos = 0
         for tok in cut(text):
             start = text.find(tok, pos)
             start = pos if start < 0 else start
             pos = start + len(tok)
-            if len(tok) >= 3 and has_word(tok):
+            if (len(tok) >= 3 and has_word(tok)) or (
+                len(tok) == 2 and (tok in self._word_idf or tok in EXPANSIONS)
+            ):
                 blocked.add((start, pos))
         out: list[str] = []
         i = 0

@@ -47,6 +47,10 @@ REWRITES: dict[str, str] = {
     "营叶": "营业",
     "执找": "执照",
     "护招": "护照",
+    # Taiwanese and Cantonese words for the catalogue's own
+    "购屋": "购房",
+    "提领": "提取",
+    "出世": "出生",
 }
 
 # colloquial → official terms

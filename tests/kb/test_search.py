@@ -46,6 +46,9 @@ def test_name_variants() -> None:
         ("新生儿落户", "36072200-QR-030"),  # bracketed name variant
         ("低保 材料", "36072200-JF-047"),  # SMS brevity
         ("领了执照去税务局报到在哪个窗口", "36072200-GG-016"),  # no false typo fix across 税务局
+        ("办离婚要交钱不", "36072200-QR-045"),  # nor across 离婚 (办离 is not a typo of 办理)
+        ("購屋提領公積金要帶什麼證件", "36072200-GG-076"),  # Taiwanese 购屋, 提领
+        ("BB剛出世，報戶口要帶哪些證件", "36072200-QR-030"),  # Cantonese 出世
     ],
 )
 def test_top_hit(index: SearchIndex, question: str, code: str) -> None:
