@@ -649,6 +649,11 @@ class SearchIndex:
                     covered[i : i + n] = [True] * n
         return len(token) > 2 and all(covered)
 
+    @property
+    def home(self) -> frozenset[str]:
+        """The county the catalogue serves, as citizens write it (信丰, 信丰县 …)."""
+        return self._home
+
     def names_a_service(self, qa: QueryAnalysis) -> bool:
         """The question holds a word that narrows the catalogue down to a few items (仲裁, 烟草证, 过户 — not
         登记 or 申请, which most items share), or a colloquial term the synonyms know."""

@@ -47,7 +47,7 @@ from knowledge_base.importer import VERSION_KEY, current_version, load_aliases, 
 from knowledge_base.models import KbUnanswered
 from knowledge_base.schema import GuideItem
 from knowledge_base.search import QUALIFIERS, SearchHit, SearchIndex, SearchParams, SearchResult
-from knowledge_base.textproc import normalize_text
+from knowledge_base.textproc import another_place_owns, normalize_text
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class KnowledgeBase:
             if n is not None:
                 return await self.choose(n - 1, pending_choices, channel=channel)
         plain = normalize_text(question)
-        if _ELSEWHERE.search(plain) or _NOT_OURS.search(plain):  # not this center's
+        if _ELSEWHERE.search(plain) or _NOT_OURS.search(plain) or another_place_owns(plain, idx.home):
             return GuideAnswer(
                 "not_found", render_not_found(channel=channel, phone=self.phone, hours=self.office_hours)
             )

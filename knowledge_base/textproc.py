@@ -121,28 +121,73 @@ def cut(text: str) -> list[str]:
 
 # jieba's part-of-speech tags of words that never name a service: time words, numerals and measure words,
 # pronouns, adverbs, prepositions, conjunctions, particles, interjections, onomatopoeia, position and place
-# words and state words (adjectives and place names can be the point: 好吃, 苏州).
+# words, state words and place names (adjectives can be the point: 好吃; another place's own service is
+# judged by ``another_place_owns``).
 _NON_TOPICAL_TAGS = frozenset(
-    "t tg m mq mg q r rr rz rg d dg df p c u ud ug uj ul uv uz y e o f s z zg ad b x k h".split()
+    "t tg m mq mg q r rr rz rg d dg df p c u ud ug uj ul uv uz y e o f s z zg ad b x k h ns".split()
 )
 _non_topical: frozenset[str] | None = None
+_places: frozenset[str] | None = None
+
+
+def _load_tags() -> None:
+    global _non_topical, _places
+    import jieba
+
+    words = set(PEOPLE_AND_FILLERS)
+    places: set[str] = set()
+    with open(Path(jieba.__file__).with_name("dict.txt"), encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] in _NON_TOPICAL_TAGS:
+                words.add(parts[0])
+                if parts[2] == "ns":
+                    places.add(parts[0])
+    _places = frozenset(places)
+    _non_topical = frozenset(words)
+
+
+def is_place(word: str) -> bool:
+    """jieba's dictionary knows ``word`` as a place name (苏州, 东莞, 苏州工业园区)."""
+    if _places is None:
+        _load_tags()
+    assert _places is not None
+    return word in _places
 
 
 def non_topical(word: str) -> bool:
     """jieba's dictionary tags ``word`` as a word that cannot be the subject of a question (下个月, 要么 …),
     or it is a person or a filler (老头子, 同志, 看到): it says nothing about which service is asked."""
-    global _non_topical
     if _non_topical is None:
-        import jieba
-
-        words = set(PEOPLE_AND_FILLERS)
-        with open(Path(jieba.__file__).with_name("dict.txt"), encoding="utf-8") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) == 3 and parts[2] in _NON_TOPICAL_TAGS:
-                    words.add(parts[0])
-        _non_topical = frozenset(words)
+        _load_tags()
+    assert _non_topical is not None
     return word in _non_topical
+
+
+# Districts that are parts of any town, not another place: 城区的房子 is here.
+_GENERIC_AREAS = frozenset(
+    "市区 城区 新区 社区 小区 园区 景区 郊区 辖区 本区 本县 本市 县区 老区 山区 库区 灾区 开发区 工业区 "
+    "街区 片区 校区 厂区 矿区 牧区 林区 商业区".split()
+)
+_AREA = re.compile(r"^[\u4e00-\u9fff]{2,5}(?:省|市|县|区)$")
+
+
+def another_place_owns(text: str, home: Iterable[str] = ()) -> bool:
+    """The question asks about another place's own service: a place name, then 的, then the thing
+    ("苏州工业园区的营业执照", "赣州章贡区的房产证") — not "身份证是赣州市区的，…" nor "在东莞交的社保"."""
+    tokens = cut(text)
+    home = set(home)
+    for i, tok in enumerate(tokens[:-2]):
+        if tok in home or tok in _GENERIC_AREAS:
+            continue
+        if not (is_place(tok) or _AREA.match(tok)):
+            continue
+        j = i + 1
+        if tokens[j] in ("那边", "那里", "这边"):
+            j += 1
+        if j + 1 < len(tokens) and tokens[j] == "的" and is_cjk(tokens[j + 1][0]):
+            return True
+    return False
 
 
 @lru_cache(maxsize=1)
