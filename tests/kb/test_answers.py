@@ -109,6 +109,21 @@ def test_overview_without_aspect() -> None:
     assert len(sms) == 1 and "您还可以问" not in sms[0] and len(sms[0]) <= SMS_MAX_CHARS
 
 
+def test_the_steps_say_what_else_one_must_know_to_go() -> None:
+    # "开个小卖部咋办": the steps, the window, the time limit, the fee and how many papers
+    text = "\n".join(render_answer(ITEMS["36072200-XK-001"], ["process"]))
+    for part in (
+        "办理流程：",
+        "1. 申请",
+        "办理窗口：一楼3-6号窗口",
+        "承诺时限：即办；收费：不收费",
+        "需准备材料6项",
+    ):
+        assert part in text
+    sms = "\n".join(render_answer(ITEMS["36072200-XK-001"], ["process"], channel="sms"))
+    assert "办理流程：申请→受理" in sms and "承诺时限" not in sms  # SMS stays short
+
+
 def test_faq_answer_included() -> None:
     item = ITEMS["36072200-XK-008"]
     assert match_faq(item, "营业执照丢了要不要登报") is not None
