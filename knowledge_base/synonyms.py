@@ -47,6 +47,12 @@ REWRITES: dict[str, str] = {
     "营叶": "营业",
     "执找": "执照",
     "护招": "护照",
+    # the pinyin initials people type in a hurry
+    "yyzz": "营业执照",
+    "sfz": "身份证",
+    "bdc": "不动产",
+    "gjj": "公积金",
+    "sbk": "社会保障卡",
     # Taiwanese and Cantonese words for the catalogue's own
     "购屋": "购房",
     "提领": "提取",

@@ -83,6 +83,14 @@ CASES = [
         None,
     ),
     (
+        "elsewhere, complaint guess",
+        "action_start_complaint",
+        "新车上牌是去车管所还是来你们大厅",
+        "complain",
+        "out_of_scope",
+        None,
+    ),
+    (
         "handoff guess, a question the guide does not know",  # no person asked for: no hand-off
         "action_human_handoff",
         "从火星回来，那边的关系怎么转回来",

@@ -3,7 +3,7 @@ aspect the knowledge base knows, every set keeps to its own split and asks each 
 
 from __future__ import annotations
 
-from eval.chat import DEV2_QUESTIONS, QUESTIONS, ROUTES, TEST_QUESTIONS, _load
+from eval.chat import DEV2_QUESTIONS, DEV3_QUESTIONS, QUESTIONS, ROUTES, TEST_QUESTIONS, _load
 from knowledge_base.aspects import ASPECTS
 from knowledge_base.importer import read_catalogue
 from tests.support.kb import SAMPLE_CATALOGUE
@@ -11,7 +11,12 @@ from tests.support.kb import SAMPLE_CATALOGUE
 
 def test_the_question_sets_are_well_formed() -> None:
     codes = {it.code for it in read_catalogue(SAMPLE_CATALOGUE).items}
-    for path, split in ((QUESTIONS, "dev"), (TEST_QUESTIONS, "test"), (DEV2_QUESTIONS, "dev2")):
+    for path, split in (
+        (QUESTIONS, "dev"),
+        (TEST_QUESTIONS, "test"),
+        (DEV2_QUESTIONS, "dev2"),
+        (DEV3_QUESTIONS, "dev3"),
+    ):
         questions = _load(path)
         seen: set[str] = set()
         assert len(questions) >= 300, path

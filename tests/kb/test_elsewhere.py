@@ -51,6 +51,10 @@ async def test_a_question_naming_a_catalogue_item_stays_here(kb_sessions) -> Non
     answer = await kb.answer("网约车驾驶证怎么办")  # … which names the catalogue's own item
     assert answer.kind == "answer" and not answer.elsewhere and answer.item_code == aliases["网约车驾驶证"]
     assert await kb.unanswered() == []
+    # the exam is another office's; the certification after it is the catalogue's
+    assert (await kb.answer("教师资格证笔试什么时候报名")).elsewhere
+    passed = await kb.answer("今年小学教资笔试面试都过了，认定要准备哪些东西")
+    assert passed.kind == "answer" and passed.item_code == "36072200-XK-105"
 
 
 def test_a_malformed_entry_is_named(tmp_path: Path) -> None:

@@ -49,6 +49,8 @@ def test_name_variants() -> None:
         ("办离婚要交钱不", "36072200-QR-045"),  # nor across 离婚 (办离 is not a typo of 办理)
         ("購屋提領公積金要帶什麼證件", "36072200-GG-076"),  # Taiwanese 购屋, 提领
         ("BB剛出世，報戶口要帶哪些證件", "36072200-QR-030"),  # Cantonese 出世
+        ("周六上午能去办yyzz吗 个体的", "36072200-XK-001"),  # pinyin initials typed in a hurry
+        ("bdc证丢了补一本多少钱", "36072200-QR-084"),
     ],
 )
 def test_top_hit(index: SearchIndex, question: str, code: str) -> None:

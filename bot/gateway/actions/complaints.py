@@ -111,6 +111,11 @@ class ActionStartComplaint(Action):
             # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
             # (transactional() starts a complaint only for "我要投诉…", which has complaint words)
             return followup
+        if text and not has_complaint_words(text):
+            # "新车上牌是去车管所还是来你们大厅": no grievance, another office's service — say where to go
+            answer = await guide_instead(self.ctx, tracker, direct_only=True)
+            if answer is not None and answer.elsewhere:
+                return utter_answer(dispatcher, answer, text)
         events = [*reset_events(), SlotSet("complaint_form_id", uuid.uuid4().hex)]
         details = text.rstrip("。！!")
         for intro in sorted(_INTRO_ONLY, key=len, reverse=True):
