@@ -220,7 +220,7 @@ def aspect_lines(item: GuideItem, aspect: str, fmt: ChannelFormat) -> list[str]:
         lines.append(f"办理窗口：{item.window}")
         if not fmt.short:
             fee = _first_clause(item.fee) if item.fee else "请咨询窗口"
-            lines.append(f"承诺时限：{item.promised_time_limit}；收费：{fee}")
+            lines.append(f"承诺时限：{item.promised_time_limit or '请咨询窗口'}；收费：{fee}")
         if item.online_available and not fmt.short:
             lines.append("网上办理：" + online_text(item))
         n = len(item.materials_list)

@@ -4,7 +4,10 @@ Citizens ask the center about whatever is public business: a driving licence (th
 (the court), a trademark.  Retrieval alone answers such a question with the nearest catalogue item —
 二手车过户 with 二手房转移登记 — which is wrong and wastes a trip.  ``data/elsewhere.tsv`` lists those
 services with the office that handles them (staff edit it like the aliases); a question that matches one and
-names none of the catalogue's own items is told where to go, with the center's phone.
+names none of the catalogue's own items is told where to go, with the center's phone — unless the catalogue
+answers it directly and either names the item ("新生儿落户要带疫苗接种本吗") or speaks of the
+matched words somewhere ("二手房过户要带银行卡吗"); "二手车过户", answered with 二手房, is another
+office's: the catalogue never says 二手车.
 """
 
 from __future__ import annotations
@@ -47,12 +50,16 @@ def where_else(
     text: str,
     names: Sequence[tuple[int, int]] = (),
     entries: Sequence[Elsewhere] | None = None,
-) -> str | None:
-    """Where to go for the service ``text`` (normalised, without spaces) asks about, when it is another
-    office's; else None.  ``names``: the spans of catalogue names and aliases in ``text`` — a match inside one
-    (驾驶证 in the alias 网约车驾驶证) is the catalogue's own item, not another office's."""
+) -> tuple[str, list[str]] | None:
+    """Where to go for the service ``text`` (normalised, without spaces) asks about when it is another
+    office's, with the words that said so; else None.  ``names``: the spans of catalogue names and aliases in
+    ``text`` — a match inside one (驾驶证 in the alias 网约车驾驶证) is the catalogue's own item."""
     for entry in default_elsewhere() if entries is None else entries:
-        for m in entry.pattern.finditer(text):
-            if not any(start <= m.start() and m.end() <= end for start, end in names):
-                return entry.where
+        words = [
+            m.group()
+            for m in entry.pattern.finditer(text)
+            if not any(start <= m.start() and m.end() <= end for start, end in names)
+        ]
+        if words:
+            return entry.where, words
     return None

@@ -41,6 +41,7 @@ from knowledge_base.synonyms import EXPANSION_WEIGHT, EXPANSIONS, REWRITES, STOP
 from knowledge_base.textproc import (
     add_user_words,
     apply_rewrites,
+    area_names,
     compact,
     cut,
     has_word,
@@ -350,8 +351,12 @@ class SearchIndex:
         for alias, code in aliases:
             if code in self.items:
                 self.aliases[code].append(alias)
-        self._home = home_place(it.department for it in items)
+        self._full_text: str | None = None
         self._register_words()
+        # the county, and every province, city or district the catalogue itself names (江西省, 赣州市)
+        self._home = home_place(it.department for it in items) | frozenset(
+            area_names(" ".join(f"{it.department} {it.location} {it.legal_basis}" for it in items))
+        )
         self._build()
 
     # -- build ------------------------------------------------------------------------------------
@@ -648,6 +653,14 @@ class SearchIndex:
                 if token[i : i + n] in self._word_idf:
                     covered[i : i + n] = [True] * n
         return len(token) > 2 and all(covered)
+
+    def mentions_anywhere(self, word: str) -> bool:
+        """Some item's text (any field: papers, conditions, steps, Q&A …) has ``word`` in it."""
+        if self._full_text is None:
+            self._full_text = "\n".join(
+                normalize_text(" ".join(str(v) for v in vars(item).values())) for item in self.items.values()
+            )
+        return word in self._full_text
 
     @property
     def home(self) -> frozenset[str]:

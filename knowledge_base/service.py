@@ -76,6 +76,8 @@ _NOT_OURS = re.compile(
 )
 
 
+_MAX_ENDING_CLAUSES = 4  # a question is asked in its last few clauses; this also bounds the searches
+_MAX_ENDING_CHARS = 80
 _CLAUSES = re.compile(r"[，。,.？?！!；;…\s]+")
 
 
@@ -89,8 +91,10 @@ def focus_on_question(idx: SearchIndex, question: str, result: SearchResult) -> 
     if len(clauses) < 3:
         return result
     near = {h.code for h in result.hits[:5]}
-    for k in range(1, len(clauses)):
+    for k in range(1, min(len(clauses), _MAX_ENDING_CLAUSES + 1)):
         ending = "，".join(clauses[-k:])
+        if len(ending) > _MAX_ENDING_CHARS:
+            break
         if len(ending) < 5:
             continue
         focused = idx.search(ending)
@@ -289,10 +293,16 @@ class KnowledgeBase:
         result = idx.search(question)
         qa = result.query
         compact_text = plain.replace(" ", "")
-        if (where := where_else(compact_text, idx.names_spans(compact_text))) is not None:  # 驾驶证, 商标 …
-            return GuideAnswer(
-                "not_found", render_elsewhere(where, channel=channel, phone=self.phone), elsewhere=True
-            )
+        if (other := where_else(compact_text, idx.names_spans(compact_text))) is not None:  # 驾驶证, 商标 …
+            where, words = other
+            # a direct answer that names the item ("新生儿落户要带疫苗接种本吗"), or whose words the catalogue
+            # speaks of somewhere ("二手房过户要带银行卡吗"), is the catalogue's; "二手车过户" answered with
+            # 二手房 is not: the catalogue never says 二手车
+            confident = result.decision == "answer" and (qa.exact or qa.foreign < FOREIGN_SUBJECT)
+            if not (confident and (qa.exact or all(idx.mentions_anywhere(w) for w in words))):
+                return GuideAnswer(
+                    "not_found", render_elsewhere(where, channel=channel, phone=self.phone), elsewhere=True
+                )
         last = idx.item(last_item_code) if last_item_code else None
 
         if pending_choices and _OTHER_RE.search(qa.text):

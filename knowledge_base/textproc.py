@@ -130,7 +130,16 @@ _non_topical: frozenset[str] | None = None
 _places: frozenset[str] | None = None
 
 
+_tags_lock = threading.Lock()
+
+
 def _load_tags() -> None:
+    with _tags_lock:
+        if _non_topical is None:
+            _read_tags()
+
+
+def _read_tags() -> None:
     global _non_topical, _places
     import jieba
 
@@ -165,22 +174,39 @@ def non_topical(word: str) -> bool:
 
 
 # Districts that are parts of any town, not another place: 城区的房子 is here.
-_GENERIC_AREAS = frozenset(
-    "市区 城区 新区 社区 小区 园区 景区 郊区 辖区 本区 本县 本市 县区 老区 山区 库区 灾区 开发区 工业区 "
-    "街区 片区 校区 厂区 矿区 牧区 林区 商业区".split()
+_GENERIC_AREAS = (
+    "工业园区 开发区 工业区 商业区 老城区 市区 城区 新区 社区 小区 园区 景区 郊区 辖区 本区 "
+    "本县 本市 县区 老区 山区 库区 灾区 街区 片区 校区 厂区 矿区 牧区 林区".split()
 )
-_AREA = re.compile(r"^[\u4e00-\u9fff]{2,5}(?:省|市|县|区)$")
+_AREA = re.compile(r"^[\u4e00-\u9fff]{2,6}(?:省|市|县|区)$")
+
+
+_AREA_IN_TEXT = re.compile(r"[\u4e00-\u9fff]{2,3}?(?:省|市|县|区)")
+
+
+def area_names(text: str) -> set[str]:
+    """The provinces, cities, counties and districts ``text`` names (江西省, 赣州市, 章贡区), found by their
+    shape: the tokenizer may know a department's whole name (赣州市住房公积金管理中心) as one word."""
+    return {m.group() for m in _AREA_IN_TEXT.finditer(text) if not _generic_area(m.group())}
+
+
+def _generic_area(tok: str) -> bool:
+    for area in _GENERIC_AREAS:
+        if tok.endswith(area):
+            head = tok[: -len(area)]  # 苏州工业园区 is Suzhou's; 老城区, 工业园区 are any town's
+            return not (is_place(head[:2]) or is_place(head[:3]))
+    return False
 
 
 def another_place_owns(text: str, home: Iterable[str] = ()) -> bool:
-    """The question asks about another place's own service: a place name, then 的, then the thing
-    ("苏州工业园区的营业执照", "赣州章贡区的房产证") — not "身份证是赣州市区的，…" nor "在东莞交的社保"."""
+    """The question asks about another place's own service: a province, city, county or district, then
+    的, then the thing ("苏州工业园区的营业执照", "赣州章贡区的房产证") — not the county's own province
+    or city (``home``), not "身份证是赣州市区的，…" nor "在东莞交的社保".  (Named cities and provinces
+    without a suffix, "上海的公积金", are the knowledge base's ``_ELSEWHERE``.)"""
     tokens = cut(text)
     home = set(home)
     for i, tok in enumerate(tokens[:-2]):
-        if tok in home or tok in _GENERIC_AREAS:
-            continue
-        if not (is_place(tok) or _AREA.match(tok)):
+        if tok in home or not _AREA.match(tok) or _generic_area(tok):
             continue
         j = i + 1
         if tokens[j] in ("那边", "那里", "这边"):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.gateway.actions.routing import asks_for_person, progress_evidence
+from bot.gateway.actions.routing import asks_for_person, case_lookup, progress_evidence
 from knowledge_base.models import KbUnanswered
 from tests.support.actions import action_call
 
@@ -85,7 +85,7 @@ CASES = [
     (
         "elsewhere, complaint guess",
         "action_start_complaint",
-        "新车上牌是去车管所还是来你们大厅",
+        "新车上牌要带什么材料",
         "complain",
         "out_of_scope",
         None,
@@ -251,6 +251,8 @@ def test_evidence() -> None:
     assert not progress_evidence("怎么查我名下的房产") and not progress_evidence("宅基地建房怎么批")
     assert not progress_evidence("我的手机13907975566")  # a phone number is not a ticket
     assert not progress_evidence("营业执照多久能办好") and not progress_evidence("审批要多久")
+    assert case_lookup("营业执照申请了三天了，怎么还没通过")
+    assert not case_lookup("营业执照申请交了一个月了为什么还没下来，是不是故意卡我")  # a complaint
 
 
 async def test_a_case_lookup_in_words_is_looked_up_not_bounced_back(actions) -> None:

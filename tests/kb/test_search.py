@@ -209,7 +209,7 @@ def test_home_place_is_the_county_most_departments_belong_to() -> None:
     [
         ("苏州工业园区的营业执照去哪里办", True),
         ("赣州章贡区的房产证丢了，去哪里补", True),
-        ("上海那边的公积金能取吗", True),
+        ("于都县那边的低保", True),
         ("身份证是赣州市区的，办护照要回市里办吗", False),  # where the card is from, not whose service
         ("以前在深圳交的职工养老保险", False),
         ("城区的房子过户", False),  # a part of any town
@@ -223,3 +223,22 @@ def test_another_place_owns(question: str, owned: bool) -> None:
 def test_a_place_the_citizen_comes_from_is_not_foreign(index: SearchIndex) -> None:
     result = index.search("从东莞回来了，医保关系怎么转回信丰")
     assert result.top is not None and result.top.code == "36072200-GG-075" and result.decision == "answer"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "江西省的社保卡",
+        "赣州市的公积金",
+        "安西镇的低保怎么申请",
+        "中国的护照",
+        "有上门的服务吗",
+        "城镇的职工医保",
+        "老城区的房子过户",
+        "工业园区的企业",
+    ],
+)
+def test_home_province_city_townships_and_everyday_words_are_not_another_place(
+    index: SearchIndex, question: str
+) -> None:
+    assert not another_place_owns(normalize_text(question), index.home)

@@ -22,7 +22,7 @@ from bot.core.phone import contact_phone
 from bot.domains.complaints.citizen import confirmation_text, parse_rating
 from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.states import Kind
-from bot.domains.complaints.triage import Scope, has_complaint_words, triage
+from bot.domains.complaints.triage import Scope, about_the_center, has_complaint_words, triage
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
@@ -111,8 +111,9 @@ class ActionStartComplaint(Action):
             # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
             # (transactional() starts a complaint only for "我要投诉…", which has complaint words)
             return followup
-        if text and not has_complaint_words(text):
+        if text and not has_complaint_words(text) and not about_the_center(text):
             # "新车上牌是去车管所还是来你们大厅": no grievance, another office's service — say where to go
+            # (not "窗口工作人员把我的银行卡弄丢了": that is about the center)
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None and answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)

@@ -78,7 +78,7 @@ class ActionAnswerGuide(Action):
             # it is a plain question (no complaint words) the knowledge base answers directly.
             plain_question = asks_something(question) and not has_complaint_words(question)
             answer = await guide_instead(self.ctx, tracker, direct_only=True) if plain_question else None
-            if answer is None:
+            if answer is None or answer.elsewhere:  # "…银行卡弄丢了" is what happened, not a bank question
                 return [SlotSet("complaint_description", question.strip()[:2000])]
             return utter_answer(dispatcher, answer, question)
         answer = await self.ctx.kb.answer(

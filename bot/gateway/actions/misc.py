@@ -125,10 +125,11 @@ class ActionDefaultFallback(Action):
             answer = await self.ctx.kb.answer(
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
             )
+            if answer.kind == "not_found" and describes_a_grievance(text):
+                # "窗口的人收了我50块钱说是代办费", "窗口工作人员把我的银行卡弄丢了": a complaint to take down
+                return [FollowupAction("action_start_complaint")]
             if answer.kind != "not_found" or answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)
-            if describes_a_grievance(text):  # "窗口的人收了我50块钱说是代办费": a complaint to take down
-                return [FollowupAction("action_start_complaint")]
             for n, message in enumerate(answer.messages, 1):
                 last = n == len(answer.messages)
                 dispatcher.utter_message(text=message, json_message=FALLBACK_META if last else None)

@@ -29,6 +29,7 @@ from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.routing import (
     PROGRESS,
     asks_something,
+    case_lookup,
     decline,
     describing_complaint,
     guide_instead,
@@ -133,6 +134,7 @@ class ActionCheckProgress(_ProgressAction):
             isinstance(self.ctx, ActionContext)
             and text
             and not progress_evidence(text)
+            and not case_lookup(text)  # what sent the message here (it must not be bounced back)
             and not await progress_pending(service, tracker.sender_id)
         ):  # NLU guessed a case lookup for a message with no ticket and no progress words
             if (followup := transactional(text)) is not None:  # "我要投诉…", "我要人工"

@@ -27,6 +27,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core.config import Settings
 from bot.core.textnorm import normalize
+from bot.domains.complaints.classify import cue_scores
+from bot.domains.complaints.triage import has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
@@ -42,8 +44,12 @@ _PROGRESS_WORDS = re.compile(
 )
 _CASE_WORDS = re.compile(
     r"受理号|回执|办件(进度|编号)|(我的|交的|提交的|递交的|申请的).{0,12}(进度|办到哪|到哪一步|什么状态|好了没|办好了?没)"
-    # where one's own application stands: 办好了吗, 怎么还没通过, 有结果了吗, 审核过了没有, 批咗未
-    r"|(办|批|审|弄|做)好了(吗|没|未|嘛)|(办|批)好没"
+)
+# Where one's own application stands, in everyday words: 办好了吗, 怎么还没通过, 有结果了吗, 审核过了没有,
+# 批咗未.
+# A case lookup unless the message also complains ("…为什么还没下来，是不是故意卡我" is a complaint).
+_CASE_STATE = re.compile(
+    r"(办|批|审|弄|做)好了(吗|没|未|嘛)|(办|批)好没"
     r"|(怎么|咋|为什么|为啥)还没有?(通过|下来|办完|办好|批|审|好|出来)"
     r"|有(结果|消息|回音)了?(吗|没|未|嘛)"
     r"|(审核|审批|批)(通)?过了?没"
@@ -67,7 +73,7 @@ def asks_something(text: str) -> bool:
 def progress_evidence(text: str) -> bool:
     """A ticket-like number or words that ask where one's own case stands."""
     text = normalize(text)
-    return bool(_TICKET_LIKE.search(text) or _PROGRESS_WORDS.search(text) or _CASE_WORDS.search(text))
+    return bool(_TICKET_LIKE.search(text) or _PROGRESS_WORDS.search(text))
 
 
 def complaint_request(text: str) -> bool:
@@ -77,8 +83,15 @@ def complaint_request(text: str) -> bool:
 def case_lookup(text: str) -> bool:
     """Strong evidence of asking about one's own case — a ticket-like number, or a case handed in and
     its state ("前天交的护照申请现在什么状态") — enough to overrule a guide intent."""
-    text = normalize(text)
-    return bool(_TICKET_LIKE.search(text) or _CASE_WORDS.search(text))
+    norm = normalize(text)
+    if _TICKET_LIKE.search(norm) or _CASE_WORDS.search(norm):
+        return True
+    return bool(_CASE_STATE.search(norm)) and not complains(text)
+
+
+def complains(text: str) -> bool:
+    """Words of a complaint, or strong cues of one (是不是故意卡我 …): not a plain question about a case."""
+    return has_complaint_words(text) or max(cue_scores(text).values(), default=0) >= 5
 
 
 def transactional(text: str) -> list[EventType] | None:
