@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.gateway.actions.misc import describes_a_grievance
 from bot.gateway.actions.routing import asks_for_person, case_lookup, progress_evidence
 from knowledge_base.models import KbUnanswered
 from tests.support.actions import action_call
@@ -230,6 +231,14 @@ async def test_routes(
             "nlu_fallback",
             "action_start_complaint",
         ),
+        # a wrong at the center told with a word of another office's service is still a complaint
+        (
+            "action_answer_guide",
+            "窗口那个人把我的银行卡弄丢了",
+            "ask_service_guide",
+            "action_start_complaint",
+        ),
+        ("action_default_fallback", "大厅门口乱停电动车挡住了入口", "nlu_fallback", "action_start_complaint"),
     ],
 )
 async def test_a_plain_request_overrules_the_guessed_topic(
@@ -252,6 +261,7 @@ def test_evidence() -> None:
     assert not progress_evidence("我的手机13907975566")  # a phone number is not a ticket
     assert not progress_evidence("营业执照多久能办好") and not progress_evidence("审批要多久")
     assert case_lookup("营业执照申请了三天了，怎么还没通过")
+    assert not describes_a_grievance("办证承诺时限多久")  # a plain question, not a grievance
     assert not case_lookup("营业执照申请交了一个月了为什么还没下来，是不是故意卡我")  # a complaint
 
 

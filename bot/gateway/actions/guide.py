@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core.textnorm import normalize
@@ -21,6 +21,7 @@ from bot.gateway.actions.routing import (
     describing_complaint,
     guide_instead,
     nlu_signals,
+    tells_of_the_center,
     transactional,
     utter_answer,
 )
@@ -88,6 +89,8 @@ class ActionAnswerGuide(Action):
             pending_choices=tracker.get_slot("pending_choices") or None,
             log_unanswered=not in_form,  # only real guide questions go to the unanswered queue
         )
+        if answer.elsewhere and not in_form and tells_of_the_center(question):
+            return [FollowupAction("action_start_complaint")]
         return utter_answer(dispatcher, answer, question, nlu_signals(tracker))
 
 

@@ -23,6 +23,7 @@ from bot.gateway.actions.routing import (
     guide_instead,
     makes_request,
     nlu_signals,
+    tells_of_the_center,
     transactional,
     utter_answer,
 )
@@ -71,7 +72,10 @@ def describes_a_grievance(text: str) -> bool:
     words of a complaint (收了我50块钱, 窗口没人 …): a complaint, though it names no complaint."""
     if not about_the_center(text):
         return False
-    return has_complaint_words(text) or max(cue_scores(text).values(), default=0) >= 3
+    if has_complaint_words(text):
+        return True
+    # complaint cues in a message that tells a story ("办证承诺时限多久" is a short question)
+    return max(cue_scores(text).values(), default=0) >= 3 and len(text.strip()) >= 12
 
 
 class ActionOutOfScope(Action):
@@ -125,7 +129,9 @@ class ActionDefaultFallback(Action):
             answer = await self.ctx.kb.answer(
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
             )
-            if answer.kind == "not_found" and describes_a_grievance(text):
+            if answer.kind == "not_found" and (
+                describes_a_grievance(text) or (answer.elsewhere and tells_of_the_center(text))
+            ):
                 # "窗口的人收了我50块钱说是代办费", "窗口工作人员把我的银行卡弄丢了": a complaint to take down
                 return [FollowupAction("action_start_complaint")]
             if answer.kind != "not_found" or answer.elsewhere:

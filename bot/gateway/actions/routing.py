@@ -28,7 +28,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.core.config import Settings
 from bot.core.textnorm import normalize
 from bot.domains.complaints.classify import cue_scores
-from bot.domains.complaints.triage import has_complaint_words
+from bot.domains.complaints.triage import about_the_center, has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
@@ -87,6 +87,12 @@ def case_lookup(text: str) -> bool:
     if _TICKET_LIKE.search(norm) or _CASE_WORDS.search(norm):
         return True
     return bool(_CASE_STATE.search(norm)) and not complains(text)
+
+
+def tells_of_the_center(text: str) -> bool:
+    """The message tells of something at the center itself, not asking anything ("窗口工作人员把我的银行卡
+    弄丢了", "大厅门口乱停电动车挡住了入口"): a complaint to take down, not a question to send elsewhere."""
+    return about_the_center(text) and not asks_something(text)
 
 
 def complains(text: str) -> bool:
