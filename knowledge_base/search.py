@@ -755,23 +755,22 @@ class SearchIndex:
             unmatched / total,
         )
 
-    def names_spans(self, text: str) -> list[tuple[int, int]]:
-        """Where ``text`` (normalised) holds an item's name, a name variant or an alias."""
+    def _names_in(self, text: str) -> list[tuple[int, int, str]]:
+        """Every item name, name variant or alias in ``text`` (normalised; spaces dropped), with its span."""
         cmp_text = text.replace(" ", "")
         return [
-            (i, i + len(word))
+            (i, i + len(word), word)
             for i in range(len(cmp_text) - 1)
             for word in self._exact_by_prefix.get(cmp_text[i : i + 2], ())
             if cmp_text.startswith(word, i)
         ]
 
+    def names_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` (normalised, without spaces) holds an item's name, a name variant or an alias."""
+        return [(s, e) for s, e, _word in self._names_in(text)]
+
     def _exact_scores(self, text: str, content_len: int) -> dict[str, float]:
-        cmp_text = text.replace(" ", "")
-        found: list[tuple[int, int, str]] = []
-        for i in range(len(cmp_text) - 1):
-            for word in self._exact_by_prefix.get(cmp_text[i : i + 2], ()):
-                if cmp_text.startswith(word, i):
-                    found.append((i, i + len(word), word))
+        found = self._names_in(text)
         if not found:
             return {}
         # Keep maximal matches only (a match inside a longer one is not evidence of its own).
