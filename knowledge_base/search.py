@@ -352,6 +352,7 @@ class SearchIndex:
             if code in self.items:
                 self.aliases[code].append(alias)
         self._full_text: str | None = None
+        non_topical("")  # jieba's tag tables load here (a worker thread), not at the first question
         self._register_words()
         # the county, and every province, city or district the catalogue itself names (江西省, 赣州市)
         self._home = home_place(it.department for it in items) | frozenset(

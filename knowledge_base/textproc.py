@@ -126,21 +126,11 @@ def cut(text: str) -> list[str]:
 _NON_TOPICAL_TAGS = frozenset(
     "t tg m mq mg q r rr rz rg d dg df p c u ud ug uj ul uv uz y e o f s z zg ad b x k h ns".split()
 )
-_non_topical: frozenset[str] | None = None
-_places: frozenset[str] | None = None
 
 
-_tags_lock = threading.Lock()
-
-
-def _load_tags() -> None:
-    with _tags_lock:
-        if _non_topical is None:
-            _read_tags()
-
-
-def _read_tags() -> None:
-    global _non_topical, _places
+@lru_cache(maxsize=1)
+def _tagged_words() -> tuple[frozenset[str], frozenset[str]]:
+    """(non-topical words, place names) from jieba's dictionary, plus the people and fillers."""
     import jieba
 
     words = set(PEOPLE_AND_FILLERS)
@@ -152,25 +142,18 @@ def _read_tags() -> None:
                 words.add(parts[0])
                 if parts[2] == "ns":
                     places.add(parts[0])
-    _places = frozenset(places)
-    _non_topical = frozenset(words)
+    return frozenset(words), frozenset(places)
 
 
 def is_place(word: str) -> bool:
     """jieba's dictionary knows ``word`` as a place name (苏州, 东莞, 苏州工业园区)."""
-    if _places is None:
-        _load_tags()
-    assert _places is not None
-    return word in _places
+    return word in _tagged_words()[1]
 
 
 def non_topical(word: str) -> bool:
     """jieba's dictionary tags ``word`` as a word that cannot be the subject of a question (下个月, 要么 …),
     or it is a person or a filler (老头子, 同志, 看到): it says nothing about which service is asked."""
-    if _non_topical is None:
-        _load_tags()
-    assert _non_topical is not None
-    return word in _non_topical
+    return word in _tagged_words()[0]
 
 
 # Districts that are parts of any town, not another place: 城区的房子 is here.
