@@ -46,7 +46,14 @@ from knowledge_base.elsewhere import where_else
 from knowledge_base.importer import VERSION_KEY, current_version, load_aliases, load_item, load_items
 from knowledge_base.models import KbUnanswered
 from knowledge_base.schema import GuideItem
-from knowledge_base.search import QUALIFIERS, SearchHit, SearchIndex, SearchParams, SearchResult
+from knowledge_base.search import (
+    QUALIFIERS,
+    QueryAnalysis,
+    SearchHit,
+    SearchIndex,
+    SearchParams,
+    SearchResult,
+)
 from knowledge_base.textproc import another_place_owns, normalize_text
 
 log = logging.getLogger(__name__)
@@ -74,6 +81,11 @@ _NOT_OURS = re.compile(
     # asking which business is good is asking for a recommendation, not a service
     r"|哪家.{0,8}(好吃|好玩|便宜|实惠|靠谱|正宗|划算|最好|好些|好一点|比较好)"
 )
+
+
+def grounded(qa: QueryAnalysis) -> bool:
+    """The question names a catalogue item, or most of its subject words are the catalogue's own."""
+    return qa.exact or qa.foreign < FOREIGN_SUBJECT
 
 
 _MAX_ENDING_CLAUSES = 4  # a question is asked in its last few clauses; this also bounds the searches
@@ -298,7 +310,7 @@ class KnowledgeBase:
             # a direct answer that names the item ("新生儿落户要带疫苗接种本吗"), or whose words the catalogue
             # speaks of somewhere ("二手房过户要带银行卡吗"), is the catalogue's; "二手车过户" answered with
             # 二手房 is not: the catalogue never says 二手车
-            confident = result.decision == "answer" and (qa.exact or qa.foreign < FOREIGN_SUBJECT)
+            confident = result.decision == "answer" and grounded(qa)
             if not (confident and (qa.exact or all(idx.mentions_anywhere(w) for w in words))):
                 return GuideAnswer(
                     "not_found", render_elsewhere(where, channel=channel, phone=self.phone), elsewhere=True
@@ -333,7 +345,7 @@ class KnowledgeBase:
             qa = result.query
         if result.decision == "answer" and result.top is not None:
             answer = self._answer_item(idx, result.top.code, qa.aspects, channel, question, result.hits)
-            answer.grounded = qa.exact or qa.foreign < FOREIGN_SUBJECT
+            answer.grounded = grounded(qa)
             answer.foreign = qa.foreign
             return answer
         if not qa.has_content:
@@ -343,7 +355,7 @@ class KnowledgeBase:
         if result.decision == "choices":
             top = result.choices[0].score if result.choices else 0.0
             offered = self._choices(idx, [h.code for h in result.choices], channel, qa.aspect, top)
-            offered.grounded = qa.exact or qa.foreign < FOREIGN_SUBJECT
+            offered.grounded = grounded(qa)
             offered.foreign = qa.foreign
             return offered
         best = result.top
