@@ -11,8 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.gateway.actions.misc import describes_a_grievance
-from bot.gateway.actions.routing import asks_for_person, case_lookup, progress_evidence
+from bot.gateway.actions.routing import (
+    asks_for_person,
+    case_lookup,
+    describes_a_grievance,
+    progress_evidence,
+)
 from knowledge_base.models import KbUnanswered
 from tests.support.actions import action_call
 

@@ -8,7 +8,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.domains.complaints.classify import cue_scores
 from bot.domains.complaints.triage import about_the_center, has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
@@ -20,6 +19,7 @@ from bot.gateway.actions.routing import (
     asks_for_person,
     asks_something,
     decline,
+    describes_a_grievance,
     guide_instead,
     makes_request,
     nlu_signals,
@@ -65,17 +65,6 @@ class ActionHumanHandoff(Action):
                 json_message={"handoff": "leave_message", "route": HANDOFF},
             )
         return []
-
-
-def describes_a_grievance(text: str) -> bool:
-    """The message tells of something wrong at the center itself — its windows, staff or queue — in the
-    words of a complaint (收了我50块钱, 窗口没人 …): a complaint, though it names no complaint."""
-    if not about_the_center(text):
-        return False
-    if has_complaint_words(text):
-        return True
-    # complaint cues in a message that tells a story ("办证承诺时限多久" is a short question)
-    return max(cue_scores(text).values(), default=0) >= 3 and len(text.strip()) >= 12
 
 
 class ActionOutOfScope(Action):

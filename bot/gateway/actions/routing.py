@@ -97,7 +97,23 @@ def tells_of_the_center(text: str) -> bool:
 
 def complains(text: str) -> bool:
     """Words of a complaint, or strong cues of one (是不是故意卡我 …): not a plain question about a case."""
-    return has_complaint_words(text) or max(cue_scores(text).values(), default=0) >= 5
+    return has_complaint_words(text) or _cue_strength(text) >= 5
+
+
+def describes_a_grievance(text: str) -> bool:
+    """The message tells of something wrong at the center itself — its windows, staff or queue — in the
+    words of a complaint (收了我50块钱, 窗口没人 …): a complaint, though it names no complaint."""
+    if not about_the_center(text):
+        return False
+    if has_complaint_words(text):
+        return True
+    # complaint cues in a message that tells a story ("办证承诺时限多久" is a short question)
+    return _cue_strength(text) >= 3 and len(text.strip()) >= 12
+
+
+def _cue_strength(text: str) -> int:
+    """The score of the complaint category the text's cue words point to most (0: none)."""
+    return max(cue_scores(text).values(), default=0)
 
 
 def transactional(text: str) -> list[EventType] | None:
