@@ -22,6 +22,9 @@ version changes):
    top score passes :attr:`SearchParams.answer_threshold` and beats the second by :attr:`SearchParams.margin`;
    otherwise it offers numbered choices (scores above :attr:`SearchParams.choice_threshold`) or reports
    not-found.  Thresholds were calibrated on ``eval/questions.tsv`` (see ``eval/run_eval.py``).
+
+The text features both sides share (name variants, sub-words, bigrams and their pinyin, the home county)
+are pure functions in ``features.py``.
 """
 
 from __future__ import annotations
@@ -32,10 +35,20 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Literal
 
 from knowledge_base.aspects import cue_spans, order_aspects
+from knowledge_base.features import (
+    COMPLEMENT,
+    SYN_KEYS_BY_LEN,
+    SYN_PHRASES,
+    bigrams,
+    field_features,
+    home_place,
+    name_variants,
+    pinyin_bigram,
+    subwords,
+)
 from knowledge_base.schema import GuideItem
 from knowledge_base.synonyms import EXPANSION_WEIGHT, EXPANSIONS, REWRITES, STOPWORDS
 from knowledge_base.textproc import (
@@ -183,64 +196,6 @@ class SearchResult:
 
 # ------------------------------------------------------------------------------------------- helpers
 
-
-def name_variants(name: str) -> list[str]:
-    """Parts of an official name that citizens use on their own: bracketed parts, "/" and "、" alternatives.
-
-    A bracketed text is a variant as a whole (网吧, 新生儿落户); pieces of a list are variants only when they
-    are long enough to name something on their own (初级中学 yes, 变更 / 小学 no).
-    """
-    out: list[str] = []
-    base = re.sub(r"[（(][^）)]*[）)]", "", name).strip()
-    if base and base != name:
-        out.append(base)
-    for inner in re.findall(r"[（(]([^）)]*)[）)]", name):
-        parts = [p for p in re.split(r"[/、；;，,]", inner) if p]
-        if len(parts) == 1:
-            out.append(re.sub(r"^[含即]", "", parts[0]))
-        else:
-            out.extend(p for p in parts if len(p) >= 4)
-    for part in re.split(r"[/、]", base):
-        if part and part != base and len(part) >= 4:
-            out.append(part)
-    # "营业执照遗失补领/换发": the alternative after "/" keeps the subject of the first part.
-    if "/" in base:
-        head, _, tail = base.partition("/")
-        stem = re.sub(r"(遗失|补领|补发|新办|换领|换发|申领|登记|注销|变更|设立)+$", "", head)
-        if stem and stem != head:
-            out.append(stem + tail)
-    return [v for v in dict.fromkeys(v.strip() for v in out) if len(v) >= 2 and v != name]
-
-
-# A verb's direction complement (迁过来, 转回去, 寄回来) adds nothing to what is asked and hides the verb.
-_COMPLEMENT = re.compile(r"([\u4e00-\u9fff])(?:过来|过去|回来|回去)(?=[^\u4e00-\u9fff]|[了吗呢的啊呀吧]|$)")
-
-
-def home_place(departments: Iterable[str]) -> frozenset[str]:
-    """The county the catalogue serves, as citizens write it ("信丰", "信丰县"): the place most departments'
-    names begin with ("信丰县市场监督管理局").  Naming it says nothing about which service is asked."""
-    starts: dict[str, int] = defaultdict(int)
-    for dept in departments:
-        m = re.match(r"([\u4e00-\u9fff]{1,4}?)(县|市|区|旗)", dept or "")
-        if m:
-            starts[m.group(1)] += 1
-    if not starts:
-        return frozenset()
-    name = max(starts, key=starts.__getitem__)
-    return frozenset({name, *(name + suffix for suffix in ("县", "市", "区", "旗", "人", "这边", "这里"))})
-
-
-def _subwords(token: str) -> list[str]:
-    """jieba's for-search sub-words: dictionary 2- and 3-grams inside a longer token."""
-    out: list[str] = []
-    n = len(token)
-    if n > 2:
-        out += [token[i : i + 2] for i in range(n - 1) if has_word(token[i : i + 2])]
-    if n > 3:
-        out += [token[i : i + 3] for i in range(n - 2) if has_word(token[i : i + 3])]
-    return out
-
-
 # What is done to a service, as item names say it: among numbered choices, the items whose name says what
 # the question asks to do come first ("小卖部不开了，执照怎么注销": 个体工商户注销登记 before its 设立登记).
 _ACTIONS = (
@@ -256,26 +211,6 @@ def action_first(choices: list[SearchHit], asked: str) -> list[SearchHit]:
     return doing + [h for h in choices if h not in doing] if doing else choices
 
 
-def _bigrams(run: str) -> list[str]:
-    return [run[i : i + 2] for i in range(len(run) - 1)]
-
-
-def _pinyin_bigram(bigram: str) -> str | None:
-    if all(is_cjk(c) for c in bigram):
-        return "p:" + pinyin_of(bigram[0]) + " " + pinyin_of(bigram[1])
-    return None
-
-
-_SYN_PHRASES: tuple[str, ...] = tuple(
-    sorted({*EXPANSIONS, *(t for ts in EXPANSIONS.values() for t in ts)}, key=len, reverse=True)
-)
-
-
-_SYN_KEYS_BY_LEN: tuple[str, ...] = tuple(
-    sorted((k for k in EXPANSIONS if len(k) >= 2), key=len, reverse=True)
-)
-
-
 class _Field:
     __slots__ = ("ngram_len", "ngrams", "phrases", "word_len", "words")
 
@@ -285,48 +220,6 @@ class _Field:
         self.phrases: dict[str, float] = defaultdict(float)
         self.word_len = 0.0
         self.ngram_len = 0.0
-
-
-@lru_cache(maxsize=65536)
-def field_features(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int], ...], str]:
-    """Cached (word features, n-gram features, synonym phrases with counts, compact text) of a catalogue text.
-
-    Catalogue texts repeat a lot (departments, windows, office hours, shared conditions), so a rebuild after
-    a re-import analyses each distinct text once.
-    """
-    words, ngrams = analyze_field(text)
-    cmp_text = compact(text)
-    phrases = tuple((ph, cmp_text.count(ph)) for ph in _SYN_PHRASES if ph in cmp_text)
-    return tuple(words), tuple(ngrams), phrases, cmp_text
-
-
-def analyze_field(text: str) -> tuple[list[str], list[str]]:
-    """(word features, n-gram features) of one catalogue text, tokenised like a question."""
-    norm = normalize_text(text)
-    tokens = cut(norm)
-    words: list[str] = []
-    runs: list[str] = []
-    run = ""
-    for tok in tokens:
-        if tok in STOPWORDS or not tok.strip():
-            if run:
-                runs.append(run)
-            run = ""
-            continue
-        run += tok
-        if len(tok) >= 2 or is_cjk(tok):
-            words.append(tok)
-            words.extend(_subwords(tok))
-    if run:
-        runs.append(run)
-    ngrams: list[str] = []
-    for r in runs:
-        for bg in _bigrams(r):
-            ngrams.append("c:" + bg)
-            py = _pinyin_bigram(bg)
-            if py:
-                ngrams.append(py)
-    return words, ngrams
 
 
 # ------------------------------------------------------------------------------------------- the index
@@ -424,7 +317,7 @@ class SearchIndex:
             doc_ngrams.append(ngrams)
             word_lens.append(wl)
             ngram_lens.append(nl)
-        self._names_blob = "|".join(names) + "|" + "|".join(_SYN_PHRASES)
+        self._names_blob = "|".join(names) + "|" + "|".join(SYN_PHRASES)
         self._exact = exact
         self._exact_by_prefix: dict[str, list[str]] = defaultdict(list)
         for s in exact:
@@ -538,7 +431,7 @@ class SearchIndex:
     def analyze(
         self, question: str
     ) -> tuple[QueryAnalysis, list[list[tuple[str, float]]], list[bool], list[list[tuple[str, float]]]]:
-        text = _COMPLEMENT.sub(r"\1", self.correct_typos(normalize_text(question)))
+        text = COMPLEMENT.sub(r"\1", self.correct_typos(normalize_text(question)))
         spans = cue_spans(text, self._names_blob)
         aspects = order_aspects(self._resolve(spans), text)
         cue_mask = [False] * len(text)
@@ -607,7 +500,7 @@ class SearchIndex:
                 if inner not in ACTION_KEYS:
                     subject.append(tok)
             elif len(tok) >= 2 or (is_cjk(tok) and tok in self._word_idf):
-                subs = _subwords(tok)
+                subs = subwords(tok)
                 if tok in self._word_idf or not subs:
                     group = [(tok, 1.0 if len(tok) >= 2 else 0.6)]
                     group += [(s, self.params.subword_weight) for s in subs]
@@ -632,9 +525,9 @@ class SearchIndex:
             runs.append(run)
         ngram_groups: list[list[tuple[str, float]]] = []
         for r in runs:
-            for bg in _bigrams(r):
+            for bg in bigrams(r):
                 group = [("c:" + bg, 1.0)]
-                py = _pinyin_bigram(bg)
+                py = pinyin_bigram(bg)
                 if py:
                     group.append((py, self.params.pinyin_weight))
                 ngram_groups.append(group)
@@ -686,7 +579,7 @@ class SearchIndex:
         if len(tok) < 3 or tok in self._word_idf:
             return None
         best: str | None = None
-        for key in _SYN_KEYS_BY_LEN:
+        for key in SYN_KEYS_BY_LEN:
             if len(key) < len(tok) and key in tok:
                 best = key
                 break

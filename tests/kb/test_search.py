@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from knowledge_base.aspects import detect_aspects
+from knowledge_base.features import home_place, name_variants
 from knowledge_base.importer import read_aliases, read_catalogue
-from knowledge_base.search import SearchIndex, home_place, name_variants
+from knowledge_base.search import SearchIndex
 from knowledge_base.textproc import another_place_owns, normalize_text
 from tests.support.kb import SAMPLE_ALIASES, SAMPLE_CATALOGUE
 
