@@ -1,4 +1,4 @@
-"""The OpenAPI description (bot/gateway/openapi.py) stays true: it is a valid OpenAPI 3.1 document, it
+"""The OpenAPI description (bot/gateway/openapi/) stays true: it is a valid OpenAPI 3.1 document, it
 describes exactly the routes the gateway's router has (both ways: a route added without being described
 fails here, and so does a description of a route that is gone), and each staff operation names the
 permission the route table (bot/gateway/staff/routes.py) checks."""
@@ -70,7 +70,7 @@ async def test_it_describes_exactly_the_routes_of_the_router(redis_client, sqlit
         and (not path.startswith(NOT_DESCRIBED_PREFIXES) or path == openapi.DOCS_PAGE)
     }
     described = openapi.operations()
-    assert served - described == set(), "routes nobody described: add them to bot/gateway/openapi.py"
+    assert served - described == set(), "routes nobody described: add them to bot/gateway/openapi/"
     assert described - served == set(), "described routes the gateway does not have"
     assert NOT_DESCRIBED <= routes, "a route left out on purpose is gone: update NOT_DESCRIBED"
 

@@ -1,4 +1,4 @@
-"""schemathesis fuzzes every operation of the OpenAPI description (bot/gateway/openapi.py) against the real
+"""schemathesis fuzzes every operation of the OpenAPI description (bot/gateway/openapi/) against the real
 gateway on 127.0.0.1, signed in as a person holding every role (a personal API token, which is also the
 Open311 integration key): no answer may be a server error, and every answer must be one the description
 documents — its status, its media type, its body's schema (errors in their documented shapes).
@@ -69,7 +69,7 @@ CHECKS = [
 
 
 def error_shape(response: Response, case: Case) -> None:
-    """Every error (>= 400) in the shape of its family of routes (see bot/gateway/openapi.py)."""
+    """Every error (>= 400) in the shape of its family of routes (see bot/gateway/openapi/)."""
     if response.status_code < 400:
         return
     path = case.operation.path

@@ -49,7 +49,7 @@ ROUTE_PERMISSIONS: dict[Key, str] = {
     ("GET", "/api/staff/accounts/{id}/tokens"): "accounts.manage",
     ("POST", "/api/staff/accounts/{id}/tokens"): "accounts.manage",
     ("GET", "/api/staff/roles"): "accounts.manage",
-    # the OpenAPI description of these routes (bot/gateway/openapi.py), for anyone signed in
+    # the OpenAPI description of these routes (bot/gateway/openapi/), for anyone signed in
     ("GET", "/api/openapi.json"): SELF,
     ("GET", "/api/audit"): "audit.read",
     ("GET", "/api/audit/export"): "audit.read",

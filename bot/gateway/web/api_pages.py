@@ -139,7 +139,7 @@ def _permission(op: dict[str, Any]) -> str:
 
 
 def _says_permission(paragraph: str) -> bool:
-    """The paragraph of an operation's description that only names its permission (see openapi._staff)."""
+    """The paragraph of an operation's description that only names its permission (openapi.parts.staff)."""
     return paragraph.startswith("需要权限：") or paragraph == "需要：已登录（任何工作人员）。"
 
 
