@@ -23,13 +23,13 @@ Per split it prints:
 * **misroutes**: guide questions answered with the progress prompt or the hand-off although they hold no
   ticket-like number and ask for no person (the goal is none).
 
-Four sets, each written by someone who saw neither the NLU data nor the knowledge base's tuning:
+Five sets, each written by someone who saw neither the NLU data nor the knowledge base's tuning:
 ``chat_questions.tsv`` (645 questions, split ``dev``: tune on these), ``chat_questions_test.tsv`` (353
-questions written later, split ``test``: report these, never tune on them), and ``chat_questions_dev2.tsv``
-and ``chat_questions_dev3.tsv`` (425 and 329 questions written after that, splits ``dev2`` and ``dev3``:
-each measured once fresh, then tuned on).  The first set had a test half of its own until 2026-12-07;
-after it had been measured four times while routing rules were added, it was no longer held out and
-joined the dev split, and the second set was written as the new test split.
+questions written later, split ``test``: report these, never tune on them), and ``chat_questions_dev2.tsv``,
+``chat_questions_dev3.tsv`` and ``chat_questions_dev4.tsv`` (425, 329 and 367 questions written after that,
+splits ``dev2`` to ``dev4``: each measured once fresh, then tuned on).  The first set had a test half of
+its own until 2026-12-07; after it had been measured four times while routing rules were added, it was no
+longer held out and joined the dev split, and the second set was written as the new test split.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ QUESTIONS = HERE / "chat_questions.tsv"  # dev: tune on these
 TEST_QUESTIONS = HERE / "chat_questions_test.tsv"  # test: report these
 DEV2_QUESTIONS = HERE / "chat_questions_dev2.tsv"  # dev2: measured once fresh, then tuned on
 DEV3_QUESTIONS = HERE / "chat_questions_dev3.tsv"  # dev3: likewise, written later
+DEV4_QUESTIONS = HERE / "chat_questions_dev4.tsv"  # dev4: likewise, written later still
 ROUTES = ("guide", "progress", "complaint", "handoff", "out_of_scope")
 GOALS = {"item_first": 0.95, "aspect": 0.92, "oos_declined": 0.95}
 
@@ -109,7 +110,7 @@ class Figures:
 
 
 def load_questions(
-    paths: tuple[Path, ...] = (QUESTIONS, TEST_QUESTIONS, DEV2_QUESTIONS, DEV3_QUESTIONS),
+    paths: tuple[Path, ...] = (QUESTIONS, TEST_QUESTIONS, DEV2_QUESTIONS, DEV3_QUESTIONS, DEV4_QUESTIONS),
 ) -> list[ChatQuestion]:
     return [q for path in paths for q in _load(path)]
 
@@ -245,7 +246,7 @@ def format_figures(split: str, f: Figures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["dev", "dev2", "dev3", "test", "all"], default="all")
+    parser.add_argument("--split", choices=["dev", "dev2", "dev3", "dev4", "test", "all"], default="all")
     parser.add_argument("--failures", action="store_true", help="list every question that was not perfect")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (a quick look)")
     parser.add_argument("--json", action="store_true")

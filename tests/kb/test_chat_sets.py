@@ -3,7 +3,15 @@ aspect the knowledge base knows, every set keeps to its own split and asks each 
 
 from __future__ import annotations
 
-from eval.chat import DEV2_QUESTIONS, DEV3_QUESTIONS, QUESTIONS, ROUTES, TEST_QUESTIONS, _load
+from eval.chat import (
+    DEV2_QUESTIONS,
+    DEV3_QUESTIONS,
+    DEV4_QUESTIONS,
+    QUESTIONS,
+    ROUTES,
+    TEST_QUESTIONS,
+    _load,
+)
 from knowledge_base.aspects import ASPECTS
 from knowledge_base.importer import read_catalogue
 from tests.support.kb import SAMPLE_CATALOGUE
@@ -16,6 +24,7 @@ def test_the_question_sets_are_well_formed() -> None:
         (TEST_QUESTIONS, "test"),
         (DEV2_QUESTIONS, "dev2"),
         (DEV3_QUESTIONS, "dev3"),
+        (DEV4_QUESTIONS, "dev4"),
     ):
         questions = _load(path)
         seen: set[str] = set()
