@@ -222,6 +222,14 @@ async def test_routes(
             "action_check_progress",
         ),
         ("action_answer_guide", "我申請嘅港澳通行證批咗未？", "ask_service_guide", "action_check_progress"),
+        ("action_answer_guide", "护照办了十天是不是还没做好", "ask_service_guide", "action_check_progress"),
+        ("action_answer_guide", "上周交的低保材料怎么还没消息", "ask_service_guide", "action_check_progress"),
+        ("action_answer_guide", "网上提交的执照一直显示审核中", "ask_service_guide", "action_check_progress"),
+        ("action_out_of_scope", "我那个居住证到哪了", "out_of_scope", "action_check_progress"),
+        # small talk that asks for a person or for one's case is that request
+        ("action_small_talk", "你答非所问 找个人来", "criticize_bot", "action_human_handoff"),
+        ("action_small_talk", "麻烦帮我转接一下值班人员", "thank", "action_human_handoff"),
+        ("action_small_talk", "谢谢，我的护照是不是还没做好", "thank", "action_check_progress"),
         # NLU unsure, the knowledge base has nothing, and the message tells of a wrong at the center
         (
             "action_default_fallback",

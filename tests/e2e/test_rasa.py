@@ -151,6 +151,15 @@ async def test_human_handoff_transfers_in_office_hours(wechat) -> None:
     assert await wechat("转人工") == "<transfer_customer_service>"
 
 
+@pytest.mark.parametrize("text", ["叫值班的人来跟我说", "你答非所问 找个人来", "转人工"])
+async def test_a_hand_off_reached_from_another_action_is_said_once(rasa_stack, text) -> None:
+    async with aiohttp.ClientSession() as http:
+        dialogue = RasaRestDialogue(http, rasa_stack.rasa_url, 10.0)
+        messages = await dialogue.turn(f"oE2eOnce{time.time_ns()}", text, {"channel": "wechat"})
+    handoffs = [m for m in messages if (m.custom or {}).get("route") == "handoff"]
+    assert len(handoffs) == 1, messages
+
+
 async def test_traditional_chinese_is_understood(wechat) -> None:
     answer = await wechat("結婚登記需要帶什麼材料")
     assert "结婚登记" in answer.splitlines()[0], answer

@@ -130,6 +130,22 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("养老保险在乡里办得成么", ["location"]),
         ("可以在信丰领结婚证吗", ["conditions"]),
         ("新生儿落户能在手机上办吗", ["online"]),
+        # the question goes on after it; a span of weeks and a place of work are not office hours
+        ("开小卖部能办执照吗 我是外地的", ["conditions"]),
+        ("过期一个礼拜了还能补吗", ["conditions"]),
+        ("在县城上班 能办居住证吗", ["conditions"]),
+        ("店面要多大", ["conditions"]),
+        ("最少要几个人", ["conditions"]),
+        ("夫妻俩都要去吗", ["conditions"]),
+        ("契税是多少", ["fee"]),
+        ("每月要交几多", ["fee"]),
+        ("有人打电话说要交钱", ["fee"]),  # a call someone made is not the phone asked for
+        ("几号截止", ["time_limit"]),  # a date, not a window number
+        ("补办要多就", ["time_limit"]),
+        ("能在镇上申请吗", ["location"]),
+        ("必须到县里去吗", ["location"]),
+        ("找谁咨询", ["phone"]),
+        ("先审批后发证吗", ["process"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:

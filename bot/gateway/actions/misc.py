@@ -64,7 +64,10 @@ class ActionHumanHandoff(Action):
                 text=messages.handoff_offline(self.ctx.settings),
                 json_message={"handoff": "leave_message", "route": HANDOFF},
             )
-        return []
+        # The hand-off ends the turn.  Reached as a follow-up of another action ("叫值班的人来跟我说" in the
+        # complaint form, "你真笨，我要人工" after the small talk), the policies had not seen the state and
+        # predicted the hand-off a second time: the citizen got "正在为您转接" twice.
+        return [FollowupAction("action_listen")]
 
 
 class ActionOutOfScope(Action):
@@ -159,6 +162,8 @@ class ActionSmallTalk(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = user_text(tracker)
+        if (followup := transactional(text)) is not None:  # "麻烦帮我转接一下值班人员", "你答非所问 找个人来"
+            return followup
         if len(text) >= 6 and asks_something(text):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None:

@@ -46,7 +46,7 @@ _CASE_WORDS = re.compile(
     r"受理号|回执|办件(进度|编号)|(我的|交的|提交的|递交的|申请的).{0,12}(进度|办到哪|到哪一步|什么状态|好了没|办好了?没)"
 )
 # Where one's own application stands, in everyday words: 办好了吗, 怎么还没通过, 有结果了吗, 审核过了没有,
-# 批咗未.
+# 批咗未, 是不是还没做好, 怎么还没消息, 我的…到哪了, 一直显示审核中.
 # A case lookup unless the message also complains ("…为什么还没下来，是不是故意卡我" is a complaint).
 _CASE_STATE = re.compile(
     r"(办|批|审|弄|做)好了(吗|没|未|嘛)|(办|批)好没"
@@ -54,6 +54,10 @@ _CASE_STATE = re.compile(
     r"|有(结果|消息|回音)了?(吗|没|未|嘛)"
     r"|(审核|审批|批)(通)?过了?没"
     r"|批(咗|了)(未|没|吗)"
+    r"|是不是(还没)?(办|批|审|弄|做)好"
+    r"|(怎么|咋|为什么|为啥)?还没(有)?(消息|动静|收到短信|收到通知|通知我)"
+    r"|(我的|我那个|我这个|我家).{0,12}(到哪了|到哪一步|哪个环节|卡住)"
+    r"|显示(审核中|制证中|受理中|办理中|待审核|审批中)"
 )
 # "我要投诉…" at the start: the citizen asks to file a complaint, whatever the rest is about
 _COMPLAINT_REQUEST = re.compile(r"^(我)?(要|想)?(投诉|举报)|^投诉一下")
