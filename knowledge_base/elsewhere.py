@@ -7,7 +7,8 @@ services with the office that handles them (staff edit it like the aliases); a q
 names none of the catalogue's own items is told where to go, with the center's phone — unless the catalogue
 answers it directly and either names the item ("新生儿落户要带疫苗接种本吗") or speaks of the
 matched words somewhere ("二手房过户要带银行卡吗"); "二手车过户", answered with 二手房, is another
-office's: the catalogue never says 二手车.
+office's: the catalogue never says 二手车.  An entry marked ``always`` goes elsewhere even then: a lawsuit
+about a divorce is the court's, however well the catalogue answers 离婚.
 """
 
 from __future__ import annotations
@@ -25,19 +26,31 @@ ELSEWHERE_FILE = Path(__file__).resolve().parent / "data" / "elsewhere.tsv"
 class Elsewhere:
     pattern: re.Pattern[str]
     where: str
+    always: bool = False  # even when the catalogue answers the question and speaks of the words
+
+
+@dataclass(frozen=True)
+class Diversion:
+    where: str
+    words: list[str]  # the words of the question that said so
+    always: bool
 
 
 def read_elsewhere(path: Path = ELSEWHERE_FILE) -> list[Elsewhere]:
-    """The entries of ``path`` (comment lines start with #; the first other line is the header)."""
+    """The entries of ``path`` (comment lines start with #; the first other line is the header; a third
+    column ``always`` marks an entry that goes elsewhere even when the catalogue answers the question)."""
     entries: list[Elsewhere] = []
     lines = [
         ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")
     ]
     for n, line in enumerate(lines[1:], start=2):
-        pattern, sep, where = line.partition("\t")
+        pattern, sep, rest = line.partition("\t")
+        where, _, flag = rest.partition("\t")
         if not sep or not pattern.strip() or not where.strip():
             raise ValueError(f"{path.name}: entry {n} needs a pattern, a tab and where to go: {line!r}")
-        entries.append(Elsewhere(re.compile(pattern.strip()), where.strip()))
+        if flag.strip() not in ("", "always"):
+            raise ValueError(f"{path.name}: entry {n}: the third column is empty or 'always': {line!r}")
+        entries.append(Elsewhere(re.compile(pattern.strip()), where.strip(), flag.strip() == "always"))
     return entries
 
 
@@ -50,7 +63,7 @@ def where_else(
     text: str,
     names: Sequence[tuple[int, int]] = (),
     entries: Sequence[Elsewhere] | None = None,
-) -> tuple[str, list[str]] | None:
+) -> Diversion | None:
     """Where to go for the service ``text`` (normalised, without spaces) asks about when it is another
     office's, with the words that said so; else None.  ``names``: the spans of catalogue names and aliases in
     ``text`` — a match inside one (驾驶证 in the alias 网约车驾驶证) is the catalogue's own item."""
@@ -61,5 +74,5 @@ def where_else(
             if not any(start <= m.start() and m.end() <= end for start, end in names)
         ]
         if words:
-            return entry.where, words
+            return Diversion(entry.where, words, entry.always)
     return None

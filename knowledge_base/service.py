@@ -67,9 +67,14 @@ _CHOICE_RE = re.compile(
 FOREIGN_SUBJECT = 0.5  # share of a question's subject words the catalogue never uses: not grounded at this
 _OTHER_RE = re.compile(r"另一个|另外一个|另外那个|另一项|其他那个|别的那个|换一个")
 # "上海的公积金", "广东省的社保": a service of another city or province is that place's business.
-_ELSEWHERE = re.compile(
+_PLACES = (
     r"(北京|上海|天津|重庆|广州|深圳|杭州|南京|苏州|武汉|成都|西安|长沙|福州|厦门|合肥|郑州|济南|青岛|东莞|佛山"
-    r"|广东|浙江|江苏|福建|湖南|湖北|安徽|河南|山东|四川|外省|省外)(市|省)?(那边)?的"
+    r"|广东|浙江|江苏|福建|湖南|湖北|安徽|河南|山东|四川|外省|省外)(市|省)?"
+)
+_ELSEWHERE = re.compile(
+    _PLACES + r"(那边)?的"
+    # "怎么在东莞那边办提取": done there
+    r"|在" + _PLACES + r"(那边|那里|当地)(办|提|申请)"
     # Hong Kong's, Macao's, Taiwan's or a foreign country's own papers (not the permits to go there)
     r"|(香港|澳门|台湾|国外|外国)(那边)?的?(身份证|居民证|健保卡|医保卡|社保卡|驾照|驾驶证|户口|户籍|学历)"
 )
@@ -80,6 +85,8 @@ _NOT_OURS = re.compile(
     r"|抚养费|赡养费|彩礼|赔偿(金)?(多少|怎么算)|赔多少|判多少|判几年|打官司"
     # asking which business is good is asking for a recommendation, not a service
     r"|哪家.{0,8}(好吃|好玩|便宜|实惠|靠谱|正宗|划算|最好|好些|好一点|比较好)"
+    # where to spend a weekend
+    r"|(去|到)哪(里|儿)?(玩|好玩|耍)|好玩的地方|带(孩子|小孩|娃|崽).{0,6}(去)?玩"
 )
 
 
@@ -306,15 +313,14 @@ class KnowledgeBase:
         qa = result.query
         compact_text = plain.replace(" ", "")
         if (other := where_else(compact_text, idx.names_spans(compact_text))) is not None:  # 驾驶证, 商标 …
-            where, words = other
             # a direct answer that names the item ("新生儿落户要带疫苗接种本吗"), or whose words the catalogue
             # speaks of somewhere ("二手房过户要带银行卡吗"), is the catalogue's; "二手车过户" answered with
             # 二手房 is not: the catalogue never says 二手车
             confident = result.decision == "answer" and grounded(qa)
-            if not (confident and (qa.exact or all(idx.mentions_anywhere(w) for w in words))):
-                return GuideAnswer(
-                    "not_found", render_elsewhere(where, channel=channel, phone=self.phone), elsewhere=True
-                )
+            ours = confident and (qa.exact or all(idx.mentions_anywhere(w) for w in other.words))
+            if other.always or not ours:
+                told = render_elsewhere(other.where, channel=channel, phone=self.phone)
+                return GuideAnswer("not_found", told, elsewhere=True)
         last = idx.item(last_item_code) if last_item_code else None
 
         if pending_choices and _OTHER_RE.search(qa.text):

@@ -32,6 +32,15 @@ def test_no_entry_takes_a_question_the_catalogue_answers() -> None:
         ("公司商标注册怎么申请", "商标"),
         ("县里的公租房怎么申请", "住房和城乡建设局"),
         ("銀行卡被凍結了怎麼辦", "银行"),  # Traditional
+        # always the court's, though the catalogue answers 离婚 and speaks of lawsuits
+        ("协议离婚谈不拢，去法院起诉要带什么", "法院"),
+        ("劳动仲裁输了不服，怎么起诉", "法院"),
+        ("教师资格证面试在哪报名", "考试"),
+        ("健康证去哪里体检", "疾病预防控制中心"),
+        ("婚检在哪做", "妇幼保健院"),
+        ("护士执业证书在哪注册", "卫生健康委员会"),
+        ("手机号码怎么过户给我妈", "运营商"),
+        ("广州积分落户要什么条件", "积分入户"),
     ],
 )
 async def test_another_offices_service_is_told_where_to_go(kb_sessions, question: str, office: str) -> None:
@@ -63,6 +72,11 @@ def test_a_malformed_entry_is_named(tmp_path: Path) -> None:
         read_elsewhere(path)
     path.write_text("pattern\twhere\n驾驶证\t车管所\n", encoding="utf-8")
     assert [e.where for e in read_elsewhere(path)] == ["车管所"]
+    path.write_text("pattern\twhere\talways\n起诉\t法院\talways\n驾驶证\t车管所\n", encoding="utf-8")
+    assert [(e.where, e.always) for e in read_elsewhere(path)] == [("法院", True), ("车管所", False)]
+    path.write_text("pattern\twhere\talways\n起诉\t法院\tsometimes\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="entry 2"):
+        read_elsewhere(path)
 
 
 @pytest.mark.parametrize(
