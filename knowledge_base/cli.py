@@ -15,6 +15,7 @@ error).  When ``wrap`` is given (``bot/gateway/cli.py`` passes one that migrates
     govbot kb export PATH.xlsx            catalogue back to Excel, in the import format
     govbot kb unanswered [--limit N]      unanswered / low-confidence questions, newest first
     govbot kb search QUERY                ranked items and the answer the bot would give
+    govbot kb nlu-examples PATH           the NLU's service-question examples from the catalogue (then train)
 
 ``ensure_sample_loaded(sessionmaker)`` loads the shipped sample catalogue and aliases into an empty
 catalogue (called on first ``make run``).
@@ -23,6 +24,7 @@ catalogue (called on first ``make run``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -34,7 +36,10 @@ from knowledge_base.importer import (
     export_catalogue,
     import_aliases,
     import_catalogue,
+    load_aliases,
+    load_items,
 )
+from knowledge_base.nlu_examples import write_examples
 from knowledge_base.service import KnowledgeBase
 
 Handler = Callable[[argparse.Namespace, async_sessionmaker[AsyncSession]], Awaitable[int]]
@@ -97,9 +102,21 @@ async def cmd_search(args: argparse.Namespace, sessionmaker: async_sessionmaker[
     return 0 if hits else 1
 
 
+async def cmd_nlu_examples(args: argparse.Namespace, sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    out = Path(args.path)
+    async with sessionmaker() as session:
+        items, aliases = await load_items(session), await load_aliases(session)
+    if not items:
+        print("目录为空：请先导入办事指南目录。")
+        return 1
+    n = await asyncio.to_thread(write_examples, out, items, aliases)
+    print(f"已写入 {n} 条示例到 {out}；请运行 govbot train 重新训练。")
+    return 0
+
+
 # The permission each sub-command needs (the gateway's wrapper checks it for the signed-in person).
 PERMISSIONS = {"import": "kb.import", "aliases": "kb.import", "export": "kb.read", "unanswered": "kb.edit",
-               "search": "kb.read"}  # fmt: skip
+               "search": "kb.read", "nlu-examples": "kb.import"}  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction, wrap: Wrap | None = None) -> None:
@@ -113,7 +130,7 @@ def register(subparsers: argparse._SubParsersAction, wrap: Wrap | None = None) -
 
     kb = subparsers.add_parser("kb", help="办事指南知识库：导入、导出、检索、未解答问题")
     sub = kb.add_subparsers(
-        dest="kb_command", required=True, metavar="{import,aliases,export,unanswered,search}"
+        dest="kb_command", required=True, metavar="{import,aliases,export,unanswered,search,nlu-examples}"
     )
 
     p = sub.add_parser("import", help="导入办事指南目录（.xlsx/.csv）")
@@ -139,3 +156,7 @@ def register(subparsers: argparse._SubParsersAction, wrap: Wrap | None = None) -
     p.add_argument("--limit", type=int, default=5, help="显示前N个结果（默认5）")
     p.add_argument("--channel", choices=["wechat", "sms"], default="wechat", help="回复渠道格式")
     handle(p, cmd_search)
+
+    p = sub.add_parser("nlu-examples", help="由目录生成 NLU 的办事咨询示例（之后运行 govbot train）")
+    p.add_argument("path", help="输出文件（通常为 dialogues/data/nlu_catalogue.yml）")
+    handle(p, cmd_nlu_examples)

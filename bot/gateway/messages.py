@@ -91,6 +91,15 @@ def bot_challenge(settings: Settings) -> str:
     )
 
 
+def capabilities(settings: Settings) -> str:
+    """What the assistant does, and the phone for everything else."""
+    return (
+        "我可以帮您：\n1. 查询办事指南：例如“营业执照要带什么材料”“社保卡补办多少钱”\n"
+        "2. 查询办件进度：发送受理号（回执单上的15位数字）即可\n3. 投诉建议：回复“我要投诉”\n"
+        f"4. 转人工服务：回复“转人工”\n请直接输入您的问题；其他问题请拨打咨询电话 {settings.center_phone}。"
+    )
+
+
 def too_long(limit: int) -> str:
     return f"您的消息太长了（超过{limit}字），请分几次简要说明；投诉的详细经过可以在登记时分步填写。"
 

@@ -155,6 +155,14 @@ CASES = [
         None,
     ),
     (
+        "complaint guess, a question with no grievance",
+        "action_start_complaint",
+        "退伍回来的安置补助金去哪里领",
+        "complain",
+        "out_of_scope",
+        None,
+    ),
+    (
         "notification guess",
         "action_progress_resubscribe",
         "下个月的天气会不会很热呢",
@@ -191,6 +199,7 @@ async def test_routes(
             "action_start_complaint",
         ),
         ("action_check_progress", "我要投诉3号窗口拖了十天", "check_progress", "action_start_complaint"),
+        ("action_answer_guide", "材料丢了谁负责？我要投诉", "ask_service_guide", "action_start_complaint"),
         (
             "action_answer_guide",
             "202611030000152这个件办到哪了",
@@ -265,6 +274,8 @@ async def test_small_talk_stays_small_talk(actions) -> None:
     assert [r.get("response") for r in responses] == ["utter_greet"]  # Rasa renders the domain's text
     texts, _, _ = await actions(action_call("action_small_talk", "你是机器人吗", intent="bot_challenge"))
     assert "机器人" in texts[0] and "0797-3322110" in texts[0]
+    texts, _, _ = await actions(action_call("action_small_talk", "你能干啥", intent="ask_capabilities"))
+    assert "查询办事指南" in texts[0] and "0797-3322110" in texts[0]  # and the phone for everything else
 
 
 def test_evidence() -> None:

@@ -62,6 +62,6 @@ def test_register_with_wrap() -> None:
 
     args = _parse(["kb", "unanswered", "--limit", "3"], wrap)
     assert args.kb_handler is cli.cmd_unanswered and args.limit == 3 and args.func(args) == 0
-    assert len(seen) == 5
+    assert len(seen) == 6
     with pytest.raises(SystemExit):
         _parse(["kb"])

@@ -146,6 +146,10 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("必须到县里去吗", ["location"]),
         ("找谁咨询", ["phone"]),
         ("先审批后发证吗", ["process"]),
+        ("驾照换证要提前几天申请", ["conditions"]),  # when one may apply, not how long it takes
+        ("社保交多久才能领", ["conditions"]),
+        ("结婚后多少天内要登记", ["conditions"]),
+        ("结婚证不晓得放哪里去了 咋补", ["process"]),  # where it was lost is not where to go
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from knowledge_base.importer import VERSION_KEY, import_catalogue
 from knowledge_base.service import KnowledgeBase, parse_choice
 from tests.support.kb import load_sample, sample_rows, write_csv
@@ -148,3 +150,16 @@ async def test_which_business_is_good_is_not_a_service_question(kb_sessions) -> 
     for question in ("国庆带小孩去哪里玩", "信丰有什么好玩的地方", "在杭州那边办公积金提取要什么"):
         a = await kb.answer(question)
         assert a.kind == "not_found" and a.item_code is None and PHONE in a.text, question
+
+
+@pytest.mark.parametrize(
+    ("question", "code"),
+    [
+        ("老伴走了，她的公积金能取出来吗", "36072200-GG-078"),  # the FAQ: 缴存职工去世了怎么提取
+        ("父亲走了，户口要去注销吗", "36072200-QR-039"),
+    ],
+)
+async def test_gone_after_a_relative_is_died(kb_sessions, question: str, code: str) -> None:
+    await load_sample(kb_sessions)
+    answer = await KnowledgeBase(kb_sessions).answer(question)
+    assert (answer.kind, answer.item_code) == ("answer", code)

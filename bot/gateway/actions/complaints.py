@@ -29,6 +29,9 @@ from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.routing import (
     COMPLAINT,
     answered,
+    asks_something,
+    complains,
+    decline,
     guide_instead,
     transactional,
     utter_answer,
@@ -117,6 +120,12 @@ class ActionStartComplaint(Action):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None and answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)
+            if asks_something(text) and not complains(text):
+                # "退伍回来的一次性经济补助去哪领": a question with no grievance in it is no complaint —
+                # answered when the catalogue's own words answer it, else declined with the phone
+                if answer is not None and answer.grounded:
+                    return utter_answer(dispatcher, answer, text)
+                return decline(dispatcher, self.ctx.settings)
         events = [*reset_events(), SlotSet("complaint_form_id", uuid.uuid4().hex)]
         details = text.rstrip("。！!")
         for intro in sorted(_INTRO_ONLY, key=len, reverse=True):

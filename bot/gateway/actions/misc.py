@@ -171,10 +171,11 @@ class ActionSmallTalk(Action):
         if makes_request(text):  # "帮我翻译一下 thank you": a request we do not serve, not a thank-you
             return decline(dispatcher, self.ctx.settings)
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
-        if (
-            intent == "bot_challenge"
-        ):  # with the center's phone: who is a robot should say how to reach people
+        # with the center's phone: who is a robot, and what it can do, should say how to reach people
+        if intent == "bot_challenge":
             dispatcher.utter_message(text=messages.bot_challenge(self.ctx.settings))
+        elif intent in SMALL_TALK and intent != "ask_capabilities":
+            dispatcher.utter_message(response=SMALL_TALK[intent])
         else:
-            dispatcher.utter_message(response=SMALL_TALK.get(intent, "utter_capabilities"))
+            dispatcher.utter_message(text=messages.capabilities(self.ctx.settings))
         return []

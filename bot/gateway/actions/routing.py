@@ -59,8 +59,11 @@ _CASE_STATE = re.compile(
     r"|(我的|我那个|我这个|我家).{0,12}(到哪了|到哪一步|哪个环节|卡住)"
     r"|显示(审核中|制证中|受理中|办理中|待审核|审批中)"
 )
-# "我要投诉…" at the start: the citizen asks to file a complaint, whatever the rest is about
-_COMPLAINT_REQUEST = re.compile(r"^(我)?(要|想)?(投诉|举报)|^投诉一下")
+# "我要投诉…" at the start, or "…谁负责？我要投诉" anywhere: the citizen asks to file a complaint, whatever
+# the rest is about ("投诉了多久会有答复" asks how complaints are handled)
+_COMPLAINT_REQUEST = re.compile(
+    r"^(我)?(要|想)?(投诉|举报)|^投诉一下|我(要|想)(投诉|举报)(?!.{0,6}(多久|怎么|在哪|电话))"
+)
 _PERSON_WORDS = re.compile(r"人工|真人|客服|工作人员|接线|坐席|转接|活人|找个人|跟人说|值班|打电话给你们")
 
 
