@@ -369,10 +369,12 @@ def render_elsewhere(where: str, *, channel: str = WECHAT, phone: str = DEFAULT_
     )
 
 
-def render_ask_item(*, channel: str = WECHAT) -> list[str]:
-    """The question has an aspect but no item and there is no previous item to refer to."""
+def render_ask_item(*, channel: str = WECHAT, phone: str = DEFAULT_PHONE) -> list[str]:
+    """The question has an aspect but no item and there is no previous item to refer to (or it is about
+    something the catalogue has no words for: "朋友借钱不还怎么办" — hence the phone)."""
     return split_message(
-        "请问您要办理哪个事项？请说出事项名称，例如“护照要多少钱”“结婚登记在哪办”。", channel
+        f"请问您要办理哪个事项？请说出事项名称，例如“护照要多少钱”“结婚登记在哪办”。其他问题请拨打{phone}。",
+        channel,
     )
 
 

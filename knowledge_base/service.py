@@ -355,7 +355,8 @@ class KnowledgeBase:
             answer.foreign = qa.foreign
             return answer
         if not qa.has_content:
-            return GuideAnswer("not_found", render_ask_item(channel=channel), aspect=qa.aspect)
+            asked = render_ask_item(channel=channel, phone=self.phone)
+            return GuideAnswer("not_found", asked, aspect=qa.aspect)
         if log_unanswered:
             await self._log_unanswered(question, qa.text, channel, result)
         if result.decision == "choices":

@@ -32,7 +32,9 @@ def test_every_item_is_named_and_no_hand_written_example_is_repeated() -> None:
     generated = hand_written_examples(COMMITTED.read_text(encoding="utf-8"))
     assert len(generated) == len(set(generated)) > 500
     for item in read_catalogue(SAMPLE_CATALOGUE).items:
-        assert item.name in generated, item.name
+        # (好差评及投诉受理: a message about complaining is left to the complaint intent)
+        assert item.name in generated or "投诉" in item.name, item.name
+    assert not [e for e in generated if "投诉" in e or "举报" in e]
     assert not set(generated) & set(hand_written_examples((DATA / "nlu.yml").read_text(encoding="utf-8")))
     examples = guide_examples(read_catalogue(SAMPLE_CATALOGUE).items, read_aliases(SAMPLE_ALIASES).aliases)
     assert "办营业执照要带什么材料" in examples and all("\n" not in e and e == e.strip() for e in examples)
