@@ -109,7 +109,11 @@ async def cmd_nlu_examples(args: argparse.Namespace, sessionmaker: async_session
     if not items:
         print("目录为空：请先导入办事指南目录。")
         return 1
-    n = await asyncio.to_thread(write_examples, out, items, aliases)
+    try:
+        n = await asyncio.to_thread(write_examples, out, items, aliases)
+    except ValueError as exc:
+        print(exc)
+        return 2
     print(f"已写入 {n} 条示例到 {out}；请运行 govbot train 重新训练。")
     return 0
 

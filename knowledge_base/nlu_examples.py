@@ -72,11 +72,14 @@ def guide_examples(items: Sequence[GuideItem], aliases: Iterable[tuple[str, str]
     return [text for text in out if text and not _COMPLAINT_WORDS.search(text)]
 
 
+HEADER = "# Written by `govbot kb nlu-examples` from the catalogue (knowledge_base/nlu_examples.py)."
+
+
 def render_yaml(examples: Iterable[str], *, skip: Iterable[str] = ()) -> str:
     """The examples as a Rasa 3 NLU file (``skip``: examples another file already gives some intent)."""
     taken = set(skip)
     lines = [
-        "# Written by `govbot kb nlu-examples` from the catalogue (knowledge_base/nlu_examples.py).",
+        HEADER,
         "# Do not edit: import the catalogue, run the command, then `govbot train`.",
         'version: "3.1"',
         "",
@@ -95,7 +98,12 @@ def hand_written_examples(nlu_yaml: str) -> list[str]:
 
 def write_examples(out: Path, items: Sequence[GuideItem], aliases: Iterable[tuple[str, str]]) -> int:
     """Write the examples to ``out``, leaving out what the other NLU files beside it already say (Rasa
-    refuses an example given twice); returns how many were written."""
+    refuses an example given twice); returns how many were written.  Refuses (ValueError) to overwrite a
+    file it did not write — the hand-written ``nlu.yml`` — or to write into a folder that does not exist."""
+    if not out.parent.is_dir():
+        raise ValueError(f"文件夹不存在：{out.parent}")
+    if out.exists() and not out.read_text(encoding="utf-8").startswith(HEADER):
+        raise ValueError(f"{out} 不是本命令生成的文件，不能覆盖（通常应为 dialogues/data/nlu_catalogue.yml）")
     others = [p for p in sorted(out.parent.glob("*.yml")) if p.resolve() != out.resolve()]
     skip = [text for p in others for text in hand_written_examples(p.read_text(encoding="utf-8"))]
     yaml_text = render_yaml(guide_examples(items, aliases), skip=skip)

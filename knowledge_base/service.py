@@ -73,11 +73,11 @@ _PLACES = (
 )
 _ELSEWHERE = re.compile(
     _PLACES + r"(那边)?的"
-    # "怎么在东莞那边办提取": done there
-    r"|在" + _PLACES + r"(那边|那里|当地)(办|提|申请)"
     # Hong Kong's, Macao's, Taiwan's or a foreign country's own papers (not the permits to go there)
     r"|(香港|澳门|台湾|国外|外国)(那边)?的?(身份证|居民证|健保卡|医保卡|社保卡|驾照|驾驶证|户口|户籍|学历)"
 )
+# "怎么在东莞那边办提取": done there — unless the question names a catalogue item ("户口迁出要在浙江那边办吗")
+_DONE_THERE = re.compile(r"在" + _PLACES + r"(那边|那里|当地)(办|提|申请)")
 # Not a public service: a private company's phone or address, a court's reckoning of support or damages.
 _NOT_OURS = re.compile(
     r"(搬家|装修|快递|物流|保险|家政|中介|租车|保洁|开锁|婚庆|外卖|搬运)公司.{0,4}(电话|地址|在哪|联系|哪家|靠谱|推荐)"
@@ -305,13 +305,18 @@ class KnowledgeBase:
             if n is not None:
                 return await self.choose(n - 1, pending_choices, channel=channel)
         plain = normalize_text(question)
-        if _ELSEWHERE.search(plain) or _NOT_OURS.search(plain) or another_place_owns(plain, idx.home):
+        compact_text = plain.replace(" ", "")
+        if (
+            _ELSEWHERE.search(plain)
+            or _NOT_OURS.search(plain)
+            or another_place_owns(plain, idx.home)
+            or (_DONE_THERE.search(plain) and not idx.names_spans(compact_text))
+        ):
             return GuideAnswer(
                 "not_found", render_not_found(channel=channel, phone=self.phone, hours=self.office_hours)
             )
         result = idx.search(question)
         qa = result.query
-        compact_text = plain.replace(" ", "")
         if (other := where_else(compact_text, idx.names_spans(compact_text))) is not None:  # 驾驶证, 商标 …
             # a direct answer that names the item ("新生儿落户要带疫苗接种本吗"), or whose words the catalogue
             # speaks of somewhere ("二手房过户要带银行卡吗"), is the catalogue's; "二手车过户" answered with

@@ -41,25 +41,10 @@ REWRITES: dict[str, str] = {
     "良民证": "无犯罪记录证明",
     "驾照": "驾驶证",
     # "走了" after a husband, a parent …: died (not "went away"), as citizens say it of their own
+    # (not 老人 "the elderly", nor 老婆/先生, who may have left)
     **{
         f"{kin}走了": f"{kin}去世了"
-        for kin in (
-            "老公",
-            "老婆",
-            "老伴",
-            "丈夫",
-            "妻子",
-            "爸",
-            "妈",
-            "父亲",
-            "母亲",
-            "爷爷",
-            "奶奶",
-            "外公",
-            "外婆",
-            "老人",
-            "先生",
-        )
+        for kin in ("老公", "老伴", "丈夫", "爸", "妈", "父亲", "母亲", "爷爷", "奶奶", "外公", "外婆")
     },
     # pinyin-input homophones citizens type on phones
     "医宝": "医保",

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.gateway.actions.routing import (
     asks_for_person,
     case_lookup,
+    complaint_request,
     describes_a_grievance,
     progress_evidence,
 )
@@ -163,6 +164,22 @@ CASES = [
         None,
     ),
     (
+        "complaint, a grievance asked as a question",
+        "action_start_complaint",
+        "为什么我交了材料一个月都没人理",
+        "complain",
+        "complaint",
+        None,
+    ),
+    (
+        "complaint, a grievance with no complaint word",
+        "action_start_complaint",
+        "医保局的人说话很冲，这样对吗",
+        "complain",
+        "complaint",
+        None,
+    ),
+    (
         "notification guess",
         "action_progress_resubscribe",
         "下个月的天气会不会很热呢",
@@ -237,6 +254,7 @@ async def test_routes(
         ("action_out_of_scope", "我那个居住证到哪了", "out_of_scope", "action_check_progress"),
         # small talk that asks for a person or for one's case is that request
         ("action_small_talk", "你答非所问 找个人来", "criticize_bot", "action_human_handoff"),
+        ("action_small_talk", "我要和真人聊 你说的我不懂", "criticize_bot", "action_human_handoff"),
         ("action_small_talk", "麻烦帮我转接一下值班人员", "thank", "action_human_handoff"),
         ("action_small_talk", "谢谢，我的护照是不是还没做好", "thank", "action_check_progress"),
         # NLU unsure, the knowledge base has nothing, and the message tells of a wrong at the center
@@ -274,6 +292,11 @@ async def test_small_talk_stays_small_talk(actions) -> None:
     assert [r.get("response") for r in responses] == ["utter_greet"]  # Rasa renders the domain's text
     texts, _, _ = await actions(action_call("action_small_talk", "你是机器人吗", intent="bot_challenge"))
     assert "机器人" in texts[0] and "0797-3322110" in texts[0]
+    # naming a person is no request for one
+    _, _, responses = await actions(action_call("action_small_talk", "谢谢客服", intent="thank"))
+    assert [r.get("response") for r in responses] == ["utter_thank"]
+    texts, _, _ = await actions(action_call("action_small_talk", "你是真人吗", intent="bot_challenge"))
+    assert "机器人" in texts[0] and not [e for e in actions.events if e["event"] == "followup"]
     texts, _, _ = await actions(action_call("action_small_talk", "你能干啥", intent="ask_capabilities"))
     assert "查询办事指南" in texts[0] and "0797-3322110" in texts[0]  # and the phone for everything else
 
@@ -286,6 +309,16 @@ def test_evidence() -> None:
     assert case_lookup("营业执照申请了三天了，怎么还没通过")
     assert not describes_a_grievance("办证承诺时限多久")  # a plain question, not a grievance
     assert not case_lookup("营业执照申请交了一个月了为什么还没下来，是不是故意卡我")  # a complaint
+    for question in (  # questions about a service, not one's own case
+        "是不是办好营业执照才能开业",
+        "我的营业执照办理要经过哪个环节",
+        "网上申请还没收到短信验证码怎么办",
+        "还没收到通知书的孩子怎么转学",
+    ):
+        assert not case_lookup(question), question
+    assert case_lookup("我儿子的转学申请现在到哪个环节了")
+    assert complaint_request("你好，我要投诉你们的咨询电话一直没人接")
+    assert complaint_request("你好，我想投诉办证窗口怎么态度这么差")
 
 
 async def test_a_case_lookup_in_words_is_looked_up_not_bounced_back(actions) -> None:

@@ -53,3 +53,10 @@ async def test_the_command_writes_them_from_the_database(
     assert "govbot train" in capsys.readouterr().out
     text = (tmp_path / "nlu_catalogue.yml").read_text(encoding="utf-8")
     assert "- intent: ask_service_guide" in text and "    - 个体工商户设立登记\n" in text
+    # never over a hand-written file, nor into a folder that is not there
+    (tmp_path / "nlu.yml").write_text('version: "3.1"\n', encoding="utf-8")
+    for path in (tmp_path / "nlu.yml", tmp_path / "missing" / "x.yml"):
+        args = parser.parse_args(["kb", "nlu-examples", str(path)])
+        assert await args.kb_handler(args, kb_sessions) == 2
+    assert (tmp_path / "nlu.yml").read_text(encoding="utf-8") == 'version: "3.1"\n'
+    assert "不能覆盖" in capsys.readouterr().out

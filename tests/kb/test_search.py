@@ -150,6 +150,13 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("社保交多久才能领", ["conditions"]),
         ("结婚后多少天内要登记", ["conditions"]),
         ("结婚证不晓得放哪里去了 咋补", ["process"]),  # where it was lost is not where to go
+        # … but how long, how much, a weekday and a place to go stay what they were
+        ("护照多久才能拿到", ["time_limit", "conditions"]),
+        ("办营业执照最少要多少钱", ["fee"]),
+        ("营业执照最少要几天能办好", ["time_limit"]),
+        ("下个礼拜一能办吗", ["office_hours"]),
+        ("能在县城办社保卡吗", ["location"]),
+        ("身份证丢哪里补办", ["location"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:

@@ -150,6 +150,8 @@ async def test_which_business_is_good_is_not_a_service_question(kb_sessions) -> 
     for question in ("国庆带小孩去哪里玩", "信丰有什么好玩的地方", "在杭州那边办公积金提取要什么"):
         a = await kb.answer(question)
         assert a.kind == "not_found" and a.item_code is None and PHONE in a.text, question
+    # … but a catalogue item done there is the catalogue's (户口迁出（跨省通办）)
+    assert (await kb.answer("户口迁出要在浙江那边办吗")).kind != "not_found"
 
 
 @pytest.mark.parametrize(
@@ -163,3 +165,5 @@ async def test_gone_after_a_relative_is_died(kb_sessions, question: str, code: s
     await load_sample(kb_sessions)
     answer = await KnowledgeBase(kb_sessions).answer(question)
     assert (answer.kind, answer.item_code) == ("answer", code)
+    # the elderly walking is not a death
+    assert (await KnowledgeBase(kb_sessions).answer("老人走了两趟还没办好")).item_code != "36072200-QR-039"

@@ -80,7 +80,7 @@ _NOT_OURS: list[tuple[str, str]] = [
 _COMPLAINT_MARKERS = re.compile(
     r"投诉|举报|态度|不耐烦|刁难|推诿|踢皮球|推来推去|踢来踢去|扯皮|拖延|不作为|乱收费|多收费|吃拿卡要|收红包|索要|好处费|插队|"
     r"不满|差劲|太差|很差|骂|凶|不理人|玩手机|脱岗|不在岗|让我跑|跑了好几趟|多次跑|建议|意见|求助|"
-    r"没人接|打不通|不接电话"
+    r"没人接(?!送)|打不通|不接电话|没人理|没人管|凭什么|这算什么|不给我办|很冲"
 )
 #: Words that tie a message to the center's own service (then it is never "not ours").
 _ABOUT_THE_CENTER = re.compile(

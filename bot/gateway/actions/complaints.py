@@ -10,6 +10,7 @@ service-guide question in the middle is answered and the form goes on.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -29,7 +30,6 @@ from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.routing import (
     COMPLAINT,
     answered,
-    asks_something,
     complains,
     decline,
     guide_instead,
@@ -82,6 +82,12 @@ def new_complaint(tracker: Tracker) -> NewComplaint:
     )
 
 
+# How to get something done — where, how, what to bring, how much — not a rhetorical question.
+_SERVICE_QUESTION = re.compile(
+    r"去哪|在哪|哪里|怎么(办|领|申请|弄|交|报|取)|如何|多少钱|要带|需要什么|什么材料"
+)
+
+
 class ActionStartComplaint(Action):
     """Triage the first message; start the form (prefilled with the details already given)."""
 
@@ -120,9 +126,10 @@ class ActionStartComplaint(Action):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None and answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)
-            if asks_something(text) and not complains(text):
-                # "退伍回来的一次性经济补助去哪领": a question with no grievance in it is no complaint —
-                # answered when the catalogue's own words answer it, else declined with the phone
+            if _SERVICE_QUESTION.search(text) and not complains(text):
+                # "退伍回来的一次性经济补助去哪领": a question how to get something, with no grievance in it,
+                # is no complaint — answered when the catalogue's own words answer it, else declined with
+                # the phone ("为什么我交了材料一个月都没人理", "这样对吗" are complaints: the form)
                 if answer is not None and answer.grounded:
                     return utter_answer(dispatcher, answer, text)
                 return decline(dispatcher, self.ctx.settings)

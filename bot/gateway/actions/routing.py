@@ -54,15 +54,15 @@ _CASE_STATE = re.compile(
     r"|有(结果|消息|回音)了?(吗|没|未|嘛)"
     r"|(审核|审批|批)(通)?过了?没"
     r"|批(咗|了)(未|没|吗)"
-    r"|是不是(还没)?(办|批|审|弄|做)好"
-    r"|(怎么|咋|为什么|为啥)?还没(有)?(消息|动静|收到短信|收到通知|通知我)"
-    r"|(我的|我那个|我这个|我家).{0,12}(到哪了|到哪一步|哪个环节|卡住)"
+    r"|是不是(还没(办|批|审|弄|做)好|(办|批|审|弄|做)好了)"
+    r"|(怎么|咋|为什么|为啥|一直|都)还没(有)?(消息|动静|收到短信(?!验证码)|收到通知(?!书)|通知我)"
+    r"|(我的|我那个|我这个|我家).{0,12}(到哪了|到哪一步|(到|在|卡在)哪个环节|卡住)|(到|卡在)哪个环节了"
     r"|显示(审核中|制证中|受理中|办理中|待审核|审批中)"
 )
 # "我要投诉…" at the start, or "…谁负责？我要投诉" anywhere: the citizen asks to file a complaint, whatever
 # the rest is about ("投诉了多久会有答复" asks how complaints are handled)
 _COMPLAINT_REQUEST = re.compile(
-    r"^(我)?(要|想)?(投诉|举报)|^投诉一下|我(要|想)(投诉|举报)(?!.{0,6}(多久|怎么|在哪|电话))"
+    r"^(我)?(要|想)?(投诉|举报)|^投诉一下|我(要|想)(投诉|举报)(?!.{0,6}(多久|怎么(投|操作|弄)|什么电话|电话是|在哪))"
 )
 _PERSON_WORDS = re.compile(r"人工|真人|客服|工作人员|接线|坐席|转接|活人|找个人|跟人说|值班|打电话给你们")
 
@@ -142,6 +142,17 @@ def makes_request(text: str) -> bool:
     """The message asks the assistant to do something for the citizen ("帮我翻译一下", "陪我聊聊") — not a
     pleasantry, whatever words of thanks it contains."""
     return bool(_REQUEST.search(normalize(text)))
+
+
+# Asking to be put through to a person, not only naming one ("你是真人吗", "谢谢客服" are not requests).
+_PERSON_REQUEST = re.compile(
+    r"(转|找|要|叫|接|换|请)(个|一个|一下)?(人工|真人|客服|工作人员|值班|活人|人来|个人)|转接"
+    r"|(跟|和|同)(个)?(真人|人工|客服|工作人员|活人)(说|讲|聊|对话|沟通)|人工服务"
+)
+
+
+def requests_person(text: str) -> bool:
+    return bool(_PERSON_REQUEST.search(normalize(text)))
 
 
 def asks_for_person(text: str) -> bool:
