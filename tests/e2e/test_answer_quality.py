@@ -13,11 +13,11 @@ from eval.stack import Stack
 pytestmark = pytest.mark.e2e
 
 FLOORS = {
-    "item_first": 0.94,  # measured 95.4% of 280 (goal 95%)
-    "aspect": 0.89,  # measured 90.7% (goal 92%), the steps counting for a general question
-    "aspect_strict": 0.71,  # measured 72.9%
-    "oos_declined": 0.88,  # measured 91.1% = 41 of 45 (goal 95%)
-    "traditional_item_first": 0.92,  # measured 100% on 26 questions
+    "item_first": 0.95,  # measured 96.1% of 280 on 2026-12-07 (goal 95%)
+    "aspect": 0.90,  # measured 91.4% (goal 92%), the steps counting for a general question
+    "aspect_strict": 0.72,  # measured 73.2%
+    "oos_declined": 0.93,  # measured 97.8% = 44 of 45 (goal 95%; optimistic, see the README)
+    "traditional_item_first": 0.95,  # measured 100% on 26 questions
 }
 
 
