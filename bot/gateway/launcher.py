@@ -81,7 +81,7 @@ def train_if_needed(dialogues: Path = DIALOGUES, rasa_bin: Path = RASA_BIN, *, f
     if not force and model_is_current(dialogues):
         say("Rasa 模型已是最新，跳过训练 (model up to date)")
         return False
-    say("训练 Rasa 模型… (training the Rasa model, about 1-3 minutes)")
+    say("训练 Rasa 模型… (training the Rasa model, about 5-8 minutes on 2 cores)")
     started = time.monotonic()
     subprocess.run(
         [str(rasa_bin), "train", "--fixed-model-name", "govbot", "--out", "models"],
