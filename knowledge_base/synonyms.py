@@ -46,6 +46,7 @@ REWRITES: dict[str, str] = {
         f"{kin}走了": f"{kin}去世了"
         for kin in ("老公", "老伴", "丈夫", "爸", "妈", "父亲", "母亲", "爷爷", "奶奶", "外公", "外婆")
     },
+    "么子": "什么",  # Gan and Xiang: what
     # pinyin-input homophones citizens type on phones
     "医宝": "医保",
     "社宝": "社保",

@@ -157,6 +157,17 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("下个礼拜一能办吗", ["office_hours"]),
         ("能在县城办社保卡吗", ["location"]),
         ("身份证丢哪里补办", ["location"]),
+        # papers to hand in, a tax reckoned, an amount asked about, when one may apply, a step
+        ("换证需要交啥", ["materials"]),
+        ("要准备些么子东西", ["materials"]),  # Gan: 么子 = 什么
+        ("要交啥钱", ["fee"]),
+        ("个税怎么算", ["fee"]),
+        ("说要交200块手续费 是真的吗", ["fee"]),
+        ("他们收了我50块钱", []),  # money taken is a complaint's words, not a fee question
+        ("什么时候可以报名", ["conditions"]),
+        ("能以个人名义申请吗", ["conditions"]),
+        ("100平以下的也要吗", ["conditions"]),
+        ("结婚证丢了要登报吗", ["process"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:
