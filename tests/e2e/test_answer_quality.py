@@ -14,8 +14,8 @@ pytestmark = pytest.mark.e2e
 
 FLOORS = {
     "item_first": 0.95,  # measured 96.1% of 280 on 2026-12-07 (goal 95%)
-    "aspect": 0.90,  # measured 91.4% (goal 92%), the steps counting for a general question
-    "aspect_strict": 0.72,  # measured 73.2%
+    "aspect": 0.90,  # measured 91.8% (goal 92%), the steps counting for a general question
+    "aspect_strict": 0.72,  # measured 73.6%
     "oos_declined": 0.93,  # measured 97.8% = 44 of 45 (goal 95%; optimistic, see the README)
     "traditional_item_first": 0.95,  # measured 100% on 26 questions
 }
