@@ -146,7 +146,9 @@ async def test_each_bound_follower_gets_one_notice_about_their_own_case(hub, tmp
     )
     rows = await svc.results(cid)
     assert [(r["openid"], r["result"]) for r in rows] == [(o, "已送达") for o in CITIZENS[:3]]
-    assert rows[0]["source"] == "办件202612010000002" and rows[0]["msg_id"] == sends[0]["msgid"]
+    # (the sends run concurrently: match by follower, not by position)
+    sent_to = {s["touser"]: s["msgid"] for s in sends}
+    assert rows[0]["source"] == "办件202612010000002" and rows[0]["msg_id"] == sent_to[rows[0]["openid"]]
     import openpyxl
 
     from sms_gateway.broadcast.export import write_xlsx
