@@ -23,7 +23,6 @@ from bot.gateway.actions.routing import (
     guide_instead,
     makes_request,
     nlu_signals,
-    requests_person,
     tells_of_the_center,
     transactional,
     utter_answer,
@@ -165,9 +164,7 @@ class ActionSmallTalk(Action):
         text = user_text(tracker)
         # "麻烦帮我转接一下值班人员", "你答非所问 找个人来", "谢谢，我的护照是不是还没做好": that request —
         # not "你是真人吗" or "谢谢客服", which name a person without asking for one
-        followup = transactional(text)
-        handoff = followup is not None and followup[0].get("name") == "action_human_handoff"
-        if followup is not None and (not handoff or requests_person(text)):
+        if (followup := transactional(text, naming_a_person_asks=False)) is not None:
             return followup
         if len(text) >= 6 and asks_something(text):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)

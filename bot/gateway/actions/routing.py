@@ -123,14 +123,17 @@ def _cue_strength(text: str) -> int:
     return max(cue_scores(text).values(), default=0)
 
 
-def transactional(text: str) -> list[EventType] | None:
+def transactional(text: str, *, naming_a_person_asks: bool = True) -> list[EventType] | None:
     """A request that overrules any guessed topic: "我要投诉…" starts a complaint, a ticket number or
-    one's own case's state looks the case up, "我要人工" hands off.  None when the text is none of these."""
+    one's own case's state looks the case up, "我要人工" hands off.  None when the text is none of these.
+    ``naming_a_person_asks=False``: only a request for a person hands off ("转人工", "找个人来"), not a
+    person named in small talk ("你是真人吗", "谢谢客服")."""
     if complaint_request(text):
         return [FollowupAction("action_start_complaint")]
     if case_lookup(text):
         return [FollowupAction("action_check_progress")]
-    if asks_for_person(text) and len(normalize(text)) <= 20:
+    wants_person = asks_for_person(text) and (naming_a_person_asks or requests_person(text))
+    if wants_person and len(normalize(text)) <= 20:
         return [FollowupAction("action_human_handoff")]
     return None
 
