@@ -76,8 +76,9 @@ _ELSEWHERE = re.compile(
     # Hong Kong's, Macao's, Taiwan's or a foreign country's own papers (not the permits to go there)
     r"|(香港|澳门|台湾|国外|外国)(那边)?的?(身份证|居民证|健保卡|医保卡|社保卡|驾照|驾驶证|户口|户籍|学历)"
 )
-# "怎么在东莞那边办提取": done there — unless the question names a catalogue item ("户口迁出要在浙江那边办吗")
-_DONE_THERE = re.compile(r"在" + _PLACES + r"(那边|那里|当地)(办|提|申请)")
+# "怎么在东莞那边办提取", "在深圳注册的": done there — unless the question names a catalogue item
+# ("户口迁出要在浙江那边办吗")
+_DONE_THERE = re.compile(r"在" + _PLACES + r"(那边|那里|当地)?(办|提|申请|开|注册)")
 # Not a public service: a private company's phone or address, a court's reckoning of support or damages.
 _NOT_OURS = re.compile(
     r"(搬家|装修|快递|物流|保险|家政|中介|租车|保洁|开锁|婚庆|外卖|搬运)公司.{0,4}(电话|地址|在哪|联系|哪家|靠谱|推荐)"

@@ -180,6 +180,22 @@ CASES = [
         None,
     ),
     (
+        "complaint guess, a wish to get something the catalogue names",
+        "action_start_complaint",
+        "我是退伍老兵 听说现在有个优待证 我也想办一个",
+        "complain",
+        "guide",
+        "36072200-GG-052",
+    ),
+    (
+        "guide, a question with the window in it",
+        "action_answer_guide",
+        "想去交灵活就业社保 人社窗口星期六开不开",
+        "ask_service_guide",
+        "guide",
+        None,
+    ),
+    (
         "notification guess",
         "action_progress_resubscribe",
         "下个月的天气会不会很热呢",
@@ -278,6 +294,50 @@ async def test_routes(
             "action_start_complaint",
         ),
         ("action_default_fallback", "大厅门口乱停电动车挡住了入口", "nlu_fallback", "action_start_complaint"),
+        # a grievance told without naming a complaint, whichever topic NLU heard in it
+        (
+            "action_answer_guide",
+            "出入境窗口那位说话很冲，我就问了句多久能拿到护照，她说急什么急，等着，然后就不理我了",
+            "ask_service_guide",
+            "action_start_complaint",
+        ),
+        (
+            "action_out_of_scope",
+            "排到了说今天办不了，系统里找不到我的件，让我找当初受理的那个人，那个人今天轮休",
+            "out_of_scope",
+            "action_start_complaint",
+        ),
+        (
+            "action_check_progress",
+            "跑了5次了 还是没办下来 每次都说领导不在签不了字",
+            "check_progress",
+            "action_start_complaint",
+        ),
+        (
+            "action_human_handoff",
+            "说好的十五个工作日出证，今天都一个多月了，打电话就一句话在走流程",
+            "human_handoff",
+            "action_start_complaint",
+        ),
+        (
+            "action_small_talk",
+            "真牛啊，一个章盖了三天，盖章的手是金子做的吧",
+            "praise",
+            "action_start_complaint",
+        ),
+        # one's own case in everyday words
+        (
+            "action_answer_guide",
+            "上个月申请的失业金怎么还没到账 帮我查下",
+            "ask_service_guide",
+            "action_check_progress",
+        ),
+        (
+            "action_answer_guide",
+            "前天交的二手房过户材料 证出来了没",
+            "ask_service_guide",
+            "action_check_progress",
+        ),
     ],
 )
 async def test_a_plain_request_overrules_the_guessed_topic(

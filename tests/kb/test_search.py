@@ -168,6 +168,10 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("能以个人名义申请吗", ["conditions"]),
         ("100平以下的也要吗", ["conditions"]),
         ("结婚证丢了要登报吗", ["process"]),
+        # a clock time one means to come by; the shop's opening; whether it can be done at all
+        ("下午五点半以后还能去16号窗口申请装电表吗", ["office_hours"]),
+        ("还要办啥证才能开门", ["conditions"]),
+        ("原法人不配合签字 变更还办得成吗", ["conditions"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:

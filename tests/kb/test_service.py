@@ -147,7 +147,12 @@ async def test_which_business_is_good_is_not_a_service_question(kb_sessions) -> 
     kb = KnowledgeBase(kb_sessions)
     a = await kb.answer("县城哪家饭店好吃")
     assert a.kind == "not_found" and PHONE in a.text
-    for question in ("国庆带小孩去哪里玩", "信丰有什么好玩的地方", "在杭州那边办公积金提取要什么"):
+    for question in (
+        "国庆带小孩去哪里玩",
+        "信丰有什么好玩的地方",
+        "在杭州那边办公积金提取要什么",
+        "在深圳注册的公司 年报怎么报",
+    ):
         a = await kb.answer(question)
         assert a.kind == "not_found" and a.item_code is None and PHONE in a.text, question
     # … but a catalogue item done there is the catalogue's (户口迁出（跨省通办）)

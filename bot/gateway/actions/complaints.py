@@ -27,6 +27,7 @@ from bot.domains.complaints.triage import Scope, about_the_center, has_complaint
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
+from bot.gateway.actions.grievance import tells_of_a_grievance
 from bot.gateway.actions.routing import (
     COMPLAINT,
     answered,
@@ -133,6 +134,11 @@ class ActionStartComplaint(Action):
                 if answer is not None and answer.grounded:
                     return utter_answer(dispatcher, answer, text)
                 return decline(dispatcher, self.ctx.settings)
+            grievance = complains(text) or tells_of_a_grievance(text)
+            if answer is not None and answer.grounded and not grievance:
+                # "执照被老鼠咬烂了一角 想换个新的", "我也想办一个优待证": no grievance at all, and the
+                # catalogue's own words answer it — a wish to get something done, not a complaint
+                return utter_answer(dispatcher, answer, text)
         events = [*reset_events(), SlotSet("complaint_form_id", uuid.uuid4().hex)]
         details = text.rstrip("。！!")
         for intro in sorted(_INTRO_ONLY, key=len, reverse=True):

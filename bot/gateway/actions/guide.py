@@ -19,6 +19,7 @@ from bot.gateway.actions.progress import progress_verification
 from bot.gateway.actions.routing import (
     asks_something,
     describing_complaint,
+    grievance_instead,
     guide_instead,
     nlu_signals,
     tells_of_the_center,
@@ -74,6 +75,8 @@ class ActionAnswerGuide(Action):
         in_form = (tracker.active_loop or {}).get("name") == "complaint_form"
         if not in_form and (followup := transactional(question)) is not None:
             return followup  # "我要投诉…", a ticket number: NLU heard a topic, not the request
+        if (followup := grievance_instead(tracker, question)) is not None:
+            return followup  # "出入境窗口那位说话很冲，我就问了句多久能拿到护照": NLU heard 护照
         if describing_complaint(tracker, question):
             # The form asked what happened: this is the description, whatever NLU thought it was — unless
             # it is a plain question (no complaint words) the knowledge base answers directly.

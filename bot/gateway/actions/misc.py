@@ -20,6 +20,7 @@ from bot.gateway.actions.routing import (
     asks_something,
     decline,
     describes_a_grievance,
+    grievance_instead,
     guide_instead,
     makes_request,
     nlu_signals,
@@ -47,6 +48,8 @@ class ActionHumanHandoff(Action):
     ) -> list[EventType]:
         text = user_text(tracker)
         if text and not asks_for_person(text):  # NLU guessed a hand-off; a guide answer beats the guess
+            if (followup := grievance_instead(tracker, text)) is not None:
+                return followup  # "说好的十五个工作日出证，今天都一个多月了…": a complaint
             answer = await guide_instead(self.ctx, tracker)
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
@@ -92,6 +95,8 @@ class ActionOutOfScope(Action):
             return followup
         if has_complaint_words(text) and about_the_center(text):  # "意见：取号机经常坏" is ours to hear
             return [FollowupAction("action_start_complaint")]
+        if (followup := grievance_instead(tracker, text)) is not None:
+            return followup
         answer = await guide_instead(self.ctx, tracker, direct_only=True)
         if answer is not None and (
             answer.grounded or answer.elsewhere
@@ -117,6 +122,8 @@ class ActionDefaultFallback(Action):
             return events
         if text and (followup := transactional(text)) is not None:  # NLU was unsure; the request is plain
             return followup
+        if text and (followup := grievance_instead(tracker, text)) is not None:
+            return followup  # "真牛啊，一个章盖了三天" is a complaint to take down
         if text:
             answer = await self.ctx.kb.answer(
                 text, channel=channel_of(tracker), last_item_code=tracker.get_slot("last_item_code")
@@ -166,6 +173,8 @@ class ActionSmallTalk(Action):
         # not "你是真人吗" or "谢谢客服", which name a person without asking for one
         if (followup := transactional(text, naming_a_person_asks=False)) is not None:
             return followup
+        if (followup := grievance_instead(tracker, text)) is not None:
+            return followup  # "真牛啊，一个章盖了三天" is no praise
         if len(text) >= 6 and asks_something(text):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None:

@@ -32,6 +32,7 @@ from bot.gateway.actions.routing import (
     case_lookup,
     decline,
     describing_complaint,
+    grievance_instead,
     guide_instead,
     progress_evidence,
     transactional,
@@ -139,6 +140,8 @@ class ActionCheckProgress(_ProgressAction):
         ):  # NLU guessed a case lookup for a message with no ticket and no progress words
             if (followup := transactional(text)) is not None:  # "我要投诉…", "我要人工"
                 return followup
+            if (followup := grievance_instead(tracker, text)) is not None:
+                return followup  # "跑了5次了 还是没办下来 每次都说领导不在": a complaint
             answer = await guide_instead(self.ctx, tracker)
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)

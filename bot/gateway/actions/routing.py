@@ -32,6 +32,7 @@ from bot.domains.complaints.triage import about_the_center, has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
+from bot.gateway.actions.grievance import tells_of_a_grievance
 from knowledge_base.service import GuideAnswer
 
 GUIDE, PROGRESS, COMPLAINT, HANDOFF = "guide", "progress", "complaint", "handoff"
@@ -43,14 +44,15 @@ _PROGRESS_WORDS = re.compile(
     r"|结果出来|(审核|审批|办理)(到|得)?(怎么样|如何)了|什么时候(能)?(办好|下来|出证)|什么状态|办理状态|提醒|通知|订阅"
 )
 _CASE_WORDS = re.compile(
-    r"受理号|回执|办件(进度|编号)|(我的|交的|提交的|递交的|申请的).{0,12}(进度|办到哪|到哪一步|什么状态|好了没|办好了?没)"
+    r"受理号|回执|办件(进度|编号)|(我的|交的|提交的|递交的|申请的).{0,12}"
+    r"(进度|办到哪|到哪一步|什么状态|好了没|办好了?没|(出来|下来|到账)了?(没|吗|未|嘛))"
 )
 # Where one's own application stands, in everyday words: 办好了吗, 怎么还没通过, 有结果了吗, 审核过了没有,
 # 批咗未, 是不是还没做好, 怎么还没消息, 我的…到哪了, 一直显示审核中.
 # A case lookup unless the message also complains ("…为什么还没下来，是不是故意卡我" is a complaint).
 _CASE_STATE = re.compile(
     r"(办|批|审|弄|做)好了(吗|没|未|嘛)|(办|批)好没"
-    r"|(怎么|咋|为什么|为啥)还没有?(通过|下来|办完|办好|批|审|好|出来)"
+    r"|(怎么|咋|为什么|为啥)还没有?(通过|下来|办完|办好|批|审|好|出来|到账|出证|下证)"
     r"|有(结果|消息|回音)了?(吗|没|未|嘛)"
     r"|(审核|审批|批)(通)?过了?没"
     r"|批(咗|了)(未|没|吗)"
@@ -225,6 +227,15 @@ def utter_answer(
     if answer.item_code:
         events.append(SlotSet("last_item_code", answer.item_code))
     return events
+
+
+def grievance_instead(tracker: Tracker, text: str) -> list[EventType] | None:
+    """Start a complaint for a first message that tells of a grievance at the center though it names no
+    complaint ("叫号机又坏了…", "窗口让我回去等电话，等了半个月…") — whatever topic NLU heard in it.  Not
+    while the complaint form is running: there the text is the form's to take."""
+    if (tracker.active_loop or {}).get("name") == "complaint_form" or not tells_of_a_grievance(text):
+        return None
+    return [FollowupAction("action_start_complaint")]
 
 
 def describing_complaint(tracker: Tracker, text: str) -> bool:
