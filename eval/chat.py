@@ -21,14 +21,19 @@ Per split it prints:
 * **out of scope declined**: no catalogue item named, and the center's phone in the reply;
 * **routing**: a confusion table of the labelled route against where the actions sent the message;
 * **misroutes**: guide questions answered with the progress prompt or the hand-off although they hold no
-  ticket-like number and ask for no person (the goal is none).
+  ticket-like number and ask for no person (the goal is none);
+* **complaints taken down**: the labelled complaints that started the complaint form.  Besides each set's
+  own complaint rows, split ``complaints`` sends the complaints, reports and suggestions of the triage
+  hold-out (``eval/triage_holdout.tsv``, 129 descriptions written by someone who saw neither the NLU data
+  nor the triage cues) as first messages, as a citizen who never says "投诉" would (its pleas for help are
+  left out: a guide answer may serve them).
 
-Five sets, each written by someone who saw neither the NLU data nor the knowledge base's tuning:
+Six sets, each written by someone who saw neither the NLU data nor the knowledge base's tuning:
 ``chat_questions.tsv`` (645 questions, split ``dev``: tune on these), ``chat_questions_test.tsv`` (353
-questions written later, split ``test``: report these, never tune on them), and ``chat_questions_dev2.tsv``,
-``chat_questions_dev3.tsv`` and ``chat_questions_dev4.tsv`` (425, 329 and 367 questions written after that,
-splits ``dev2`` to ``dev4``: each measured once fresh, then tuned on).  The first set had a test half of
-its own until 2026-12-07; after it had been measured four times while routing rules were added, it was no
+questions written later, split ``test``: report these, never tune on them), and ``chat_questions_dev2.tsv``
+to ``chat_questions_dev5.tsv`` (425, 329, 367 and 365 questions written after that, splits ``dev2`` to
+``dev5``: each measured once fresh, then tuned on).  The first set had a test half of its own until
+2026-12-07; after it had been measured four times while routing rules were added, it was no
 longer held out and joined the dev split, and the second set was written as the new test split.
 """
 
@@ -62,6 +67,8 @@ TEST_QUESTIONS = HERE / "chat_questions_test.tsv"  # test: report these
 DEV2_QUESTIONS = HERE / "chat_questions_dev2.tsv"  # dev2: measured once fresh, then tuned on
 DEV3_QUESTIONS = HERE / "chat_questions_dev3.tsv"  # dev3: likewise, written later
 DEV4_QUESTIONS = HERE / "chat_questions_dev4.tsv"  # dev4: likewise, written later still
+DEV5_QUESTIONS = HERE / "chat_questions_dev5.tsv"  # dev5: likewise (2026-12-08)
+TRIAGE_HOLDOUT = HERE / "triage_holdout.tsv"  # complaints as first messages (split "complaints")
 ROUTES = ("guide", "progress", "complaint", "handoff", "out_of_scope")
 GOALS = {"item_first": 0.95, "aspect": 0.92, "oos_declined": 0.95}
 
@@ -88,6 +95,8 @@ class Figures:
     oos: int = 0
     oos_declined: int = 0
     misroutes: int = 0
+    complaints: int = 0
+    complaints_taken: int = 0  # labelled complaints that started the complaint form
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
@@ -106,13 +115,36 @@ class Figures:
             "oos_questions": self.oos,
             "oos_declined": self.rate(self.oos_declined, self.oos),
             "misroutes": self.misroutes,
+            "complaints": self.complaints,
+            "complaints_taken": self.rate(self.complaints_taken, self.complaints),
         }
 
 
 def load_questions(
-    paths: tuple[Path, ...] = (QUESTIONS, TEST_QUESTIONS, DEV2_QUESTIONS, DEV3_QUESTIONS, DEV4_QUESTIONS),
+    paths: tuple[Path, ...] = (
+        QUESTIONS,
+        TEST_QUESTIONS,
+        DEV2_QUESTIONS,
+        DEV3_QUESTIONS,
+        DEV4_QUESTIONS,
+        DEV5_QUESTIONS,
+    ),
+    triage: Path | None = TRIAGE_HOLDOUT,
 ) -> list[ChatQuestion]:
-    return [q for path in paths for q in _load(path)]
+    questions = [q for path in paths for q in _load(path)]
+    return questions + (complaints_as_first_messages(triage) if triage else [])
+
+
+def complaints_as_first_messages(path: Path = TRIAGE_HOLDOUT) -> list[ChatQuestion]:
+    """The triage hold-out's complaints, reports and suggestions, as first messages (split ``complaints``)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t")[:3] == ["description", "category", "kind"], lines[0]
+    rows = [line.split("\t") for line in lines[1:] if line.strip()]
+    return [
+        ChatQuestion(r[0], "complaint", None, None, "simplified", "complaints")
+        for r in rows
+        if r[2] in ("complaint", "report", "suggestion")
+    ]
 
 
 def _load(path: Path) -> list[ChatQuestion]:
@@ -176,6 +208,11 @@ def score(figures: Figures, q: ChatQuestion, outcome: Outcome, names: dict[str, 
         figures.oos_declined += declined
         if not declined:
             figures.failures.append(f"OOS   {q.text} → route={route} named={named} | {reply[:60]!r}")
+    elif q.route == "complaint":
+        figures.complaints += 1
+        figures.complaints_taken += route == "complaint"
+        if route != "complaint":
+            figures.failures.append(f"ROUTE {q.text} → {route} (expected complaint) | {reply[:60]!r}")
     elif route != q.route:
         figures.failures.append(f"ROUTE {q.text} → {route} (expected {q.route}) | {reply[:60]!r}")
 
@@ -234,6 +271,7 @@ def format_figures(split: str, f: Figures) -> str:
         f"aspect {s['traditional_aspect']:.1%}",
         f"out of scope declined:   {s['oos_declined']:.1%}   (goal {GOALS['oos_declined']:.0%})",
         f"guide questions sent to progress/hand-off without evidence: {f.misroutes}",
+        f"complaints taken down:   {s['complaints_taken']:.1%} of {f.complaints}",
         "routing (rows: labelled; columns: where it went):",
     ]
     columns = (*ROUTES, "fallback", "other")
@@ -246,7 +284,9 @@ def format_figures(split: str, f: Figures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["dev", "dev2", "dev3", "dev4", "test", "all"], default="all")
+    parser.add_argument(
+        "--split", choices=["dev", "dev2", "dev3", "dev4", "dev5", "complaints", "test", "all"], default="all"
+    )
     parser.add_argument("--failures", action="store_true", help="list every question that was not perfect")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (a quick look)")
     parser.add_argument("--json", action="store_true")

@@ -7,10 +7,12 @@ from eval.chat import (
     DEV2_QUESTIONS,
     DEV3_QUESTIONS,
     DEV4_QUESTIONS,
+    DEV5_QUESTIONS,
     QUESTIONS,
     ROUTES,
     TEST_QUESTIONS,
     _load,
+    complaints_as_first_messages,
 )
 from knowledge_base.aspects import ASPECTS
 from knowledge_base.importer import read_catalogue
@@ -25,6 +27,7 @@ def test_the_question_sets_are_well_formed() -> None:
         (DEV2_QUESTIONS, "dev2"),
         (DEV3_QUESTIONS, "dev3"),
         (DEV4_QUESTIONS, "dev4"),
+        (DEV5_QUESTIONS, "dev5"),
     ):
         questions = _load(path)
         seen: set[str] = set()
@@ -37,3 +40,9 @@ def test_the_question_sets_are_well_formed() -> None:
                 assert q.code is None and q.aspect is None, q
             assert q.text not in seen, q
             seen.add(q.text)
+
+
+def test_the_triage_hold_out_is_sent_as_first_messages() -> None:
+    complaints = complaints_as_first_messages()
+    assert len(complaints) == 129  # its complaints, reports and suggestions; not its 20 pleas for help
+    assert all(q.route == "complaint" and q.split == "complaints" for q in complaints)
