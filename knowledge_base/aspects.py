@@ -388,7 +388,19 @@ def order_aspects(taken: list[tuple[int, int, str]], text: str) -> list[str]:
     if focus is not None and strong[0] != focus and not any(asking[a] for a in strong if a != focus):
         strong.remove(focus)
         strong.insert(0, focus)
+    if ONLINE in strong and strong[0] != ONLINE and any(
+        aspect == ONLINE and _ONLINE_ASKED.match(text, end) for _start, end, aspect in taken
+    ):  # "企业年报在哪填 手机上可以弄吗": whether it can be done online is what the citizen would rather do
+        strong.remove(ONLINE)
+        strong.insert(0, ONLINE)
     return strong or weak
+
+
+# an online way asked about right after its cue: 网上能弄吗, 手机上可以办不, 手机上怎么弄
+_ONLINE_ASKED = re.compile(
+    r"[\u4e00-\u9fff]{0,3}?(?:能|可以|可不可以|能不能|行)[\u4e00-\u9fff]{0,3}?(?:吗|不|么|没)(?:$| |还是)"
+    r"|[\u4e00-\u9fff]{0,2}?(?:怎么|咋|如何)(?:弄|办|搞|申请|操作|交)(?:$| )"
+)
 
 
 def detect_aspects(text: str, names: str = "") -> list[str]:

@@ -86,9 +86,9 @@ _NOT_OURS = re.compile(
     r"|抚养费|赡养费|彩礼|赔偿(金)?(多少|怎么算)|赔多少|判多少|判几年|打官司"
     # asking which business is good is asking for a recommendation, not a service
     r"|哪家.{0,8}(好吃|好玩|便宜|实惠|靠谱|正宗|划算|最好|好些|好一点|比较好)"
-    # where to spend a weekend
-    r"|(去|到)哪(里|儿)?(玩|好玩|耍)|好玩的地方|带(孩子|小孩|娃|崽).{0,6}(去)?玩"
 )
+# Where to spend a weekend — unless a catalogue item is named ("带孩子去香港玩 港澳通行证怎么办")
+_LEISURE = re.compile(r"(去|到)哪(里|儿)?(玩|好玩|耍)|好玩的地方|带(孩子|小孩|娃|崽).{0,6}(去)?玩")
 
 
 def grounded(qa: QueryAnalysis) -> bool:
@@ -311,7 +311,7 @@ class KnowledgeBase:
             _ELSEWHERE.search(plain)
             or _NOT_OURS.search(plain)
             or another_place_owns(plain, idx.home)
-            or (_DONE_THERE.search(plain) and not idx.names_spans(compact_text))
+            or ((_DONE_THERE.search(plain) or _LEISURE.search(plain)) and not idx.names_spans(compact_text))
         ):
             return GuideAnswer(
                 "not_found", render_not_found(channel=channel, phone=self.phone, hours=self.office_hours)

@@ -188,6 +188,14 @@ CASES = [
         "36072200-GG-052",
     ),
     (
+        "complaint guess, a wrong told with another office's word",
+        "action_start_complaint",
+        "俺就办个养老认证，也让交20块钱，不交不让认证",
+        "complain",
+        "complaint",
+        None,
+    ),
+    (
         "guide, a question with the window in it",
         "action_answer_guide",
         "想去交灵活就业社保 人社窗口星期六开不开",

@@ -172,6 +172,10 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("下午五点半以后还能去16号窗口申请装电表吗", ["office_hours"]),
         ("还要办啥证才能开门", ["conditions"]),
         ("原法人不配合签字 变更还办得成吗", ["conditions"]),
+        # a second question whether it can be done online is what the citizen would rather do
+        ("企业年报在哪填 手机上可以弄吗", ["online", "location"]),
+        ("去外地住院要备案吗 手机上怎么弄", ["online", "conditions"]),
+        ("营业执照网上申请要带什么材料", ["materials", "online"]),
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:

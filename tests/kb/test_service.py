@@ -155,8 +155,10 @@ async def test_which_business_is_good_is_not_a_service_question(kb_sessions) -> 
     ):
         a = await kb.answer(question)
         assert a.kind == "not_found" and a.item_code is None and PHONE in a.text, question
-    # … but a catalogue item done there is the catalogue's (户口迁出（跨省通办）)
+    # … but a catalogue item done there is the catalogue's (户口迁出（跨省通办）), and so is one named
+    # beside an outing (with a slip of the pinyin input: 港奥)
     assert (await kb.answer("户口迁出要在浙江那边办吗")).kind != "not_found"
+    assert (await kb.answer("暑假想带孩子去香港玩 港奥通行证怎么办")).item_code == "36072200-XK-042"
 
 
 @pytest.mark.parametrize(
