@@ -388,8 +388,10 @@ def order_aspects(taken: list[tuple[int, int, str]], text: str) -> list[str]:
     if focus is not None and strong[0] != focus and not any(asking[a] for a in strong if a != focus):
         strong.remove(focus)
         strong.insert(0, focus)
-    if ONLINE in strong and strong[0] != ONLINE and any(
-        aspect == ONLINE and _ONLINE_ASKED.match(text, end) for _start, end, aspect in taken
+    if (
+        ONLINE in strong
+        and strong[0] != ONLINE
+        and any(aspect == ONLINE and _ONLINE_ASKED.match(text, end) for _start, end, aspect in taken)
     ):  # "企业年报在哪填 手机上可以弄吗": whether it can be done online is what the citizen would rather do
         strong.remove(ONLINE)
         strong.insert(0, ONLINE)
