@@ -32,6 +32,7 @@ from bot.gateway.actions.routing import (
     COMPLAINT,
     answered,
     complains,
+    complaint_request,
     decline,
     guide_instead,
     transactional,
@@ -89,6 +90,13 @@ _SERVICE_QUESTION = re.compile(
 )
 
 
+# A question about the complaint service itself: how long an answer takes, where to complain or rate.
+_ABOUT_COMPLAINING = re.compile(
+    r"(投诉|举报|评价|好评|差评|反映)[^，。,]{0,8}?(多久|几天|怎么投|如何|在哪|哪里|哪个窗口|几号窗口|电话|渠道|流程|答复|回复)"
+    r"|(在哪|哪里|怎么|如何|去哪)[^，。,]{0,6}?(投诉|举报|评价|好评|差评|反映)"
+)
+
+
 class ActionStartComplaint(Action):
     """Triage the first message; start the form (prefilled with the details already given)."""
 
@@ -109,9 +117,16 @@ class ActionStartComplaint(Action):
         if verdict is not None and verdict.scope in (Scope.EMERGENCY, Scope.LEGAL_CHANNEL, Scope.NOT_OURS):
             dispatcher.utter_message(text=verdict.message)
             return []
-        if verdict is not None and verdict.scope is Scope.CONSULTATION:
-            answer = await guide_instead(self.ctx, tracker)
-            if answer is not None:
+        consultation = verdict is not None and verdict.scope is Scope.CONSULTATION
+        # "投诉了多久给答复", "要投诉窗口工作人员 去找哪里": how complaints are handled, asked, not one told
+        about_complaining = (
+            _ABOUT_COMPLAINING.search(text) is not None
+            and not complaint_request(text)
+            and not tells_of_a_grievance(text)
+        )
+        if consultation or about_complaining:
+            answer = await guide_instead(self.ctx, tracker, direct_only=about_complaining)
+            if answer is not None and (consultation or not answer.elsewhere):
                 events = utter_answer(dispatcher, answer, text)
                 dispatcher.utter_message(
                     text="如果您要投诉，请回复“我要投诉”。", json_message=answered(answer)
