@@ -225,6 +225,10 @@ class _Field:
 # ------------------------------------------------------------------------------------------- the index
 
 
+# Grammatical particles: a sound-alike that shares only these with a term is no typo of it.
+_PARTICLES = frozenset("的了地得着过个是在吗呢吧啊呀么")
+
+
 class SearchIndex:
     """In-memory index of one catalogue version."""
 
@@ -412,8 +416,10 @@ class SearchIndex:
                         break
                     diff = sum(1 for a, b in zip(span, term, strict=True) if a != b)
                     cuts = any(s < i < e or s < i + length < e for s, e in blocked)
+                    shared = {a for a, b in zip(span, term, strict=True) if a == b}
                     if (
                         diff < length
+                        and not shared <= _PARTICLES  # "写一首秋天的诗" shares only 的 with 的士
                         and diff <= max(1, length // 3)
                         and not has_word(span)
                         and span not in self._names_blob

@@ -226,12 +226,28 @@ def test_among_choices_the_item_doing_what_is_asked_comes_first(index: SearchInd
         ("同志，我老头子的身份证弄丢了，补一个要几块钱", "36072200-QR-035"),
         ("孩子下个月满月，想把户口上了。当天能办好吗", "36072200-QR-030"),
         ("中午才有空，去交居民医保窗口开不开", "36072200-GG-070"),
+        # … nor do streets, crops and the neighbours one starts a co-operative with
+        ("店从老街搬到新区了，执照上的地址要不要去改", "36072200-XK-002"),
+        ("想跟乡亲们成立个养蜂合作社，该怎么办手续", "36072200-XK-014"),
     ],
 )
 def test_people_times_fillers_and_home_are_not_foreign(index: SearchIndex, question: str, code: str) -> None:
     result = index.search(question)
     assert result.decision == "answer" and result.top is not None and result.top.code == code
     assert result.query.foreign < 0.5
+
+
+@pytest.mark.parametrize(
+    ("question", "code"),
+    [  # colloquial and old names: 扯证 (getting married), 五保户 (特困供养), both agreeing to divorce
+        ("跟男朋友商量好了想去扯证 要怎么弄", "36072200-QR-044"),
+        ("村里五保户怎么申请 老人没儿没女也干不动活了", "36072200-JF-048"),
+        ("和老公过不下去了，两个人都同意离，去民政局要怎么办", "36072200-QR-045"),
+    ],
+)
+def test_colloquial_and_old_names(index: SearchIndex, question: str, code: str) -> None:
+    result = index.search(question)
+    assert result.decision != "not_found" and result.top is not None and result.top.code == code
 
 
 def test_words_that_can_be_the_point_stay_foreign(index: SearchIndex) -> None:
