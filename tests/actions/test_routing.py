@@ -346,6 +346,13 @@ async def test_routes(
             "ask_service_guide",
             "action_check_progress",
         ),
+        (
+            "action_out_of_scope",
+            "低保申请交上去一个月了 怎么还没消息 能帮我查下吗",
+            "out_of_scope",
+            "action_check_progress",
+        ),
+        ("action_answer_guide", "我的失业金申请审核通过了吗", "ask_service_guide", "action_check_progress"),
     ],
 )
 async def test_a_plain_request_overrules_the_guessed_topic(
