@@ -362,6 +362,17 @@ async def test_a_plain_request_overrules_the_guessed_topic(
     assert [e["name"] for e in actions.events if e["event"] == "followup"] == [followup]
 
 
+async def test_a_grievance_about_this_assistant_is_no_complaint(actions) -> None:
+    # the bot that did not understand is the hand-off's business, not a complaint about the center
+    texts, _, responses = await actions(
+        action_call(
+            "action_human_handoff", "机器人说半天都说不明白，还是换个人来吧", intent="human_handoff"
+        )
+    )
+    assert [e["name"] for e in actions.events if e["event"] == "followup"] == ["action_listen"]
+    assert _route(responses) == "handoff", texts
+
+
 async def test_small_talk_stays_small_talk(actions) -> None:
     _, _, responses = await actions(action_call("action_small_talk", "你好", intent="greet"))
     assert [r.get("response") for r in responses] == ["utter_greet"]  # Rasa renders the domain's text

@@ -136,7 +136,7 @@ class ActionStartComplaint(Action):
             # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
             # (transactional() starts a complaint only for "我要投诉…", which has complaint words)
             return followup
-        grievance = bool(text) and (complains(text) or tells_of_a_grievance(text))
+        grievance = bool(text) and tells_of_a_grievance(text)
         if text and not has_complaint_words(text) and not about_the_center(text) and not grievance:
             # "新车上牌是去车管所还是来你们大厅": no grievance, another office's service — say where to go
             # (not "窗口工作人员把我的银行卡弄丢了": that is about the center; not "办个养老认证也让交20块钱，
@@ -144,14 +144,14 @@ class ActionStartComplaint(Action):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None and answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)
-            if _SERVICE_QUESTION.search(text):
+            if _SERVICE_QUESTION.search(text) and not complains(text):
                 # "退伍回来的一次性经济补助去哪领": a question how to get something, with no grievance in it,
                 # is no complaint — answered when the catalogue's own words answer it, else declined with
                 # the phone ("为什么我交了材料一个月都没人理", "这样对吗" are complaints: the form)
                 if answer is not None and answer.grounded:
                     return utter_answer(dispatcher, answer, text)
                 return decline(dispatcher, self.ctx.settings)
-            if answer is not None and answer.grounded:
+            if answer is not None and answer.grounded and not complains(text):
                 # "执照被老鼠咬烂了一角 想换个新的", "我也想办一个优待证": no grievance at all, and the
                 # catalogue's own words answer it — a wish to get something done, not a complaint
                 return utter_answer(dispatcher, answer, text)

@@ -235,9 +235,12 @@ def grievance_instead(tracker: Tracker, text: str) -> list[EventType] | None:
     """Start a complaint for a first message that tells of a grievance at the center though it names no
     complaint ("叫号机又坏了…", "窗口让我回去等电话，等了半个月…") — whatever topic NLU heard in it.  Not
     while the complaint form is running: there the text is the form's to take."""
-    if (tracker.active_loop or {}).get("name") == "complaint_form" or not tells_of_a_grievance(text):
-        return None
-    return [FollowupAction("action_start_complaint")]
+    if (tracker.active_loop or {}).get("name") == "complaint_form" or _ABOUT_THE_BOT.search(normalize(text)):
+        return None  # "机器人听不懂，换个人来" is about this assistant: a hand-off's, not a complaint's
+    return [FollowupAction("action_start_complaint")] if tells_of_a_grievance(text) else None
+
+
+_ABOUT_THE_BOT = re.compile(r"机器人|智能客服|自动回复|答非所问|你(说|讲|回)的.{0,4}(听不懂|看不懂|不明白)")
 
 
 def describing_complaint(tracker: Tracker, text: str) -> bool:
