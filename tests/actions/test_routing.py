@@ -365,9 +365,7 @@ async def test_a_plain_request_overrules_the_guessed_topic(
 async def test_a_grievance_about_this_assistant_is_no_complaint(actions) -> None:
     # the bot that did not understand is the hand-off's business, not a complaint about the center
     texts, _, responses = await actions(
-        action_call(
-            "action_human_handoff", "机器人说半天都说不明白，还是换个人来吧", intent="human_handoff"
-        )
+        action_call("action_human_handoff", "机器人说半天都说不明白，还是换个人来吧", intent="human_handoff")
     )
     assert [e["name"] for e in actions.events if e["event"] == "followup"] == ["action_listen"]
     assert _route(responses) == "handoff", texts
