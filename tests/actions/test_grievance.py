@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.gateway.actions.grievance import grievance_odds, tells_of_a_grievance
+from bot.gateway.actions.grievance import _model, grievance_odds, tells_of_a_grievance
 
 GRIEVANCES = [
     "叫号机又坏了，大家拿着号不知道叫到哪，全靠喊，乱成一锅粥",
@@ -40,3 +40,11 @@ def test_a_question_is_not(text: str) -> None:
 
 def test_a_short_message_is_never_judged() -> None:
     assert not tells_of_a_grievance("态度差")  # too little to tell; NLU and the complaint words decide
+
+
+async def test_the_action_server_builds_the_model_at_start_up(actions) -> None:
+    app = actions.client.server.app
+    _model.cache_clear()
+    for callback in app.on_startup:  # start-up builds it, before any message
+        await callback(app)
+    assert _model.cache_info().currsize == 1

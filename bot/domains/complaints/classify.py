@@ -288,6 +288,11 @@ def cue_scores(text: str) -> dict[str, int]:
     return scores
 
 
+def cue_strength(text: str) -> int:
+    """The score of the category the text's cue words point to most (0: none)."""
+    return max(cue_scores(text).values(), default=0)
+
+
 def classify(description: str, model: NaiveBayes | None = None) -> Classification:
     """The category and kind of ``description`` (其他/投诉 when nothing fits)."""
     text = unicodedata.normalize("NFKC", description)

@@ -118,11 +118,10 @@ class ActionStartComplaint(Action):
             dispatcher.utter_message(text=verdict.message)
             return []
         consultation = verdict is not None and verdict.scope is Scope.CONSULTATION
+        grievance = tells_of_a_grievance(text)
         # "投诉了多久给答复", "要投诉窗口工作人员 去找哪里": how complaints are handled, asked, not one told
         about_complaining = (
-            _ABOUT_COMPLAINING.search(text) is not None
-            and not complaint_request(text)
-            and not tells_of_a_grievance(text)
+            _ABOUT_COMPLAINING.search(text) is not None and not complaint_request(text) and not grievance
         )
         if consultation or about_complaining:
             answer = await guide_instead(self.ctx, tracker, direct_only=about_complaining)
@@ -136,7 +135,6 @@ class ActionStartComplaint(Action):
             # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
             # (transactional() starts a complaint only for "我要投诉…", which has complaint words)
             return followup
-        grievance = bool(text) and tells_of_a_grievance(text)
         if text and not has_complaint_words(text) and not about_the_center(text) and not grievance:
             # "新车上牌是去车管所还是来你们大厅": no grievance, another office's service — say where to go
             # (not "窗口工作人员把我的银行卡弄丢了": that is about the center; not "办个养老认证也让交20块钱，

@@ -27,7 +27,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core.config import Settings
 from bot.core.textnorm import normalize
-from bot.domains.complaints.classify import cue_scores
+from bot.domains.complaints.classify import cue_strength
 from bot.domains.complaints.triage import about_the_center, has_complaint_words
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
@@ -108,7 +108,7 @@ def tells_of_the_center(text: str) -> bool:
 
 def complains(text: str) -> bool:
     """Words of a complaint, or strong cues of one (是不是故意卡我 …): not a plain question about a case."""
-    return has_complaint_words(text) or _cue_strength(text) >= 5
+    return has_complaint_words(text) or cue_strength(text) >= 5
 
 
 def describes_a_grievance(text: str) -> bool:
@@ -119,12 +119,7 @@ def describes_a_grievance(text: str) -> bool:
     if has_complaint_words(text):
         return True
     # complaint cues in a message that tells a story ("办证承诺时限多久" is a short question)
-    return _cue_strength(text) >= 3 and len(text.strip()) >= 12
-
-
-def _cue_strength(text: str) -> int:
-    """The score of the complaint category the text's cue words point to most (0: none)."""
-    return max(cue_scores(text).values(), default=0)
+    return cue_strength(text) >= 3 and len(text.strip()) >= 12
 
 
 def transactional(text: str, *, naming_a_person_asks: bool = True) -> list[EventType] | None:

@@ -7,6 +7,7 @@ lets a slow action never stall the gateway's 5-second WeChat path, and lets it r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from bot.core.office_hours import OfficeHours
 from bot.domains.complaints.config import ComplaintSettings
 from bot.domains.complaints.service import ComplaintService
 from bot.domains.progress.factory import build_progress_service
+from bot.gateway.actions import grievance
 from bot.gateway.actions.complaints import complaint_actions
 from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.guide import ActionAnswerGuide, ActionChooseOption
@@ -135,6 +137,11 @@ def build_app(ctx: ActionContext) -> web.Application:
     app.add_routes(
         [web.post("/webhook", webhook), web.get("/health", health), web.get("/actions", list_actions)]
     )
+
+    async def _warm(_app: web.Application) -> None:
+        await asyncio.to_thread(grievance.warm_up)  # before the first message, not during it
+
+    app.on_startup.append(_warm)
 
     async def _close(_app: web.Application) -> None:
         if ctx.progress is not None:
