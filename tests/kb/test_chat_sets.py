@@ -8,6 +8,7 @@ from eval.chat import (
     DEV3_QUESTIONS,
     DEV4_QUESTIONS,
     DEV5_QUESTIONS,
+    DEV6_QUESTIONS,
     QUESTIONS,
     ROUTES,
     TEST_QUESTIONS,
@@ -28,6 +29,7 @@ def test_the_question_sets_are_well_formed() -> None:
         (DEV3_QUESTIONS, "dev3"),
         (DEV4_QUESTIONS, "dev4"),
         (DEV5_QUESTIONS, "dev5"),
+        (DEV6_QUESTIONS, "dev6"),
     ):
         questions = _load(path)
         seen: set[str] = set()
