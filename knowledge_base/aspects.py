@@ -75,6 +75,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"(?:需要|要|得)(?:交|带|提供|准备|出示)"
         r"(?=[\u4e00-\u9fff]{0,6}?(?:合同|证明|证|照片|复印件|原件|户口本|户口簿)(?:吗|不|么)$)",
         r"需要(?=[\u4e00-\u9fff]{0,4}?(?:合同|证明|照片|复印件|原件)(?:吗|不|么)$)",
+        r"(?:不用|不需要|用不用|需不需要)带",  # 听说现在不用带户口本了
     ),
     FEE: (
         r"多少钱",
@@ -117,12 +118,14 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"滞纳金",
         r"收(?=[\u4e00-\u9fff]{0,3}费)",  # 收开户费不 (开户 stays a word of the question)
         r"(?<=[\u4e00-\u9fff])费(?:吗|不|么|呢)",  # 年检费吗
+        r"钱(?:要|得)?(?:自己|个人)(?:出|掏|付)|(?:自己|个人)(?:出钱|掏钱)",  # 评定的钱要自己出吗
+        r"全免|减半|免税",
     ),
     TIME_LIMIT: (
         r"多久",
         r"多长时间",
         r"多少时间",
-        r"几天",
+        r"(?<![前这])几天",  # not 前几天 (a few days ago)
         r"多少天",
         r"几个工作日",
         r"多少个工作日",
@@ -156,12 +159,13 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"(?<![放丢掉搁塞])在哪(?!去了|了)",
         r"(?<!在)哪里(?!去了|了)",
         r"(?<!在)哪儿(?!去了|了)",
+        r"(?:哪个|几号|什么)窗口",
         r"去哪",
         r"到哪",
         r"什么地方",
         r"啥地方",
         r"地点",
-        r"(?<![换改新])地址(?![变改迁更换])",
+        r"(?<![换改新])(?<!登记)(?<!注册)(?<!住所)(?<!经营)地址(?![变改迁更换])",  # not a registered address
         r"窗口(?!工作人员|人员|服务)",
         r"几楼",
         r"哪个楼",
@@ -171,13 +175,15 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"哪个单位",
         r"找谁",
         r"位置",
-        r"怎么走",
+        r"(?<!这块)(?<!一块)(?<!流程)(?<!程序)(?<!手续)(?<!审批)怎么走",  # 审批这块怎么走: the steps
         r"大厅",
         r"边度",  # Cantonese: where
         r"喺边",
-        r"(?:在|去|回|到)(?:乡里|乡镇|乡下|镇上|镇里|村里|县里|县城|市里|银行)[\u4e00-\u9fff]{0,7}?"
-        r"(?:办|申请|申领|交|缴|领|登记)(?=[\u4e00-\u9fff]{0,6}?(?:吗|不|么|呢)|$| )",
+        r"(?:在|去|回|到)(?:乡里|乡镇|乡下|镇上|镇里|村里|县里|县城|市里|银行"
+        r"|[\u4e00-\u9fff]{0,4}?(?:政府|村委会|居委会|社区|街道|派出所|医院|服务中心))[\u4e00-\u9fff]{0,7}?"
+        r"(?:办|申请|申领|交|缴|领|登记)(?=[\u4e00-\u9fff]{0,6}?(?:吗|不|(?<![什那怎])么|呢)|$| )",
         r"(?:必须|一定|要|得)(?:到|去)(?:县里|县城|市里|镇上|乡里|乡镇)",
+        r"是(?:去|到)[\u4e00-\u9fff]{1,8}?(?:办)?(?:吗|么|不|嘛)$",  # 宅基地审批是去县里服务中心吗
     ),
     OFFICE_HOURS: (
         r"几点",
@@ -227,8 +233,9 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"寄过来",
         r"寄到家",
         r"远程",
-        r"跑一趟",
+        r"(?:不用|不想|不必|免得|省得|少)再?跑一趟",
         r"跑腿",
+        r"(?:哪个|什么|啥)(?:系统|平台|网站|app|小程序)",  # 在哪个系统上报
     ),
     CONDITIONS: (
         r"条件",
@@ -242,10 +249,11 @@ _CUES: dict[str, tuple[str, ...]] = {
         # (what follows the verb stays a word of the question: 能在信丰办护照吗 asks about 护照)
         r"(?:能|可以|可不可以|能不能|能否)(?:去|来|一起|一块|直接|回[\u4e00-\u9fff]{0,2}?"
         r"|在(?!手机|网|线上|赣服通|微信|电脑|app|小程序|掌上|乡|镇|县里|县城|村|市里|银行)[\u4e00-\u9fff]{1,4}?)?"
-        r"(?:办|申请|申领|领|参保|登记|补|迁|开|落户|享受|提|取|退休|过户|报销|减免)"
+        r"(?:办|申请|申领|领|参保|登记|补|换|迁|开|落户|享受|提|取|退休|过户|报销|减免)"
         # (the question may go on after it: "租房能提公积金吗 交了半年")
         r"(?=[\u4e00-\u9fff]{0,6}?(?:吗|不|么)(?:$| ))",
         r"还(?:能|可以)[\u4e00-\u9fff]{0,8}?(?:吗|么|不)(?:$| )",
+        r"(?<= )(?:可不可以|可以吗|行不行|行吗|可以不|得不得)$",  # 用他的名字登记个小卖部 可不可以
         r"才(?:能|可以)",
         # "卖种子要办许可证吗", "开培训班要审批吗": whether one needs it at all is who must apply
         r"(?:要|需要|得|还要|也要)(?:去)?(?:办|审批|备案|申请|登记|许可|办证)"
@@ -303,8 +311,8 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"法规",
         r"条例",
         r"根据什么",
-        r"(?:哪个|什么|哪些)文件",
-        r"政策",
+        r"(?:哪个|什么|哪些)文件(?:规定|上|里)?",
+        r"政策(?:依据|文件|规定|出处)|(?:依据|根据|按|按照)(?:什么|哪个|哪些|哪条)?政策|(?:哪个|哪条|什么)政策规定",
         r"规定",
         r"哪条",
     ),
@@ -342,8 +350,27 @@ def cue_spans(text: str, names: str = "") -> list[tuple[int, int, str]]:
                 continue
             if names and _inside_name(text, start, end, names):
                 continue
+            if _told_not_asked(aspect, text, start, end):
+                continue
             found.append((start, end, aspect))
     return found
+
+
+# What the citizen tells rather than asks: "不会用个税app" (online is what they cannot do), "在网上申报通过了"
+# (done already), "税费交完以后…" (paid already).
+_CANNOT_BEFORE = re.compile(r"不(?:会|懂|太会)(?:用|弄|玩|操作)?[\u4e00-\u9fff]{0,2}$")
+_DONE_AFTER = re.compile(
+    r"[\u4e00-\u9fff]{0,8}?(?:通过了|办好了|办了|申报了|交了|提交了|报了|填了|申请了|弄好了)(?!吗|没|么)"
+)
+_PAID_AFTER = re.compile(r"(?:都|已经)?(?:交完|缴完|交了|缴了|付了|付完|交清|结清)")
+
+
+def _told_not_asked(aspect: str, text: str, start: int, end: int) -> bool:
+    if aspect == ONLINE:
+        return bool(_CANNOT_BEFORE.search(text, 0, start) or _DONE_AFTER.match(text, end))
+    if aspect == FEE:
+        return bool(_PAID_AFTER.match(text, end))
+    return False
 
 
 def _inside_name(text: str, start: int, end: int, names: str) -> bool:

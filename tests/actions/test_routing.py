@@ -17,6 +17,7 @@ from bot.gateway.actions.routing import (
     complaint_request,
     describes_a_grievance,
     progress_evidence,
+    transactional,
 )
 from knowledge_base.models import KbUnanswered
 from tests.support.actions import action_call
@@ -353,6 +354,21 @@ async def test_routes(
             "action_check_progress",
         ),
         ("action_answer_guide", "我的失业金申请审核通过了吗", "ask_service_guide", "action_check_progress"),
+        (
+            "action_answer_guide",
+            "慢性病认定的资料交到医保窗口半个月了 结果出来没",
+            "ask_service_guide",
+            "action_check_progress",
+        ),
+        # a person asked for in so many words, in a long message or one NLU took for thanks or a complaint
+        ("action_small_talk", "麻烦帮我接通一下值班的同志 谢谢了", "thank", "action_human_handoff"),
+        (
+            "action_start_complaint",
+            "有没有工作人员在线 我这个情况比较复杂 一两句讲不清",
+            "complain",
+            "action_human_handoff",
+        ),
+        ("action_small_talk", "你听不懂我的话 换个人来", "criticize_bot", "action_human_handoff"),
     ],
 )
 async def test_a_plain_request_overrules_the_guessed_topic(
@@ -403,6 +419,10 @@ def test_evidence() -> None:
     assert case_lookup("我儿子的转学申请现在到哪个环节了")
     assert complaint_request("你好，我要投诉你们的咨询电话一直没人接")
     assert complaint_request("你好，我想投诉办证窗口怎么态度这么差")
+    # a long message hands off only when it asks for a person in so many words
+    assert transactional("有没有哪个工作人员可以加我微信 我把材料拍给他看") is not None
+    assert transactional("窗口工作人员态度很差 办个营业执照跑了三趟还没办好") is None
+    assert not case_lookup("慢性病认定结果出来以后多久能报销")
 
 
 async def test_a_case_lookup_in_words_is_looked_up_not_bounced_back(actions) -> None:

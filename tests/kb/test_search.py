@@ -176,6 +176,27 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         ("企业年报在哪填 手机上可以弄吗", ["online", "location"]),
         ("去外地住院要备案吗 手机上怎么弄", ["online", "conditions"]),
         ("营业执照网上申请要带什么材料", ["materials", "online"]),
+        # what is told, not asked: online that one cannot use or has done, a fee already paid, a past day
+        ("家里老人不会用个税app 汇算清缴能到大厅让人帮忙弄吗 是哪个窗口", ["location"]),
+        ("公司名字在网上自主申报通过了 多久不去办执照就作废了", ["time_limit"]),
+        ("二手房过户 税费交完以后几天能拿到新证", ["time_limit"]),
+        ("我们在外地打工 补结婚证 当天能拿到吗 不能的话还要再跑一趟", ["time_limit"]),
+        ("家里老人前几天过世了 户口那块要怎么办", ["process"]),
+        # where: a township's office, a system to file in; which paper says so; a registered address
+        ("低保可以在镇政府申请吗", ["location"]),
+        ("宅基地审批是去县里服务中心吗", ["location"]),
+        ("托育机构备案是在哪个系统上报", ["online"]),
+        ("补换社保卡收32块 是哪个文件规定的", ["legal_basis", "fee"]),
+        ("可以用自己住的房子当公司登记地址吗", []),
+        ("执业登记这块怎么走 麻烦说一下", []),
+        ("在县城开个店要办什么", ["conditions"]),
+        # whether: "…可不可以" at the end; papers one may leave at home; who pays; a tax relief
+        ("我想用他的名字登记个小卖部 可不可以", ["conditions"]),
+        ("身份证过期了能在信丰换吗", ["conditions"]),
+        ("听人家讲现在不用带户口本了 是真的吗", ["materials"]),
+        ("评残的钱要自己出吗", ["fee"]),
+        ("购置税是全免还是减半", ["fee"]),
+        ("政府有什么供养政策吗", []),  # what help there is: the overview, not the legal basis
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:
@@ -229,6 +250,9 @@ def test_among_choices_the_item_doing_what_is_asked_comes_first(index: SearchInd
         # … nor do streets, crops and the neighbours one starts a co-operative with
         ("店从老街搬到新区了，执照上的地址要不要去改", "36072200-XK-002"),
         ("想跟乡亲们成立个养蜂合作社，该怎么办手续", "36072200-XK-014"),
+        # … nor the county's own towns, the township's office, a paper handed in
+        ("我住古陂镇 低包可以在镇政府申请吗 不想跑县里", "36072200-JF-047"),
+        ("失业经交上去多久能批", "36072200-JF-061"),
     ],
 )
 def test_people_times_fillers_and_home_are_not_foreign(index: SearchIndex, question: str, code: str) -> None:
@@ -243,6 +267,17 @@ def test_people_times_fillers_and_home_are_not_foreign(index: SearchIndex, quest
         ("跟男朋友商量好了想去扯证 要怎么弄", "36072200-QR-044"),
         ("村里五保户怎么申请 老人没儿没女也干不动活了", "36072200-JF-048"),
         ("和老公过不下去了，两个人都同意离，去民政局要怎么办", "36072200-QR-045"),
+        # dialect, damage, voice-input slips, word order
+        ("老婆刚生了 孩子户口怎么上", "36072200-QR-030"),
+        ("营业执照正本被老鼠咬烂一个角 想换个新的 要带啥过去", "36072200-XK-008"),
+        ("户口簿被细伢子撕得稀烂 要去换一本", "36072200-GG-038"),
+        ("小孩8岁 暑假要跟我们去澳门 办通性证大人要带些什么", "36072200-XK-042"),
+        ("想开个托育园 收两三岁的小朋友 卫健那边还要办什么", "36072200-QT-057"),
+        ("村里要在河上修座小桥 水利那边要办什么手续", "36072200-XK-110"),
+        ("开公司听说有个一窗通办 是怎么回事", "36072200-GG-022"),
+        ("婚姻登记处在服务中心几楼啊", "36072200-QR-044"),
+        ("在县城租房子住 公积金可以提出来交房租吗", "36072200-GG-077"),
+        ("我想在屋门口开个小杂货铺 要怎么办手续", "36072200-XK-001"),
     ],
 )
 def test_colloquial_and_old_names(index: SearchIndex, question: str, code: str) -> None:

@@ -55,7 +55,8 @@ _CASE_WORDS = re.compile(
 _CASE_STATE = re.compile(
     r"(办|批|审|弄|做)好了(吗|没|未|嘛)|(办|批)好没"
     r"|(怎么|咋|为什么|为啥)还没有?(通过|下来|办完|办好|批|审|好|出来|到账|出证|下证)"
-    r"|有(结果|消息|回音)了?(吗|没|未|嘛)"
+    r"|有(结果|消息|回音)了?(吗|没|未|嘛)|结果出来了?(吗|没|未|嘛)"
+    r"|(交|递|报)上去.{0,3}(天|周|个月|礼拜|星期)了.{0,6}(什么时候|啥时候|几时|多久)(能|可以)?(去)?(拿|领|取|出)"
     r"|(审核|审批|批)(通)?过了?没|(审核|审批)(通)?过了(吗|未|嘛)"
     r"|批(咗|了)(未|没|吗)"
     r"|是不是(还没(办|批|审|弄|做)好|(办|批|审|弄|做)好了)"
@@ -68,7 +69,9 @@ _CASE_STATE = re.compile(
 _COMPLAINT_REQUEST = re.compile(
     r"^(我)?(要|想)?(投诉|举报)|^投诉一下|我(要|想)(投诉|举报)(?!.{0,6}(多久|怎么(投|操作|弄)|什么电话|电话是|在哪))"
 )
-_PERSON_WORDS = re.compile(r"人工|真人|客服|工作人员|接线|坐席|转接|活人|找个人|跟人说|值班|打电话给你们")
+_PERSON_WORDS = re.compile(
+    r"人工|真人|客服|工作人员|接线|坐席|转接|活人|找个人|换个人来|跟人说|值班|打电话给你们"
+)
 
 
 _QUESTION = re.compile(
@@ -132,7 +135,7 @@ def transactional(text: str, *, naming_a_person_asks: bool = True) -> list[Event
     if case_lookup(text):
         return [FollowupAction("action_check_progress")]
     wants_person = asks_for_person(text) and (naming_a_person_asks or requests_person(text))
-    if wants_person and len(normalize(text)) <= 20:
+    if wants_person and (len(normalize(text)) <= 20 or _PLAIN_PERSON_REQUEST.search(normalize(text))):
         return [FollowupAction("action_human_handoff")]
     return None
 
@@ -148,8 +151,16 @@ def makes_request(text: str) -> bool:
 
 # Asking to be put through to a person, not only naming one ("你是真人吗", "谢谢客服" are not requests).
 _PERSON_REQUEST = re.compile(
-    r"(转|找|要|叫|接|换|请)(个|一个|一下)?(人工|真人|客服|工作人员|值班|活人|人来|个人)|转接"
+    r"(转|找|要|叫|接通?|换|请)(个|一个|一下)?(人工|真人|客服|工作人员|值班|活人|人来|个人)|转接"
+    r"|(有没有|有无|有)(哪个|个)?(人工|真人|客服|工作人员|值班的?人)(在线|在吗|在不在|可以|能|吗)"
     r"|(跟|和|同)(个)?(真人|人工|客服|工作人员|活人)(说|讲|聊|对话|沟通)|人工服务"
+)
+
+
+# asking for a person in so many words, however long the message ("有没有工作人员在线 我这个情况一两句讲不清")
+_PLAIN_PERSON_REQUEST = re.compile(
+    r"转人工|人工服务|(转|接通?)(一下)?(人工|真人|客服|值班)"
+    r"|(有没有|有无)(哪个|个)?(人工|真人|客服|工作人员)(在线|在吗|在不在|可以|能)"
 )
 
 
@@ -230,12 +241,19 @@ def grievance_instead(tracker: Tracker, text: str) -> list[EventType] | None:
     """Start a complaint for a first message that tells of a grievance at the center though it names no
     complaint ("叫号机又坏了…", "窗口让我回去等电话，等了半个月…") — whatever topic NLU heard in it.  Not
     while the complaint form is running: there the text is the form's to take."""
-    if (tracker.active_loop or {}).get("name") == "complaint_form" or _ABOUT_THE_BOT.search(normalize(text)):
+    if (
+        (tracker.active_loop or {}).get("name") == "complaint_form"
+        or _ABOUT_THE_BOT.search(normalize(text))
+        or requests_person(text)
+    ):
         return None  # "机器人听不懂，换个人来" is about this assistant: a hand-off's, not a complaint's
     return [FollowupAction("action_start_complaint")] if tells_of_a_grievance(text) else None
 
 
-_ABOUT_THE_BOT = re.compile(r"机器人|智能客服|自动回复|答非所问|你(说|讲|回)的.{0,4}(听不懂|看不懂|不明白)")
+_ABOUT_THE_BOT = re.compile(
+    r"机器人|智能客服|自动回复|答非所问|你(说|讲|回)的.{0,4}(听不懂|看不懂|不明白)"
+    r"|你(都|根本|完全|老是|总是|又)?(听不懂|看不懂|搞不懂|理解不了)"
+)
 
 
 def describing_complaint(tracker: Tracker, text: str) -> bool:
