@@ -120,6 +120,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"(?<=[\u4e00-\u9fff])费(?:吗|不|么|呢)",  # 年检费吗
         r"钱(?:要|得)?(?:自己|个人)(?:出|掏|付)|(?:自己|个人)(?:出钱|掏钱)",  # 评定的钱要自己出吗
         r"全免|减半|免税",
+        r"(?:税|费)(?:还|也)?(?:要|用|需要|得)(?:交|缴)(?:吗|不|么|嘛)",  # 购置税还要交吗
     ),
     TIME_LIMIT: (
         r"多久",
@@ -184,6 +185,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"(?:办|申请|申领|交|缴|领|登记)(?=[\u4e00-\u9fff]{0,6}?(?:吗|不|(?<![什那怎])么|呢)|$| )",
         r"(?:必须|一定|要|得)(?:到|去)(?:县里|县城|市里|镇上|乡里|乡镇)",
         r"是(?:去|到)[\u4e00-\u9fff]{1,8}?(?:办)?(?:吗|么|不|嘛)$",  # 宅基地审批是去县里服务中心吗
+        r"(?:回|在)[\u4e00-\u9fff]{1,4}?办还是(?:在|去|回)",  # 是要回信丰办还是在那边办
     ),
     OFFICE_HOURS: (
         r"几点",
@@ -209,6 +211,8 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"(?<![才就]能)开门",  # "还要办啥证才能开门" is the shop's opening
         # a clock time one means to come by: 下午五点半以后还能去吗, 十二点前到得了吗
         r"[一二两三四五六七八九十\d]{1,3}点(?:半|钟|\d{1,2}分?)?(?:以后|之后|以前|之前|前|后)",
+        r"(?:上午|下午|中午|早上|晚上)[一二两三四五六七八九十\d]{1,3}点",  # 下午两点去…有没有人
+        r"有没有人(?:在|上班)?(?=$| )",
     ),
     ONLINE: (
         r"网上",
@@ -234,7 +238,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"寄到家",
         r"远程",
         r"(?:不用|不想|不必|免得|省得|少)再?跑一趟",
-        r"跑腿",
+        r"(?:不用|不想|少|免)跑腿",
         r"(?:哪个|什么|啥)(?:系统|平台|网站|app|小程序)",  # 在哪个系统上报
     ),
     CONDITIONS: (
@@ -257,7 +261,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"才(?:能|可以)",
         # "卖种子要办许可证吗", "开培训班要审批吗": whether one needs it at all is who must apply
         r"(?:要|需要|得|还要|也要)(?:去)?(?:办|审批|备案|申请|登记|许可|办证)"
-        r"[\u4e00-\u9fff]{0,8}?(?:吗|么|不)(?:$| )",
+        r"[\u4e00-\u9fff]{0,8}?(?:吗|(?<![什怎那])么|不)(?:$| )",
         r"(?:要不要|需不需要|用不用)(?:去)?(?:办|审批|备案|申请|登记)",
         r"(?:多少|几)岁",
         r"(?:能|可以)贷",
@@ -285,6 +289,8 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"(?:两个人|双方|夫妻|两口子)[\u4e00-\u9fff]{0,3}?(?:都|一起|一块)(?:要|得)?(?:去|来|到场)",
         r"(?:要|得|需要|必须)(?:一起|都)(?:去|来|到场)",
         r"限制",
+        r"才(?:交|缴|缴存|参保|工作|干|住|满)了",  # 公积金才交了两个月 能租房提取吗
+        r"(?:能|可以)(?:挂|用|以)[\u4e00-\u9fff]{1,4}?(?:名字|名义|身份)",  # 小店能挂他名字办个体户吗
     ),
     PROCESS: (
         rf"(?:怎么|怎样|如何|咋|怎么样)(?:才能|去|来)?(?=(?:{_VERBS}))",
@@ -359,6 +365,7 @@ def cue_spans(text: str, names: str = "") -> list[tuple[int, int, str]]:
 # What the citizen tells rather than asks: "不会用个税app" (online is what they cannot do), "在网上申报通过了"
 # (done already), "税费交完以后…" (paid already).
 _CANNOT_BEFORE = re.compile(r"不(?:会|懂|太会)(?:用|弄|玩|操作)?[\u4e00-\u9fff]{0,2}$")
+_CANNOT_AFTER = re.compile(r"[\u4e00-\u9fff]{0,2}?不(?:会|懂|太会)(?:用|弄|玩|操作)")
 _DONE_AFTER = re.compile(
     r"[\u4e00-\u9fff]{0,8}?(?:通过了|办好了|办了|申报了|交了|提交了|报了|填了|申请了|弄好了)(?!吗|没|么)"
 )
@@ -367,7 +374,8 @@ _PAID_AFTER = re.compile(r"(?:都|已经)?(?:交完|缴完|交了|缴了|付了|
 
 def _told_not_asked(aspect: str, text: str, start: int, end: int) -> bool:
     if aspect == ONLINE:
-        return bool(_CANNOT_BEFORE.search(text, 0, start) or _DONE_AFTER.match(text, end))
+        cannot = _CANNOT_BEFORE.search(text, 0, start) or _CANNOT_AFTER.match(text, end)
+        return bool(cannot or _DONE_AFTER.match(text, end))
     if aspect == FEE:
         return bool(_PAID_AFTER.match(text, end))
     return False
@@ -391,7 +399,7 @@ _WEAK = re.compile(
 
 
 # what may follow the question's focus
-_TAIL = re.compile(r"^(?:什么|啥|哪些|些|东西|[吗呢啊呀吧么的了啦嘛哦])*$")
+_TAIL = re.compile(r"^(?:[\u4e00-\u9fff]{1,2}的)?(?:什么|啥|哪些|些|东西|[吗呢啊呀吧么的了啦嘛哦])*$")
 _ASKING = re.compile(r"什么|啥|哪|几|多少|多久|吗|么|怎|如何|呢|不")
 
 
@@ -415,6 +423,11 @@ def order_aspects(taken: list[tuple[int, int, str]], text: str) -> list[str]:
     if focus is not None and strong[0] != focus and not any(asking[a] for a in strong if a != focus):
         strong.remove(focus)
         strong.insert(0, focus)
+    # "要备案吗 怎么弄": whether, then how — the steps answer both
+    whether = any(a == CONDITIONS and _YES_OR_NO.search(text[s:e]) for s, e, a in taken)
+    how = _HOW_AT_THE_END.search(text)
+    if strong and strong[0] == CONDITIONS and ONLINE not in strong and whether and how:
+        strong = [PROCESS, *[a for a in strong if a != PROCESS]]
     if (
         ONLINE in strong
         and strong[0] != ONLINE
@@ -424,6 +437,9 @@ def order_aspects(taken: list[tuple[int, int, str]], text: str) -> list[str]:
         strong.insert(0, ONLINE)
     return strong or weak
 
+
+_YES_OR_NO = re.compile(r"(?:吗|(?<![什怎那])么|不)\s*$")
+_HOW_AT_THE_END = re.compile(r"(?:怎么|咋|如何|怎样)(?:去)?(?:弄|办|搞|整|申请|办理|操作)(?:呢|啊|呀)?$")
 
 # an online way asked about right after its cue: 网上能弄吗, 手机上可以办不, 手机上怎么弄
 _ONLINE_ASKED = re.compile(

@@ -43,7 +43,7 @@ _ANNOTATION = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})")  # "[护照](it
 # A question, including the forms the chat's own question words miss: 开不开, 有人没, 找谁, 是…还是
 _ASKS = re.compile(
     r"吗|呢|[？?]|怎么|怎样|如何|什么|啥|多少|哪|几|是否|咋|谁|(.)不\1|有没有|没有?$|不$|是.{1,12}还是"
-    r"|可以.{0,8}吗|能否"
+    r"|可以.{0,8}吗|能否|真的假的|是不是真的|靠谱吗"
 )
 _UNKNOWING = re.compile(r"不(知道|晓得|清楚|懂)[^，。,；;！!？?\s]*")  # "不知道叫到哪" tells, it does not ask
 
