@@ -730,12 +730,25 @@ class SearchIndex:
         top_subject = subject.get(hits[0].code, 0.0) > 0 if hits else False
         foreign = not qa.exact and (
             qa.unmatched >= self.params.foreign_share
-            or (qa.foreign >= 0.5 and (not hits or hits[0].score < self.params.foreign_min_score))
+            or (
+                qa.foreign >= 0.5
+                and (not hits or hits[0].score < self.params.foreign_min_score)
+                and not (hits and self._names_part_of(qa, hits[0].code))
+            )
         )
         decision, choices = self.decide(hits, subject_matched=top_subject, foreign=foreign)
         if decision == "choices":
             choices = action_first(choices, " ".join([qa.text, *qa.expanded]))
         return SearchResult(qa, hits[:limit], decision, choices, top_subject)
+
+    def _names_part_of(self, qa: QueryAnalysis, code: str) -> bool:
+        """The question's words make up half or more of the item's own name (就业创业证 of 就业创业证申领,
+        退役军人 and 优待证 of 退役军人优待证申领): the words around them that the catalogue never uses
+        (毕业证, 本人系) are the citizen's story, not another subject.  One word of a long name is not enough
+        (残疾人 of 困难残疾人生活补贴和重度残疾人护理补贴 when 辅具 is asked)."""
+        name = self.items[code].name.split("（")[0]
+        said = sum(len(w) for w in set(qa.subject_tokens) if len(w) >= 2 and w in name)
+        return said >= len(name) / 2
 
     def decide(
         self, hits: Sequence[SearchHit], *, subject_matched: bool = True, foreign: bool = False

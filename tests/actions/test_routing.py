@@ -189,6 +189,22 @@ CASES = [
         "36072200-GG-052",
     ),
     (
+        "complaint guess, a question about the hall with no grievance in it",
+        "action_start_complaint",
+        "新车上牌是去车管所还是来你们大厅",
+        "complain",
+        "out_of_scope",
+        None,
+    ),
+    (
+        "complaint guess, a question with a wrong at the center in it",
+        "action_start_complaint",
+        "上周交的材料被工作人员弄丢了 又要我重新准备一遍 我为这个请了两天假 扣的工资谁赔",
+        "complain",
+        "complaint",
+        None,
+    ),
+    (
         "complaint guess, a wrong told with another office's word",
         "action_start_complaint",
         "俺就办个养老认证，也让交20块钱，不交不让认证",

@@ -29,7 +29,7 @@ async def test_cli_commands(kb_sessions, tmp_path: Path, capsys: pytest.CaptureF
     assert await _run(["kb", "import", str(SAMPLE_GBK)], kb_sessions) == 0
     assert "目录版本已更新为 1" in capsys.readouterr().out
     assert await _run(["kb", "aliases", str(SAMPLE_ALIASES)], kb_sessions) == 0
-    assert "已新增别名 74 个" in capsys.readouterr().out
+    assert "已新增别名 80 个" in capsys.readouterr().out
 
     rows = sample_rows()
     rows[1][0] = "bad-code"

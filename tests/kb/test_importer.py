@@ -163,14 +163,14 @@ async def test_alias_import(kb_sessions, tmp_path: Path) -> None:
     report = await import_aliases(kb_sessions, unknown)
     assert [(e.row, e.column) for e in report.errors] == [(1, "事项编码")] and report.encoding == "gb18030"
     async with kb_sessions() as s:
-        assert len(await load_aliases(s)) == 74
+        assert len(await load_aliases(s)) == 80
         assert await current_version(s) == 2
     again = await import_aliases(kb_sessions, SAMPLE_ALIASES)
-    assert again.ok and not again.changed and again.unchanged == 74
+    assert again.ok and not again.changed and again.unchanged == 80
     fewer = tmp_path / "fewer.tsv"
     fewer.write_text("别名\t事项编码\n补身份证\t36072200-QR-035\n", encoding="utf-8")  # with a header line
     report = await import_aliases(kb_sessions, fewer)
-    assert report.ok and report.header_row == 1 and len(report.removed) == 73 and report.version == 3
+    assert report.ok and report.header_row == 1 and len(report.removed) == 79 and report.version == 3
     async with kb_sessions() as s:
         assert await s.scalar(select(func.count()).select_from(KbAlias)) == 1
 
@@ -179,7 +179,7 @@ async def test_ensure_sample_loaded(kb_sessions) -> None:
     assert await ensure_sample_loaded(kb_sessions) is True
     assert await ensure_sample_loaded(kb_sessions) is False
     async with kb_sessions() as s:
-        assert len(await load_items(s)) == 110 and len(await load_aliases(s)) == 74
+        assert len(await load_items(s)) == 110 and len(await load_aliases(s)) == 80
 
 
 def test_a_truncated_utf16_file_is_a_clear_error() -> None:

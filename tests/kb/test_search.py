@@ -290,11 +290,30 @@ def test_people_times_fillers_and_home_are_not_foreign(index: SearchIndex, quest
         ("婚姻登记处在服务中心几楼啊", "36072200-QR-044"),
         ("在县城租房子住 公积金可以提出来交房租吗", "36072200-GG-077"),
         ("我想在屋门口开个小杂货铺 要怎么办手续", "36072200-XK-001"),
+        ("补办身份证多少钱", "36072200-QR-035"),  # not 办身份证 (a first application) after 补
+        ("补办营业执照要什么", "36072200-XK-008"),
+        ("新开公司刻公章要钱吗", "36072200-GG-022"),
+        ("燃氣公司窗口在幾號", "36072200-GG-115"),
+        ("我爸上个月走了，家里就剩我妈，他的户口要怎么销", "36072200-QR-039"),
+        ("做了五年的早餐店不开了，执照要怎么销掉", "36072200-XK-003"),
+        ("结婚两年了 老婆户口还在于都娘家 想迁到我信丰这边 要啥材料", "36072200-QR-031"),
     ],
 )
 def test_colloquial_and_old_names(index: SearchIndex, question: str, code: str) -> None:
     result = index.search(question)
     assert result.decision != "not_found" and result.top is not None and result.top.code == code
+
+
+def test_a_question_that_says_most_of_an_item_name_is_not_foreign(index: SearchIndex) -> None:
+    # the words the catalogue never uses (毕业证, 本人系) are the story around the item's own name …
+    for question, code in (
+        ("大学生毕业办就业创业证要带毕业证吗", "36072200-GG-060"),
+        ("您好！本人系退役军人，请问优待证可否通过网上申请？", "36072200-GG-052"),
+    ):
+        result = index.search(question)
+        assert result.decision == "answer" and result.top is not None and result.top.code == code
+    # … but one word of a long name is not the item (辅具 is asked, not 残疾人补贴)
+    assert index.search("残疾人想申请个轮椅，辅具去哪领").decision == "not_found"
 
 
 def test_words_that_can_be_the_point_stay_foreign(index: SearchIndex) -> None:

@@ -21,13 +21,14 @@ from rasa_sdk.types import DomainDict
 
 from bot.core.phone import contact_phone
 from bot.domains.complaints.citizen import confirmation_text, parse_rating
+from bot.domains.complaints.classify import cue_strength
 from bot.domains.complaints.intake import NewComplaint
 from bot.domains.complaints.states import Kind
 from bot.domains.complaints.triage import Scope, about_the_center, has_complaint_words, triage
 from bot.gateway import messages
 from bot.gateway.actions.common import channel_of, user_text
 from bot.gateway.actions.context import ActionContext
-from bot.gateway.actions.grievance import tells_of_a_grievance
+from bot.gateway.actions.grievance import asks, tells_of_a_grievance
 from bot.gateway.actions.routing import (
     COMPLAINT,
     answered,
@@ -135,10 +136,16 @@ class ActionStartComplaint(Action):
             # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
             # (transactional() starts a complaint only for "我要投诉…", which has complaint words)
             return followup
-        if text and not has_complaint_words(text) and not about_the_center(text) and not grievance:
-            # "新车上牌是去车管所还是来你们大厅": no grievance, another office's service — say where to go
-            # (not "窗口工作人员把我的银行卡弄丢了": that is about the center; not "办个养老认证也让交20块钱，
-            # 不交不让认证": that tells of a wrong)
+        if (
+            text
+            and not has_complaint_words(text)
+            and not grievance
+            and (not about_the_center(text) or (asks(text) and cue_strength(text) == 0))
+        ):
+            # "新车上牌是去车管所还是来你们大厅": no grievance, a question about another office's service —
+            # say where to go (not "窗口工作人员把我的银行卡弄丢了": that tells of the center; not "材料被工作
+            # 人员弄丢了…扣的工资谁赔": a question with a wrong in it; not "办个养老认证也让交20块钱，不交不让
+            # 认证": that tells of a wrong)
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None and answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)

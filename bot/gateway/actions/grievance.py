@@ -81,6 +81,12 @@ def grievance_odds(text: str) -> float:
     return scores["grievance"] - scores["question"]
 
 
+def asks(text: str) -> bool:
+    """The message asks something, in any of the forms a question takes (开不开, 是…还是, 真的假的), not
+    counting what the citizen says they do not know ("不知道叫到哪")."""
+    return bool(_ASKS.search(normalize(_UNKNOWING.sub("", text))))
+
+
 def tells_of_a_grievance(text: str) -> bool:
     """The message tells of something wrong at the center (see the module's docstring)."""
     odds = grievance_odds(text) if len(text.strip()) >= 8 else 0.0
@@ -88,7 +94,7 @@ def tells_of_a_grievance(text: str) -> bool:
         return False
     words, center = has_complaint_words(text), about_the_center(text)
     cues = cue_strength(text) >= 3
-    if not _ASKS.search(normalize(_UNKNOWING.sub("", text))):
+    if not asks(text):
         return odds > SURE or words or center or cues
     # a question, perhaps rhetorical ("这钱交哪去了？", "这叫为人民服务？")
     return (words and center) or (odds > SURE_ASKING and (words or center or cues))
