@@ -78,7 +78,8 @@ _ELSEWHERE = re.compile(
 )
 # "怎么在东莞那边办提取", "在深圳注册的": done there — unless the question names a catalogue item
 # ("户口迁出要在浙江那边办吗")
-_DONE_THERE = re.compile(r"在" + _PLACES + r"(那边|那里|当地)?(办|提|申请|开|注册)")
+# (not done there once: "在深圳开了三年奶茶店 关了回信丰了 个体户怎么注销")
+_DONE_THERE = re.compile(r"在" + _PLACES + r"(那边|那里|当地)?(办|提|申请|开|注册)(?!了|过)")
 # Not a public service: a private company's phone or address, a court's reckoning of support or damages.
 _NOT_OURS = re.compile(
     r"(搬家|装修|快递|物流|保险|家政|中介|租车|保洁|开锁|婚庆|外卖|搬运)公司.{0,4}(电话|地址|在哪|联系|哪家|靠谱|推荐)"

@@ -132,6 +132,32 @@ CASES = [
     ),
     ("affirm guess", "action_choose_option", "个体户营业执照要带什么材料", "affirm", "guide", LICENCE),
     ("affirm guess, a bare item name", "action_choose_option", "个体户设立登记", "affirm", "guide", LICENCE),
+    # a question NLU took for a complaint query, with no complaint and no number in it: not one
+    (
+        "complaint query guess, a traffic fine",
+        "action_query_complaint",
+        "有几个违章没处理 罚款在哪交",
+        "query_complaint",
+        "out_of_scope",
+        None,
+    ),
+    # a question NLU took for a yes or a no, that the catalogue does not answer: declined, not "好的"
+    (
+        "deny guess, another place's card",
+        "action_choose_option",
+        "台灣的健保卡怎麼辦",
+        "deny",
+        "out_of_scope",
+        None,
+    ),
+    (
+        "affirm guess, a shop's refund",
+        "action_choose_option",
+        "网上买的电饭锅用两天就坏了 商家不给退 怎么办",
+        "affirm",
+        "out_of_scope",
+        None,
+    ),
     (
         "greeting with a question",
         "action_small_talk",
@@ -439,6 +465,10 @@ def test_evidence() -> None:
     assert transactional("有没有哪个工作人员可以加我微信 我把材料拍给他看") is not None
     assert transactional("窗口工作人员态度很差 办个营业执照跑了三趟还没办好") is None
     assert not case_lookup("慢性病认定结果出来以后多久能报销")
+    assert case_lookup("营业执照网上提交三天了还没消息 能帮我看看卡在哪了吗")
+    assert case_lookup("老师你好 我上个月提交的教师资格认定 现在审核到哪了")
+    assert not case_lookup("教师资格认定要审核几天")
+    assert not case_lookup("社保卡在哪里办") and not case_lookup("社保卡在哪了")  # a card, not a hold-up
 
 
 async def test_a_case_lookup_in_words_is_looked_up_not_bounced_back(actions) -> None:

@@ -264,6 +264,8 @@ def test_among_choices_the_item_doing_what_is_asked_comes_first(index: SearchInd
         ("想跟乡亲们成立个养蜂合作社，该怎么办手续", "36072200-XK-014"),
         # … nor the county's own towns, the township's office, a paper handed in
         ("我住古陂镇 低包可以在镇政府申请吗 不想跑县里", "36072200-JF-047"),
+        ("想在信丰开个小饭馆卖萝卜饺 要办哪些证", "36072200-XK-009"),  # what the shop sells
+        ("我想开个药房，咋搞", "36072200-XK-015"),  # 想开 is not "get over it"
         ("失业经交上去多久能批", "36072200-JF-061"),
     ],
 )
@@ -293,6 +295,7 @@ def test_people_times_fillers_and_home_are_not_foreign(index: SearchIndex, quest
         ("补办身份证多少钱", "36072200-QR-035"),  # not 办身份证 (a first application) after 补
         ("补办营业执照要什么", "36072200-XK-008"),
         ("新开公司刻公章要钱吗", "36072200-GG-022"),
+        ("开公司想一次性把执照公章税务社保都办了 去哪个窗口", "36072200-GG-022"),
         ("燃氣公司窗口在幾號", "36072200-GG-115"),
         ("我爸上个月走了，家里就剩我妈，他的户口要怎么销", "36072200-QR-039"),
         ("做了五年的早餐店不开了，执照要怎么销掉", "36072200-XK-003"),

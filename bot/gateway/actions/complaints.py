@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.core.phone import contact_phone
+from bot.domains.complaints import numbers
 from bot.domains.complaints.citizen import confirmation_text, parse_rating
 from bot.domains.complaints.classify import cue_strength
 from bot.domains.complaints.intake import NewComplaint
@@ -87,7 +88,7 @@ def new_complaint(tracker: Tracker) -> NewComplaint:
 
 # How to get something done — where, how, what to bring, how much — not a rhetorical question.
 _SERVICE_QUESTION = re.compile(
-    r"去哪|在哪|哪里|怎么(办|领|申请|弄|交|报|取)|如何|多少钱|要带|需要什么|什么材料"
+    r"去哪|在哪|哪里|怎么(办|领|申请|弄|交|报|取)|如何|多少钱|要带|需要什么|什么材料|要不要|需不需要|标准是多少"
 )
 
 
@@ -385,8 +386,20 @@ class ActionQueryComplaint(Action):
         if self.ctx.complaints is None:
             dispatcher.utter_message(text=messages.complaint_not_ready(self.ctx.settings))
             return []
-        dispatcher.utter_message(text=await self.ctx.complaints.lookup(user_text(tracker), tracker.sender_id))
+        text = user_text(tracker)
+        if numbers.parse(text) is None and not _ABOUT_A_COMPLAINT.search(text):
+            # NLU heard a complaint query in "有几个违章没处理 罚款在哪交": no complaint, no number — not one
+            if (followup := transactional(text)) is not None:
+                return followup
+            answer = await guide_instead(self.ctx, tracker)
+            if answer is not None:
+                return utter_answer(dispatcher, answer, text)
+            return decline(dispatcher, self.ctx.settings)
+        dispatcher.utter_message(text=await self.ctx.complaints.lookup(text, tracker.sender_id))
         return []
+
+
+_ABOUT_A_COMPLAINT = re.compile(r"投诉|举报|建议|意见|反映|反馈|工单|回复|答复|处理结果")
 
 
 COMPLAINT_ACTIONS = (

@@ -46,6 +46,8 @@ _ASKS = re.compile(
     r"|可以.{0,8}吗|能否|真的假的|是不是真的|靠谱吗"
 )
 _UNKNOWING = re.compile(r"不(知道|晓得|清楚|懂)[^，。,；;！!？?\s]*")  # "不知道叫到哪" tells, it does not ask
+# asked of no one: "…让我等一个礼拜 什么意思啊", "…让我下礼拜再来 耍人呢"
+_RHETORICAL = re.compile(r"什么意思|耍(人|我)(呢|吗)?|搞什么(名堂|鬼)?|凭什么|有没有搞错|像话吗")
 
 
 def _examples(path: Path) -> dict[str, list[str]]:
@@ -84,7 +86,7 @@ def grievance_odds(text: str) -> float:
 def asks(text: str) -> bool:
     """The message asks something, in any of the forms a question takes (开不开, 是…还是, 真的假的), not
     counting what the citizen says they do not know ("不知道叫到哪")."""
-    return bool(_ASKS.search(normalize(_UNKNOWING.sub("", text))))
+    return bool(_ASKS.search(normalize(_RHETORICAL.sub("", _UNKNOWING.sub("", text)))))
 
 
 def tells_of_a_grievance(text: str) -> bool:

@@ -18,6 +18,7 @@ from bot.gateway.actions.context import ActionContext
 from bot.gateway.actions.progress import progress_verification
 from bot.gateway.actions.routing import (
     asks_something,
+    decline,
     describing_complaint,
     grievance_instead,
     guide_instead,
@@ -126,6 +127,12 @@ class ActionChooseOption(Action):
             answer = await guide_instead(self.ctx, tracker, direct_only=intent == "stop")
             if answer is not None:
                 return utter_answer(dispatcher, answer, text)
+            if intent != "stop" and asks_something(text):
+                # "台灣的健保卡怎麼辦", "商家不给退 怎么办": a question the catalogue does not answer, not a
+                # yes or a no to nothing — "好的。还有什么可以帮您？" would leave it unanswered
+                if (followup := grievance_instead(tracker, text)) is not None:
+                    return followup
+                return decline(dispatcher, self.ctx.settings)
         if intent in ("deny", "stop"):
             dispatcher.utter_message(text=messages.choice_declined() if pending else messages.anything_else())
             return [SlotSet("pending_choices", None), SlotSet("pending_question", None)]
