@@ -28,11 +28,11 @@ Per split it prints:
   nor the triage cues) as first messages, as a citizen who never says "投诉" would (its pleas for help are
   left out: a guide answer may serve them).
 
-Seven sets, each written by someone who saw neither the NLU data nor the knowledge base's tuning:
+Eight sets, each written by someone who saw neither the NLU data nor the knowledge base's tuning:
 ``chat_questions.tsv`` (645 questions, split ``dev``: tune on these), ``chat_questions_test.tsv`` (353
 questions written later, split ``test``: report these, never tune on them), and ``chat_questions_dev2.tsv``
-to ``chat_questions_dev6.tsv`` (425, 329, 367, 365 and 362 questions written after that, splits ``dev2`` to
-``dev6``: each measured once fresh, then tuned on).  The first set had a test half of its own until
+to ``chat_questions_dev7.tsv`` (425, 329, 367, 365, 362 and 362 questions written after that, splits ``dev2``
+to ``dev7``: each measured once fresh, then tuned on).  The first set had a test half of its own until
 2026-12-07; after it had been measured four times while routing rules were added, it was no
 longer held out and joined the dev split, and the second set was written as the new test split.
 """
@@ -69,6 +69,7 @@ DEV3_QUESTIONS = HERE / "chat_questions_dev3.tsv"  # dev3: likewise, written lat
 DEV4_QUESTIONS = HERE / "chat_questions_dev4.tsv"  # dev4: likewise, written later still
 DEV5_QUESTIONS = HERE / "chat_questions_dev5.tsv"  # dev5: likewise (2026-12-08)
 DEV6_QUESTIONS = HERE / "chat_questions_dev6.tsv"  # dev6: likewise (2026-12-08, session 12)
+DEV7_QUESTIONS = HERE / "chat_questions_dev7.tsv"  # dev7: likewise (2026-12-08, after the dev6 work)
 TRIAGE_HOLDOUT = HERE / "triage_holdout.tsv"  # complaints as first messages (split "complaints")
 ROUTES = ("guide", "progress", "complaint", "handoff", "out_of_scope")
 GOALS = {"item_first": 0.95, "aspect": 0.92, "oos_declined": 0.95}
@@ -130,6 +131,7 @@ def load_questions(
         DEV4_QUESTIONS,
         DEV5_QUESTIONS,
         DEV6_QUESTIONS,
+        DEV7_QUESTIONS,
     ),
     triage: Path | None = TRIAGE_HOLDOUT,
 ) -> list[ChatQuestion]:
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--split",
-        choices=["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "complaints", "test", "all"],
+        choices=["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "complaints", "test", "all"],
         default="all",
     )
     parser.add_argument("--failures", action="store_true", help="list every question that was not perfect")

@@ -9,6 +9,7 @@ from eval.chat import (
     DEV4_QUESTIONS,
     DEV5_QUESTIONS,
     DEV6_QUESTIONS,
+    DEV7_QUESTIONS,
     QUESTIONS,
     ROUTES,
     TEST_QUESTIONS,
@@ -30,6 +31,7 @@ def test_the_question_sets_are_well_formed() -> None:
         (DEV4_QUESTIONS, "dev4"),
         (DEV5_QUESTIONS, "dev5"),
         (DEV6_QUESTIONS, "dev6"),
+        (DEV7_QUESTIONS, "dev7"),
     ):
         questions = _load(path)
         seen: set[str] = set()
