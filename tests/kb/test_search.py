@@ -209,6 +209,8 @@ def test_action_words_alone_are_not_enough(index: SearchIndex) -> None:
         # whether, then how: the steps answer both (not when it is the online way that is asked)
         ("想开家托育机构 要备案吗 怎么弄", ["process", "conditions"]),
         ("要什么条件 怎么办理", ["conditions"]),
+        ("不做生意了 执照都找不到了 还能注销不", ["conditions"]),
+        ("爷爷运回信丰火化 还能减免费用吗", ["conditions", "fee"]),  # 减免费用 holds no 免费
     ],
 )
 def test_aspects(question: str, aspects: list[str]) -> None:
