@@ -461,6 +461,8 @@ def test_evidence() -> None:
     assert case_lookup("我儿子的转学申请现在到哪个环节了")
     assert complaint_request("你好，我要投诉你们的咨询电话一直没人接")
     assert complaint_request("你好，我想投诉办证窗口怎么态度这么差")
+    assert complaint_request("想反映一下窗口的问题 要提供什么 办件编号要吗")  # not the case number's lookup
+    assert not complaint_request("反映的问题多久有答复")
     # a long message hands off only when it asks for a person in so many words
     assert transactional("有没有哪个工作人员可以加我微信 我把材料拍给他看") is not None
     assert transactional("窗口工作人员态度很差 办个营业执照跑了三趟还没办好") is None

@@ -59,6 +59,8 @@ def test_no_entry_takes_a_question_the_catalogue_answers() -> None:
         ("店门口想挂个大招牌 要审批吗 找哪个部门", "城市管理局"),
         ("退休人员每年那个养老金资格认证 怎么刷脸", "江西人社"),  # always: though 退休 names an item
         ("帮我查一下一个人的电话号码 他欠我钱跑了", "法院"),
+        ("养的猪要卖了 检疫证明找哪个部门开", "动物卫生监督所"),
+        ("老婆是越南人 在信丰能登记结婚吗", "涉外婚姻登记"),
     ],
 )
 async def test_another_offices_service_is_told_where_to_go(kb_sessions, question: str, office: str) -> None:
