@@ -223,6 +223,14 @@ CASES = [
         None,
     ),
     (
+        "complaint asked for with 反映, no complaint word in it",
+        "action_start_complaint",
+        "我想反映一下，户政窗口有人说只要给点茶水钱就能加急，我没给，到现在还没办下来。",
+        "complain",
+        "complaint",
+        None,
+    ),
+    (
         "complaint guess, a question with a wrong at the center in it",
         "action_start_complaint",
         "上周交的材料被工作人员弄丢了 又要我重新准备一遍 我为这个请了两天假 扣的工资谁赔",

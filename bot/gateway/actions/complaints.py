@@ -133,9 +133,13 @@ class ActionStartComplaint(Action):
                     text="如果您要投诉，请回复“我要投诉”。", json_message=answered(answer)
                 )
                 return events
-        if text and not has_complaint_words(text) and (followup := transactional(text)) is not None:
+        if (
+            text
+            and not has_complaint_words(text)
+            and not complaint_request(text)  # "我想反映一下…" asks for this very form
+            and (followup := transactional(text)) is not None
+        ):
             # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
-            # (transactional() starts a complaint only for "我要投诉…", which has complaint words)
             return followup
         if (
             text

@@ -68,7 +68,8 @@ _CASE_STATE = re.compile(
 # "我要投诉…" at the start, or "…谁负责？我要投诉" anywhere: the citizen asks to file a complaint, whatever
 # the rest is about ("投诉了多久会有答复" asks how complaints are handled)
 _COMPLAINT_REQUEST = re.compile(
-    r"^(我)?(要|想)?(投诉|举报)|^(我)?(要|想)反映|^投诉一下|我(要|想)(投诉|举报)(?!.{0,6}(多久|怎么(投|操作|弄)|什么电话|电话是|在哪))"
+    r"^(我)?(要|想)?(投诉|举报)(?!.{0,10}(多久|怎么(投|操作|弄)|什么电话|电话是|在哪|去哪|找哪))"
+    r"|^(我)?(要|想)反映|^投诉一下|我(要|想)(投诉|举报)(?!.{0,10}(多久|怎么(投|操作|弄)|什么电话|电话是|在哪|去哪|找哪))"
 )
 _PERSON_WORDS = re.compile(
     r"人工|真人|客服|工作人员|接线|坐席|转接|活人|找个人|换个人来|跟人说|值班|打电话给你们"
