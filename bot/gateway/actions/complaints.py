@@ -121,10 +121,10 @@ class ActionStartComplaint(Action):
             return []
         consultation = verdict is not None and verdict.scope is Scope.CONSULTATION
         grievance = tells_of_a_grievance(text)
+        asked_for = complaint_request(text)
+        words = has_complaint_words(text)
         # "投诉了多久给答复", "要投诉窗口工作人员 去找哪里": how complaints are handled, asked, not one told
-        about_complaining = (
-            _ABOUT_COMPLAINING.search(text) is not None and not complaint_request(text) and not grievance
-        )
+        about_complaining = _ABOUT_COMPLAINING.search(text) is not None and not asked_for and not grievance
         if consultation or about_complaining:
             answer = await guide_instead(self.ctx, tracker, direct_only=about_complaining)
             if answer is not None and (consultation or not answer.elsewhere):
@@ -135,15 +135,15 @@ class ActionStartComplaint(Action):
                 return events
         if (
             text
-            and not has_complaint_words(text)
-            and not complaint_request(text)  # "我想反映一下…" asks for this very form
+            and not words
+            and not asked_for  # "我想反映一下…" asks for this very form
             and (followup := transactional(text)) is not None
         ):
             # NLU heard a complaint in a ticket number or "叫工作人员来" with no grievance in it: not one
             return followup
         if (
             text
-            and not has_complaint_words(text)
+            and not words
             and not grievance
             and (not about_the_center(text) or (asks(text) and cue_strength(text) == 0))
         ):
@@ -154,14 +154,15 @@ class ActionStartComplaint(Action):
             answer = await guide_instead(self.ctx, tracker, direct_only=True)
             if answer is not None and answer.elsewhere:
                 return utter_answer(dispatcher, answer, text)
-            if _SERVICE_QUESTION.search(text) and not complains(text):
+            complaining = complains(text)
+            if _SERVICE_QUESTION.search(text) and not complaining:
                 # "退伍回来的一次性经济补助去哪领": a question how to get something, with no grievance in it,
                 # is no complaint — answered when the catalogue's own words answer it, else declined with
                 # the phone ("为什么我交了材料一个月都没人理", "这样对吗" are complaints: the form)
                 if answer is not None and answer.grounded:
                     return utter_answer(dispatcher, answer, text)
                 return decline(dispatcher, self.ctx.settings)
-            if answer is not None and answer.grounded and not complains(text):
+            if answer is not None and answer.grounded and not complaining:
                 # "执照被老鼠咬烂了一角 想换个新的", "我也想办一个优待证": no grievance at all, and the
                 # catalogue's own words answer it — a wish to get something done, not a complaint
                 return utter_answer(dispatcher, answer, text)
